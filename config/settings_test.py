@@ -1,0 +1,14 @@
+"""Settings for the test suite: the same as production-like local settings, but with their own
+embedded Postgres + Redis under var/test, so tests never touch (or steal work from) `make run`."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault(
+    "SEEDBANK_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
+)
+
+from config.settings import *  # noqa: E402,F403
+
+# Fast hashing: tests create users, not passwords worth protecting.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

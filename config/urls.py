@@ -1,0 +1,24 @@
+from django.conf import settings
+from django.contrib import admin
+from django.urls import include, path, re_path
+from django.views.static import serve
+
+from gallery import views as gallery_views
+from generator import views as generator_views
+
+urlpatterns = [
+    path("", gallery_views.home, name="home"),
+    path("images/<int:image_id>/", gallery_views.detail, name="image_detail"),
+    path("images/<int:image_id>/remix/", gallery_views.remix, name="image_remix"),
+    path("generate/", generator_views.generate, name="generate"),
+    path("jobs/<int:job_id>/", generator_views.job_detail, name="job_detail"),
+    path("jobs/<int:job_id>/status.json", generator_views.job_status, name="job_status"),
+    path("api/v1/renders", generator_views.api_render_create, name="api_render_create"),
+    path("api/v1/jobs/<int:job_id>", generator_views.job_status, name="api_job"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("admin/", admin.site.urls),
+]
+if settings.SEEDBANK_SERVE_MEDIA:  # production serves media from object storage instead
+    urlpatterns += [
+        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+    ]

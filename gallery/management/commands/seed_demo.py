@@ -1,0 +1,77 @@
+"""Create the demo staff user and, on an empty gallery, queue the demo renders."""
+
+import os
+import time
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from gallery.demo import DEMO_PROMPTS
+from gallery.models import Image
+from generator.models import ModelVersion, RenderJob
+from generator.recipes import Recipe
+from generator.schedulers import SCHEDULERS
+from generator.services import render_job_create
+
+DEMO_USERNAME = "demo"
+DEMO_SCHEDULERS = [name for name in ("PNDM", "DDIM", "K-LMS") if name in SCHEDULERS]
+
+
+def demo_password() -> str:
+    return os.environ.get("SEEDBANK_DEMO_PASSWORD", "seedbank-demo")
+
+
+class Command(BaseCommand):
+    help = "Create the demo staff user; on an empty gallery, render the demo recipes."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--wait", action="store_true", help="wait for the renders (progress)")
+        parser.add_argument("--timeout", type=float, default=600.0)
+
+    def handle(self, *args: object, wait: bool, timeout: float, **options: object) -> None:
+        user_model = get_user_model()
+        user, created = user_model.objects.get_or_create(
+            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(demo_password())
+            user.save(update_fields=["password"])
+        if Image.objects.exists():
+            self.stdout.write("Gallery already has images; no demo renders queued.")
+            return
+        model_version = ModelVersion.objects.filter(is_default=True).first()
+        if model_version is None:
+            raise CommandError("No default model version: run `manage.py build_tiny_models`.")
+        jobs = [
+            render_job_create(
+                owner=user,
+                recipe=Recipe(
+                    model_version_id=model_version.pk,
+                    prompt=prompt,
+                    seed=1000 + index,
+                    scheduler=DEMO_SCHEDULERS[index % len(DEMO_SCHEDULERS)],
+                    steps=20,
+                    width=model_version.native_width,
+                    height=model_version.native_height,
+                ),
+            )
+            for index, prompt in enumerate(DEMO_PROMPTS)
+        ]
+        self.stdout.write(f"Queued {len(jobs)} demo renders.")
+        if wait:
+            self._wait([job.pk for job in jobs], timeout)
+
+    def _wait(self, job_ids: list[int], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        finished = RenderJob.objects.filter(pk__in=job_ids, status__in=["done", "failed"])
+        with tqdm(total=len(job_ids), desc="demo renders", unit="image") as bar:
+            while (count := finished.count()) < len(job_ids):
+                bar.update(count - bar.n)
+                if time.monotonic() > deadline:
+                    raise CommandError("Demo renders did not finish in time; is the worker up?")
+                time.sleep(0.5)
+            bar.update(count - bar.n)
+        failed = RenderJob.objects.filter(pk__in=job_ids, status="failed").count()
+        if failed:
+            raise CommandError(f"{failed} demo renders failed; see the admin's render jobs.")

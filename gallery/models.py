@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from generator.models import ModelVersion, RenderJob
+from generator.recipes import Recipe
+
+
+class Image(models.Model):
+    """A recipe and what it produced: the pixels, their digest and the environment."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    class Mode(models.TextChoices):
+        TXT2IMG = "txt2img", "text to image"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    job = models.ForeignKey(
+        RenderJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    # Remix lineage: a child is an edited rerun of its parent.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+
+    # --- the recipe ---
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    # Snapshot of the model identity, so a record stays explainable if the model goes away.
+    model_name = models.CharField(max_length=300)
+    model_digest = models.CharField(max_length=64)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.TXT2IMG)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField()
+    scheduler = models.CharField(max_length=40)
+    steps = models.PositiveSmallIntegerField()
+    guidance = models.FloatField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    precision = models.CharField(max_length=8, default="fp32")
+    batch_size = models.PositiveSmallIntegerField(default=1)
+    batch_index = models.PositiveSmallIntegerField(default=0)
+
+    # --- the outcome ---
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    image_file = models.FileField(upload_to="images/", blank=True)
+    pixel_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    environment = models.JSONField(default=dict, blank=True)
+    hidden = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Keyset pagination of the public gallery: newest ready images first.
+            models.Index(
+                fields=["-created_at", "-id"],
+                name="gallery_ready_newest",
+                condition=models.Q(status="ready", hidden=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+    def recipe(self) -> Recipe:
+        assert self.model_version_id is not None
+        return Recipe(
+            model_version_id=self.model_version_id,
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            seed=self.seed,
+            scheduler=self.scheduler,
+            steps=self.steps,
+            guidance=self.guidance,
+            width=self.width,
+            height=self.height,
+            precision=self.precision,
+            mode=self.mode,
+            batch_size=1,
+        )
+
+
+class Reproduction(models.Model):
+    """A re-render of an image's stored recipe and how its pixels compare with the original."""
+
+    class Verdict(models.TextChoices):
+        PENDING = "pending"
+        BIT_IDENTICAL = "bit-identical"
+        VISUALLY_IDENTICAL = "visually-identical"
+        DIFFERS = "differs"
+        FAILED = "failed"
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="reproductions")
+    job = models.OneToOneField(RenderJob, on_delete=models.CASCADE, related_name="reproduction")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    verdict = models.CharField(max_length=30, choices=Verdict.choices, default=Verdict.PENDING)
+    image_file = models.FileField(upload_to="reproductions/", blank=True)
+    pixel_sha256 = models.CharField(max_length=64, blank=True)
+    max_abs_diff = models.PositiveSmallIntegerField(null=True, blank=True)
+    psnr = models.FloatField(null=True, blank=True)
+    environment = models.JSONField(default=dict, blank=True)
+    # Keys whose values differ between the original's environment and this one.
+    environment_diff = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"reproduction of #{self.image_id}: {self.verdict}"

@@ -1,0 +1,19 @@
+from django.contrib import admin
+
+from generator.models import ModelVersion, RenderJob
+
+
+@admin.register(ModelVersion)
+class ModelVersionAdmin(admin.ModelAdmin):
+    list_display = ["name", "revision", "is_default", "weights_digest", "archived_at", "created_at"]
+    list_filter = ["is_default", "archived_at"]
+    search_fields = ["name", "revision", "weights_digest"]
+    readonly_fields = ["weights_digest", "created_at"]
+
+
+@admin.register(RenderJob)
+class RenderJobAdmin(admin.ModelAdmin):
+    list_display = ["id", "kind", "status", "owner", "progress_step", "progress_total",
+                    "render_seconds", "device", "created_at"]
+    list_filter = ["kind", "status", "device"]
+    readonly_fields = [f.name for f in RenderJob._meta.fields]

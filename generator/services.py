@@ -1,0 +1,262 @@
+"""Writes for models and render jobs. Views, tasks and commands call these; they hold the rules."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from generator.models import ModelVersion, RenderJob
+from generator.recipes import Recipe, RecipeLimits, recipe_errors
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from gallery.models import Image
+    from generator.pipeline import RenderedImage, RenderRequest
+
+logger = logging.getLogger(__name__)
+
+
+def recipe_limits() -> RecipeLimits:
+    return RecipeLimits(
+        max_side=settings.SEEDBANK_MAX_SIDE,
+        max_steps=settings.SEEDBANK_MAX_STEPS,
+        max_batch=settings.SEEDBANK_MAX_BATCH,
+    )
+
+
+def recipe_validate(*, recipe: Recipe) -> ModelVersion:
+    """Raise ValidationError (by field) unless the recipe can be rendered; return its model."""
+    errors = recipe_errors(recipe, recipe_limits())
+    model_version = ModelVersion.objects.filter(
+        pk=recipe.model_version_id, archived_at__isnull=True
+    ).first()
+    if model_version is None:
+        errors.setdefault("model_version", []).append(
+            f"Unknown or archived model version {recipe.model_version_id!r}."
+        )
+    if errors:
+        raise ValidationError(errors)
+    assert model_version is not None
+    return model_version
+
+
+def model_version_register(
+    *,
+    name: str,
+    path: Path,
+    revision: str = "main",
+    native_width: int = 512,
+    native_height: int = 512,
+    default_scheduler: str = "PNDM",
+    make_default: bool = False,
+    notes: str = "",
+) -> ModelVersion:
+    """Register (or refresh) a local diffusers folder, pinning it by a digest of its files."""
+    from generator.tiny_models import weights_digest
+
+    if not (path / "model_index.json").is_file():
+        raise ValidationError({"path": f"{path} is not a diffusers folder (no model_index.json)."})
+    digest = weights_digest(path)
+    with transaction.atomic():
+        if make_default:
+            ModelVersion.objects.filter(is_default=True).exclude(
+                name=name, revision=revision
+            ).update(is_default=False)
+        model_version, _ = ModelVersion.objects.update_or_create(
+            name=name,
+            revision=revision,
+            defaults={
+                "path": str(path),
+                "weights_digest": digest,
+                "native_width": native_width,
+                "native_height": native_height,
+                "default_scheduler": default_scheduler,
+                "notes": notes,
+                **({"is_default": True} if make_default else {}),
+            },
+        )
+    return model_version
+
+
+def render_job_create(
+    *,
+    owner: AbstractBaseUser | None,
+    recipe: Recipe,
+    parent: Image | None = None,
+) -> RenderJob:
+    """Create the job and one pending image per seed, then queue the job once committed."""
+    from gallery.models import Image
+
+    model_version = recipe_validate(recipe=recipe)
+    recipe = recipe.with_seed()
+    assert recipe.seed is not None
+    with transaction.atomic():
+        job = RenderJob.objects.create(
+            kind=RenderJob.Kind.RENDER, owner=owner, progress_total=recipe.steps
+        )
+        Image.objects.bulk_create(
+            Image(
+                owner=owner,
+                job=job,
+                parent=parent,
+                model_version=model_version,
+                model_name=str(model_version),
+                model_digest=model_version.weights_digest,
+                mode=recipe.mode,
+                prompt=recipe.prompt,
+                negative_prompt=recipe.negative_prompt,
+                # seed, seed+1, ... like A1111, so each image of a batch is its own recipe.
+                seed=recipe.seed + index,
+                scheduler=recipe.scheduler,
+                steps=recipe.steps,
+                guidance=recipe.guidance,
+                width=recipe.width,
+                height=recipe.height,
+                precision=recipe.precision,
+                batch_size=recipe.batch_size,
+                batch_index=index,
+            )
+            for index in range(recipe.batch_size)
+        )
+        render_job_enqueue(job=job)
+    return job
+
+
+def render_job_enqueue(*, job: RenderJob) -> None:
+    from generator.tasks import run_render_job
+
+    transaction.on_commit(lambda: _send(job.pk, run_render_job))
+
+
+def _send(job_id: int, task) -> None:  # type: ignore[no-untyped-def]
+    result = task.delay(job_id)
+    RenderJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
+
+
+def render_job_claim(*, job_id: int) -> RenderJob | None:
+    """Mark a job running, or return None if it is finished or another worker holds it.
+
+    A redelivered job (acks_late after a crash) is still "running" and is claimed again: it
+    rerenders from scratch, which yields the same pixels.
+    """
+    with transaction.atomic():
+        job = RenderJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
+        if job is None or job.is_finished:
+            return None
+        job.status = RenderJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.progress_step = 0
+        job.save(update_fields=["status", "started_at", "progress_step"])
+    return job
+
+
+def render_job_progress(*, job_id: int, step: int, total: int) -> None:
+    RenderJob.objects.filter(pk=job_id).update(progress_step=step, progress_total=total)
+
+
+def render_job_fail(*, job: RenderJob, error: str) -> None:
+    from gallery.models import Image, Reproduction
+
+    with transaction.atomic():
+        job.status = RenderJob.Status.FAILED
+        job.error = error[:2000]
+        job.finished_at = timezone.now()
+        job.save(update_fields=["status", "error", "finished_at"])
+        job.images.filter(status=Image.Status.PENDING).update(status=Image.Status.FAILED)
+        Reproduction.objects.filter(job=job).update(
+            verdict=Reproduction.Verdict.FAILED, finished_at=timezone.now()
+        )
+
+
+def render_request_for(*, images: list[Image], model_version: ModelVersion) -> RenderRequest:
+    from generator.pipeline import RenderRequest
+
+    first = images[0]
+    return RenderRequest(
+        model_path=model_version.path,
+        prompt=first.prompt,
+        negative_prompt=first.negative_prompt,
+        seeds=tuple(image.seed for image in images),
+        scheduler=first.scheduler,
+        steps=first.steps,
+        guidance=first.guidance,
+        width=first.width,
+        height=first.height,
+        precision=first.precision,
+        batch_index_offset=first.batch_index,
+    )
+
+
+def pipeline_run(*, job: RenderJob, request: RenderRequest) -> list[RenderedImage]:
+    """Render on this worker, reporting progress on the job row and timing the GPU work."""
+    from generator import pipeline
+
+    switches = pipeline.configure_determinism(settings.SEEDBANK_TORCH_THREADS)
+    started = time.perf_counter()
+    rendered = pipeline.render(
+        request,
+        on_step=lambda step, total: render_job_progress(job_id=job.pk, step=step, total=total),
+    )
+    job.render_seconds = time.perf_counter() - started
+    job.device = str(rendered[0].environment.get("device_name", pipeline.device_name()))
+    logger.info("job %s rendered %d image(s) in %.2fs %s", job.pk, len(rendered), job.render_seconds, switches)
+    return rendered
+
+
+def render_job_run(*, job_id: int) -> None:
+    """Worker side of a render job. Idempotent: a finished job is left alone."""
+    from gallery.models import Image
+
+    job = render_job_claim(job_id=job_id)
+    if job is None:
+        return
+    images = list(job.images.select_related("model_version").order_by("batch_index"))
+    model_version = images[0].model_version if images else None
+    if model_version is None:
+        render_job_fail(job=job, error="The model version of this recipe no longer exists.")
+        return
+    try:
+        rendered = pipeline_run(
+            job=job, request=render_request_for(images=images, model_version=model_version)
+        )
+    except Exception as exc:
+        logger.exception("render job %s failed", job_id)
+        render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+        return
+
+    from search.services import image_embedding_enqueue
+
+    with transaction.atomic():
+        for image, result in zip(images, rendered, strict=True):
+            if image.image_file:  # a redelivered job replaces its own earlier file
+                image.image_file.delete(save=False)
+            image.image_file.save(
+                f"{image.pk}-{result.pixel_sha256[:12]}.png", ContentFile(result.png), save=False
+            )
+            image.pixel_sha256 = result.pixel_sha256
+            image.environment = result.environment
+            image.status = Image.Status.READY
+            image.finished_at = timezone.now()
+            image.save(
+                update_fields=["image_file", "pixel_sha256", "environment", "status", "finished_at"]
+            )
+            image_embedding_enqueue(image_id=image.pk)
+        job_done(job=job)
+
+
+def job_done(*, job: RenderJob) -> None:
+    job.status = RenderJob.Status.DONE
+    job.finished_at = timezone.now()
+    job.progress_step = job.progress_total
+    job.save(
+        update_fields=["status", "finished_at", "progress_step", "render_seconds", "device"]
+    )

@@ -1,0 +1,71 @@
+"""Generate form, job progress page, and the JSON render API."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from generator.forms import RecipeForm
+from generator.selectors import job_for_viewer, job_payload
+from generator.services import render_job_create
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def generate(request: HttpRequest) -> HttpResponse:
+    form = RecipeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("job_detail", job_id=job.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "generator/generate.html", {"form": form}, status=status)
+
+
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)
+    if job is None:
+        raise Http404("No such job")
+    return render(request, "generator/job_detail.html", {"job": job, "payload": job_payload(job=job)})
+
+
+@require_GET
+def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)
+    if job is None:
+        return JsonResponse({"error": "No such job."}, status=404)
+    return JsonResponse(job_payload(job=job))
+
+
+@require_POST
+def api_render_create(request: HttpRequest) -> JsonResponse:
+    """POST a JSON recipe; 202 with the job, or 400 with errors by field. Session auth + CSRF."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"error": "Sign in to generate images."}, status=401)
+    try:
+        payload = json.loads(request.body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return JsonResponse({"errors": {"__all__": ["The body is not valid JSON."]}}, status=400)
+    if not isinstance(payload, dict):
+        return JsonResponse({"errors": {"__all__": ["Send a JSON object."]}}, status=400)
+    form = RecipeForm(data=payload)
+    if not form.is_valid():
+        return JsonResponse({"errors": _messages(form.errors.get_json_data())}, status=400)
+    try:
+        job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return JsonResponse({"errors": exc.message_dict}, status=400)
+    return JsonResponse(job_payload(job=job), status=202)
+
+
+def _messages(errors: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
+    return {name: [item["message"] for item in items] for name, items in errors.items()}

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+from django.db import models
+from pgvector.django import HnswIndex, VectorField
+
+from gallery.models import Image
+
+# Matches real ViT-B-32 CLIP; the tiny demo CLIP is built with the same width so the same column
+# serves production. Another width means a new column and a re-index, never mixed vectors.
+EMBEDDING_DIM = 512
+
+
+class ImageEmbedding(models.Model):
+    """A CLIP image embedding, tagged with the model that made it."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    model_name = models.CharField(max_length=200)
+    dim = models.PositiveSmallIntegerField()
+    embedding = VectorField(dimensions=EMBEDDING_DIM)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["image", "model_name"], name="one_embedding_per_model")
+        ]
+        indexes = [
+            HnswIndex(
+                name="embedding_hnsw_cosine",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_name} embedding of #{self.image_id}"

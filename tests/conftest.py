@@ -1,0 +1,57 @@
+"""Shared fixtures: tiny models on disk, an isolated media root, the registered model version.
+
+The media root is not autouse so the Django-free ML tests run without settings; every fixture
+that writes files depends on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+
+@pytest.fixture(scope="session")
+def tiny_sd_path() -> Path:
+    """The tiny SD pipeline and tiny CLIP, built once (byte-identical on every machine)."""
+    from generator.tiny_models import build_tiny_clip, build_tiny_sd
+
+    build_tiny_clip(settings.SEEDBANK_CLIP_PATH, seed=0)
+    return build_tiny_sd(settings.SEEDBANK_MODELS_DIR / "tiny-sd", seed=0)
+
+
+@pytest.fixture(scope="session")
+def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("media")
+    override = override_settings(MEDIA_ROOT=str(root))
+    override.enable()
+    yield root
+    override.disable()
+
+
+@pytest.fixture
+def model_version(db: None, tiny_sd_path: Path, media_root: Path):  # type: ignore[no-untyped-def]
+    from generator.services import model_version_register
+
+    return model_version_register(
+        name="tiny-sd",
+        path=tiny_sd_path,
+        revision="seed0",
+        native_width=64,
+        native_height=64,
+        make_default=True,
+    )
+
+
+@pytest.fixture
+def user(db: None, django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user(username="ada", password="pw-for-tests-1")
+
+
+@pytest.fixture
+def staff_user(db: None, django_user_model):  # type: ignore[no-untyped-def]
+    return django_user_model.objects.create_user(
+        username="grace", password="pw-for-tests-2", is_staff=True
+    )

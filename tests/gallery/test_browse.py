@@ -1,0 +1,134 @@
+"""Gallery pages: keyset pagination, query counts, escaping, remix routing, lineage."""
+
+from __future__ import annotations
+
+import pytest
+from django.utils import timezone
+
+from gallery.models import Image, Reproduction
+from gallery.selectors import gallery_page
+from generator.models import RenderJob
+from tests.factories import ImageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def media(media_root, tiny_sd_path):  # type: ignore[no-untyped-def]
+    return media_root
+
+
+def test_keyset_pages_walk_everything_once_newest_first(media) -> None:  # type: ignore[no-untyped-def]
+    same_moment = timezone.now()
+    images = ImageFactory.create_batch(7)
+    # Ties on created_at must still page deterministically (id breaks them).
+    Image.objects.filter(pk__in=[i.pk for i in images[2:5]]).update(created_at=same_moment)
+    ImageFactory(status=Image.Status.PENDING)
+    ImageFactory(hidden=True)
+
+    seen, cursor = [], None
+    while True:
+        page = gallery_page(cursor=cursor, page_size=3)
+        seen += [image.pk for image in page.images]
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    expected = list(
+        Image.objects.filter(pk__in=[i.pk for i in images])
+        .order_by("-created_at", "-id")
+        .values_list("pk", flat=True)
+    )
+    assert seen == expected
+
+
+def test_home_grid_query_count_does_not_grow_with_rows(client, media, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+    ImageFactory.create_batch(30)
+    with django_assert_max_num_queries(3):
+        response = client.get("/")
+    assert response.status_code == 200
+    assert response.content.decode().count('class="card"') == 24
+    assert "Older images" in response.content.decode()
+
+
+def test_bad_cursor_is_ignored_not_500(client, media) -> None:  # type: ignore[no-untyped-def]
+    ImageFactory()
+    assert client.get("/", {"before": "garbage~x"}).status_code == 200
+
+
+def test_prompts_are_escaped_everywhere(client, media) -> None:  # type: ignore[no-untyped-def]
+    image = ImageFactory(prompt='<script>alert("x")</script> fox')
+    for url in ("/", f"/images/{image.pk}/"):
+        body = client.get(url).content.decode()
+        assert "<script>alert" not in body
+        assert "&lt;script&gt;alert" in body
+
+
+def test_detail_shows_recipe_environment_and_lineage(client, media) -> None:  # type: ignore[no-untyped-def]
+    parent = ImageFactory(prompt="the parent")
+    child = ImageFactory(prompt="the child", parent=parent, environment={"torch": "2.13.0"})
+    body = client.get(f"/images/{child.pk}/").content.decode()
+    assert f'href="/images/{parent.pk}/"' in body
+    assert "&quot;seed&quot;: " in body and "Copy recipe" in body and "2.13.0" in body
+    body = client.get(f"/images/{parent.pk}/").content.decode()
+    assert f'href="/images/{child.pk}/"' in body
+
+
+def test_hidden_and_unfinished_records_are_404(client, media) -> None:  # type: ignore[no-untyped-def]
+    for image in (ImageFactory(hidden=True), ImageFactory(status=Image.Status.PENDING)):
+        assert client.get(f"/images/{image.pk}/").status_code == 404
+
+
+def test_remix_needs_sign_in(client, media) -> None:  # type: ignore[no-untyped-def]
+    image = ImageFactory()
+    response = client.get(f"/images/{image.pk}/remix/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/?next=")
+
+
+def _remix_form(image: Image) -> dict:
+    return {
+        "model_version": image.model_version_id,
+        "prompt": image.prompt,
+        "negative_prompt": image.negative_prompt,
+        "seed": image.seed,
+        "scheduler": image.scheduler,
+        "steps": image.steps,
+        "guidance": image.guidance,
+        "width": image.width,
+        "height": image.height,
+        "precision": image.precision,
+        "batch_size": 1,
+    }
+
+
+def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:  # type: ignore[no-untyped-def]
+    image = ImageFactory()
+    client.force_login(user)
+    response = client.post(f"/images/{image.pk}/remix/", _remix_form(image))
+    assert response.status_code == 302
+    job = RenderJob.objects.get()
+    assert job.kind == RenderJob.Kind.REPRODUCE
+    assert Reproduction.objects.get().image == image
+    assert Image.objects.count() == 1
+
+
+def test_edited_remix_is_a_child(client, user, media) -> None:  # type: ignore[no-untyped-def]
+    image = ImageFactory()
+    client.force_login(user)
+    response = client.post(f"/images/{image.pk}/remix/", _remix_form(image) | {"steps": 30})
+    assert response.status_code == 302
+    child = Image.objects.exclude(pk=image.pk).get()
+    assert child.parent == image and child.steps == 30 and child.seed == image.seed
+    assert RenderJob.objects.get().kind == RenderJob.Kind.RENDER
+
+
+def test_job_pages_are_private_to_owner_and_staff(client, user, staff_user, django_user_model, media) -> None:  # type: ignore[no-untyped-def]
+    job = RenderJob.objects.create(owner=user)
+    stranger = django_user_model.objects.create_user(username="eve", password="x")
+    client.force_login(stranger)
+    assert client.get(f"/jobs/{job.pk}/").status_code == 404
+    assert client.get(f"/api/v1/jobs/{job.pk}").status_code == 404
+    for viewer in (user, staff_user):
+        client.force_login(viewer)
+        assert client.get(f"/jobs/{job.pk}/").status_code == 200
+        assert client.get(f"/api/v1/jobs/{job.pk}").json()["status"] == "queued"
