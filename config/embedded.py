@@ -53,5 +53,18 @@ def stop_embedded_broker() -> None:
             pass
 
 
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """A DATABASE_URL for child processes (worker, web) from Django's settings dict, so they use
+    the very database this process uses (the test database, during tests)."""
+    from urllib.parse import quote
+
+    user = quote(settings_dict["USER"] or "", safe="")
+    password = quote(settings_dict["PASSWORD"] or "", safe="")
+    host, port, name = settings_dict["HOST"] or "", settings_dict["PORT"] or "", settings_dict["NAME"]
+    if host.startswith("/"):  # a Unix socket directory
+        return f"postgresql://{user}:{password}@/{name}?host={quote(host)}"
+    return f"postgresql://{user}:{password}@{host}{':' + str(port) if port else ''}/{name}"
+
+
 def use_embedded(env_name: str) -> bool:
     return not os.environ.get(env_name)

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from config import embedded
 from config.celery import app
 from gallery.management.commands.runstack import worker_command
 
@@ -30,11 +31,11 @@ def worker_process(
     media_root: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[subprocess.Popen[bytes]]:
-    db = connection.settings_dict  # after django_db_setup: the test database
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="config.settings_test",
-        DATABASE_URL=f"postgresql://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}",
+        # After django_db_setup, connection.settings_dict names the test database.
+        DATABASE_URL=embedded.database_url(connection.settings_dict),
         CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
         MEDIA_ROOT=str(media_root),
         PYTHONUNBUFFERED="1",

@@ -32,13 +32,8 @@ def worker_command() -> list[str]:
 
 def child_environment() -> dict[str, str]:
     """Children reuse this process's servers instead of attaching again."""
-    db = connection.settings_dict
     env = dict(os.environ)
-    env["DATABASE_URL"] = (
-        f"postgresql://{db['USER']}:{db['PASSWORD']}@/{db['NAME']}?host={db['HOST']}"
-        if db["HOST"].startswith("/")
-        else os.environ.get("DATABASE_URL", "")
-    )
+    env["DATABASE_URL"] = embedded.database_url(connection.settings_dict)
     env["CELERY_BROKER_URL"] = settings.CELERY_BROKER_URL
     env.setdefault("PYTHONUNBUFFERED", "1")
     return env

@@ -1,0 +1,71 @@
+"""render_job_run in-process with the real tiny pipeline and the real database (no worker)."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from gallery.models import Image
+from generator.models import RenderJob
+from generator.recipes import Recipe
+from generator.services import render_job_create, render_job_run
+
+pytestmark = pytest.mark.django_db
+
+
+def create_job(owner, model_version, **changes):  # type: ignore[no-untyped-def]
+    fields = {"model_version_id": model_version.pk, "prompt": "a koi pond", "seed": 11, "steps": 6}
+    fields.update(changes)
+    return render_job_create(owner=owner, recipe=Recipe(**fields))
+
+
+def test_render_stores_png_sha_environment_and_queues_embedding(user, model_version, django_capture_on_commit_callbacks, media_root):  # type: ignore[no-untyped-def]
+    job = create_job(user, model_version, batch_size=2)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE
+    assert job.progress_step == job.progress_total == 6
+    assert job.render_seconds and job.render_seconds > 0
+    images = list(job.images.order_by("batch_index"))
+    assert [i.seed for i in images] == [11, 12]
+    for index, image in enumerate(images):
+        assert image.status == Image.Status.READY
+        with PILImage.open(media_root / image.image_file.name) as decoded:
+            pixels = np.asarray(decoded.convert("RGB"))
+        assert hashlib.sha256(pixels.tobytes()).hexdigest() == image.pixel_sha256
+        env = image.environment
+        assert env["seed"] == image.seed and env["batch_index"] == index
+        assert env["batch_size"] == 2
+        assert env["scheduler"] == "PNDM"
+        assert env["scheduler_config"]["_class_name"] == "PNDMScheduler"
+        assert env["torch_threads"] >= 1
+    assert images[0].pixel_sha256 != images[1].pixel_sha256
+    assert len(callbacks) == 2  # one embedding task per image, sent after commit
+
+
+def test_running_a_finished_job_again_changes_nothing(user, model_version, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    job = create_job(user, model_version)
+    with django_capture_on_commit_callbacks(execute=False):
+        render_job_run(job_id=job.pk)
+    image = Image.objects.get(job=job)
+    before = (image.image_file.name, image.pixel_sha256, image.finished_at)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        render_job_run(job_id=job.pk)  # a redelivered task
+    image.refresh_from_db()
+    assert (image.image_file.name, image.pixel_sha256, image.finished_at) == before
+    assert callbacks == []
+
+
+def test_a_failing_render_marks_job_and_images_failed(user, model_version, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    job = create_job(user, model_version)
+    model_version.path = "/nonexistent/model"
+    model_version.save(update_fields=["path"])
+    render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED
+    assert job.error
+    assert Image.objects.get(job=job).status == Image.Status.FAILED
