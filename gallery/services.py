@@ -18,6 +18,7 @@ from generator.models import RenderJob
 from generator.recipes import Recipe
 from generator.services import (
     job_done,
+    job_send,
     pipeline_run,
     recipe_validate,
     render_job_claim,
@@ -51,12 +52,9 @@ def reproduction_create(*, image: Image, requested_by: AbstractBaseUser | None) 
         reproduction = Reproduction.objects.create(
             image=image, job=job, requested_by=requested_by
         )
-
-        def send() -> None:
-            result = run_reproduction.delay(reproduction.pk)
-            RenderJob.objects.filter(pk=job.pk).update(celery_task_id=result.id)
-
-        transaction.on_commit(send)
+        transaction.on_commit(
+            lambda: job_send(job_id=job.pk, task=run_reproduction, arg=reproduction.pk)
+        )
     return reproduction
 
 

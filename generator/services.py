@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -134,29 +135,27 @@ def render_job_create(
 def render_job_enqueue(*, job: RenderJob) -> None:
     from generator.tasks import run_render_job
 
-    transaction.on_commit(lambda: _send(job.pk, run_render_job))
+    transaction.on_commit(lambda: job_send(job_id=job.pk, task=run_render_job, arg=job.pk))
 
 
-def _send(job_id: int, task) -> None:  # type: ignore[no-untyped-def]
-    result = task.delay(job_id)
-    RenderJob.objects.filter(pk=job_id).update(celery_task_id=result.id)
+def job_send(*, job_id: int, task: Any, arg: int) -> None:
+    """Store the Celery task id on the row *before* publishing, so the worker never races a
+    bookkeeping write, and an operator can always revoke what is queued."""
+    task_id = str(uuid.uuid4())
+    RenderJob.objects.filter(pk=job_id).update(celery_task_id=task_id)
+    task.apply_async(args=[arg], task_id=task_id)
 
 
 def render_job_claim(*, job_id: int) -> RenderJob | None:
-    """Mark a job running, or return None if it is finished or another worker holds it.
+    """Mark a job running, or return None if it is finished (or gone).
 
-    A redelivered job (acks_late after a crash) is still "running" and is claimed again: it
-    rerenders from scratch, which yields the same pixels.
+    One conditional UPDATE makes the claim atomic. A redelivered job (acks_late after a worker
+    crash) is still "running" and is claimed again: it re-renders, which yields the same pixels.
     """
-    with transaction.atomic():
-        job = RenderJob.objects.select_for_update(skip_locked=True).filter(pk=job_id).first()
-        if job is None or job.is_finished:
-            return None
-        job.status = RenderJob.Status.RUNNING
-        job.started_at = timezone.now()
-        job.progress_step = 0
-        job.save(update_fields=["status", "started_at", "progress_step"])
-    return job
+    claimed = RenderJob.objects.filter(
+        pk=job_id, status__in=[RenderJob.Status.QUEUED, RenderJob.Status.RUNNING]
+    ).update(status=RenderJob.Status.RUNNING, started_at=timezone.now(), progress_step=0)
+    return RenderJob.objects.filter(pk=job_id).first() if claimed else None
 
 
 def render_job_progress(*, job_id: int, step: int, total: int) -> None:

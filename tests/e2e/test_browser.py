@@ -77,7 +77,7 @@ def test_search_open_remix_shows_bit_identical(live_server, worker_process, mode
     page.get_by_label("Username").fill("ada")
     page.get_by_label("Password").fill("pw-for-tests-1")
     page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_label("Prompt", exact=True)).to_have_value(image.prompt)
+    expect(page.get_by_label("Prompt:", exact=True)).to_have_value(image.prompt)
     page.get_by_role("button", name="Remix").click()
 
     expect(page.get_by_test_id("verdict")).to_have_text("bit-identical", timeout=90_000)

@@ -81,13 +81,10 @@ def test_anonymous_cannot_generate(client, model_version):  # type: ignore[no-un
 
 
 def test_good_recipe_queues_one_job_after_commit(client, user, model_version, django_capture_on_commit_callbacks, monkeypatch):  # type: ignore[no-untyped-def]
-    sent: list[int] = []
-
-    class FakeResult:
-        id = "task-1"
-
+    sent: list[tuple[list[int], str]] = []
     monkeypatch.setattr(
-        "generator.tasks.run_render_job.delay", lambda job_id: sent.append(job_id) or FakeResult()
+        "generator.tasks.run_render_job.apply_async",
+        lambda args, task_id: sent.append((args, task_id)),
     )
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -98,7 +95,6 @@ def test_good_recipe_queues_one_job_after_commit(client, user, model_version, dj
         )
     assert response.status_code == 202
     job = RenderJob.objects.get()
-    assert len(callbacks) == 1 and sent == [job.pk]
-    assert job.celery_task_id == "task-1"
+    assert len(callbacks) == 1 and sent == [([job.pk], job.celery_task_id)]
     seeds = sorted(job.images.values_list("seed", flat=True))
     assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]  # a random seed, stored, then +1, +2
