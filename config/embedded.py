@@ -24,7 +24,7 @@ def embedded_database_url(var_dir: Path) -> str:
         data_dir = var_dir / "pg"
         data_dir.mkdir(parents=True, exist_ok=True)
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
         _handles["postgres"] = server
     return str(_handles["postgres"].get_uri("postgres"))
 
@@ -60,7 +60,11 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 
     user = quote(settings_dict["USER"] or "", safe="")
     password = quote(settings_dict["PASSWORD"] or "", safe="")
-    host, port, name = settings_dict["HOST"] or "", settings_dict["PORT"] or "", settings_dict["NAME"]
+    host, port, name = (
+        settings_dict["HOST"] or "",
+        settings_dict["PORT"] or "",
+        settings_dict["NAME"],
+    )
     if host.startswith("/"):  # a Unix socket directory
         return f"postgresql://{user}:{password}@/{name}?host={quote(host)}"
     return f"postgresql://{user}:{password}@{host}{':' + str(port) if port else ''}/{name}"

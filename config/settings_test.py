@@ -8,7 +8,7 @@ os.environ.setdefault(
     "SEEDBANK_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
 
-from config.settings import *  # noqa: E402,F403
+from config.settings import *  # noqa: F403
 
 # Fast hashing: tests create users, not passwords worth protecting.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -5,8 +5,17 @@ from gallery.models import Image, Reproduction
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt", "model_name", "seed", "scheduler", "steps", "status",
-                    "hidden", "created_at"]
+    list_display = [
+        "id",
+        "prompt",
+        "model_name",
+        "seed",
+        "scheduler",
+        "steps",
+        "status",
+        "hidden",
+        "created_at",
+    ]
     list_filter = ["status", "hidden", "scheduler", "model_name"]
     search_fields = ["prompt", "negative_prompt", "pixel_sha256"]
     list_select_related = ["model_version"]

@@ -28,12 +28,12 @@ from generator.services import (
 )
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
 
-def remix_submit(*, owner: AbstractBaseUser, parent: Image, recipe: Recipe) -> RenderJob:
+def remix_submit(*, owner: User, parent: Image, recipe: Recipe) -> RenderJob:
     """Rerun the parent when nothing that affects pixels changed; else render an edited child."""
     if recipe.batch_size == 1 and recipe.seed is not None:
         recipe_validate(recipe=recipe)
@@ -42,16 +42,14 @@ def remix_submit(*, owner: AbstractBaseUser, parent: Image, recipe: Recipe) -> R
     return render_job_create(owner=owner, recipe=recipe, parent=parent)
 
 
-def reproduction_create(*, image: Image, requested_by: AbstractBaseUser | None) -> Reproduction:
+def reproduction_create(*, image: Image, requested_by: User | None) -> Reproduction:
     from generator.tasks import run_reproduction
 
     with transaction.atomic():
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.REPRODUCE, owner=requested_by, progress_total=image.steps
         )
-        reproduction = Reproduction.objects.create(
-            image=image, job=job, requested_by=requested_by
-        )
+        reproduction = Reproduction.objects.create(image=image, job=job, requested_by=requested_by)
         transaction.on_commit(
             lambda: job_send(job_id=job.pk, task=run_reproduction, arg=reproduction.pk)
         )

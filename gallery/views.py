@@ -41,10 +41,15 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_detail(image_id=image_id)
     if image is None:
         raise Http404("No such image")
-    recipe = {"model": image.model_name, "model_digest": image.model_digest, **{
-        key: value for key, value in RecipeForm.initial_from_image(image).items()
-        if key not in {"model_version", "batch_size"}
-    }}
+    recipe = {
+        "model": image.model_name,
+        "model_digest": image.model_digest,
+        **{
+            key: value
+            for key, value in RecipeForm.initial_from_image(image).items()
+            if key not in {"model_version", "batch_size"}
+        },
+    }
     context = {
         "image": image,
         "recipe_json": json.dumps(recipe, ensure_ascii=False, indent=2),

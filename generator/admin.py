@@ -13,7 +13,16 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 @admin.register(RenderJob)
 class RenderJobAdmin(admin.ModelAdmin):
-    list_display = ["id", "kind", "status", "owner", "progress_step", "progress_total",
-                    "render_seconds", "device", "created_at"]
+    list_display = [
+        "id",
+        "kind",
+        "status",
+        "owner",
+        "progress_step",
+        "progress_total",
+        "render_seconds",
+        "device",
+        "created_at",
+    ]
     list_filter = ["kind", "status", "device"]
     readonly_fields = [f.name for f in RenderJob._meta.fields]

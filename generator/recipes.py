@@ -57,7 +57,9 @@ class Recipe:
     batch_size: int = 1
 
     def with_seed(self) -> Recipe:
-        return self if self.seed is not None else replace(self, seed=secrets.randbelow(SEED_MAX + 1))
+        return (
+            self if self.seed is not None else replace(self, seed=secrets.randbelow(SEED_MAX + 1))
+        )
 
     def pixel_key(self) -> tuple[Any, ...]:
         return tuple(getattr(self, name) for name in PIXEL_FIELDS)
@@ -82,7 +84,10 @@ def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
     if recipe.seed is not None and not 0 <= recipe.seed <= SEED_MAX:
         add("seed", f"Seed must be between 0 and {SEED_MAX} (or blank for a random one).")
     if recipe.scheduler not in SCHEDULERS:
-        add("scheduler", f"Unknown scheduler {recipe.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.")
+        add(
+            "scheduler",
+            f"Unknown scheduler {recipe.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.",
+        )
     if not 1 <= recipe.steps <= limits.max_steps:
         add("steps", f"Steps must be between 1 and {limits.max_steps}.")
     if not 0.0 <= recipe.guidance <= 30.0:
@@ -92,7 +97,10 @@ def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
         if side % SIDE_MULTIPLE:
             add(name, f"{name.capitalize()} must be a multiple of {SIDE_MULTIPLE} (got {side}).")
         if not SIDE_MIN <= side <= limits.max_side:
-            add(name, f"{name.capitalize()} must be between {SIDE_MIN} and {limits.max_side} pixels.")
+            add(
+                name,
+                f"{name.capitalize()} must be between {SIDE_MIN} and {limits.max_side} pixels.",
+            )
     if recipe.precision not in PRECISIONS:
         add("precision", f"Precision must be one of {', '.join(PRECISIONS)}.")
     if recipe.mode not in MODES:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.urls import reverse
 
 from generator.models import RenderJob
 
 
-def job_for_viewer(*, job_id: int, viewer: AbstractBaseUser | AnonymousUser) -> RenderJob | None:
+def job_for_viewer(*, job_id: int, viewer: User | AnonymousUser) -> RenderJob | None:
     """A job is visible to its owner and to staff."""
     if not viewer.is_authenticated:
         return None

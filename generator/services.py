@@ -18,7 +18,7 @@ from generator.models import ModelVersion, RenderJob
 from generator.recipes import Recipe, RecipeLimits, recipe_errors
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+    from django.contrib.auth.models import User
 
     from gallery.models import Image
     from generator.pipeline import RenderedImage, RenderRequest
@@ -90,7 +90,7 @@ def model_version_register(
 
 def render_job_create(
     *,
-    owner: AbstractBaseUser | None,
+    owner: User | None,
     recipe: Recipe,
     parent: Image | None = None,
 ) -> RenderJob:
@@ -207,7 +207,13 @@ def pipeline_run(*, job: RenderJob, request: RenderRequest) -> list[RenderedImag
     )
     job.render_seconds = time.perf_counter() - started
     job.device = str(rendered[0].environment.get("device_name", pipeline.device_name()))
-    logger.info("job %s rendered %d image(s) in %.2fs %s", job.pk, len(rendered), job.render_seconds, switches)
+    logger.info(
+        "job %s rendered %d image(s) in %.2fs %s",
+        job.pk,
+        len(rendered),
+        job.render_seconds,
+        switches,
+    )
     return rendered
 
 
@@ -256,6 +262,4 @@ def job_done(*, job: RenderJob) -> None:
     job.status = RenderJob.Status.DONE
     job.finished_at = timezone.now()
     job.progress_step = job.progress_total
-    job.save(
-        update_fields=["status", "finished_at", "progress_step", "render_seconds", "device"]
-    )
+    job.save(update_fields=["status", "finished_at", "progress_step", "render_seconds", "device"])

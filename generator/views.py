@@ -35,7 +35,9 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_for_viewer(job_id=job_id, viewer=request.user)
     if job is None:
         raise Http404("No such job")
-    return render(request, "generator/job_detail.html", {"job": job, "payload": job_payload(job=job)})
+    return render(
+        request, "generator/job_detail.html", {"job": job, "payload": job_payload(job=job)}
+    )
 
 
 @require_GET

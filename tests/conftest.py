@@ -32,7 +32,7 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def model_version(db: None, tiny_sd_path: Path, media_root: Path):  # type: ignore[no-untyped-def]
+def model_version(db: None, tiny_sd_path: Path, media_root: Path):
     from generator.services import model_version_register
 
     return model_version_register(
@@ -46,12 +46,12 @@ def model_version(db: None, tiny_sd_path: Path, media_root: Path):  # type: igno
 
 
 @pytest.fixture
-def user(db: None, django_user_model):  # type: ignore[no-untyped-def]
+def user(db: None, django_user_model):
     return django_user_model.objects.create_user(username="ada", password="pw-for-tests-1")
 
 
 @pytest.fixture
-def staff_user(db: None, django_user_model):  # type: ignore[no-untyped-def]
+def staff_user(db: None, django_user_model):
     return django_user_model.objects.create_user(
         username="grace", password="pw-for-tests-2", is_staff=True
     )

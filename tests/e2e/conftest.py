@@ -26,7 +26,7 @@ WORKER_START_TIMEOUT_S = 120
 @pytest.fixture(scope="session")
 def worker_process(
     django_db_setup: None,
-    django_db_blocker,  # type: ignore[no-untyped-def]
+    django_db_blocker,
     tiny_sd_path: Path,
     media_root: Path,
     tmp_path_factory: pytest.TempPathFactory,
@@ -68,7 +68,7 @@ def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> None:
     raise RuntimeError(f"worker not ready in time:\n{log_path.read_text()[-4000:]}")
 
 
-def wait_for(predicate, *, timeout: float = 90.0, interval: float = 0.25):  # type: ignore[no-untyped-def]
+def wait_for(predicate, *, timeout: float = 90.0, interval: float = 0.25):
     """Poll until predicate() is truthy; return its value."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -42,7 +42,7 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-def rendered_image(owner, model_version, prompt: str, seed: int) -> Image:  # type: ignore[no-untyped-def]
+def rendered_image(owner, model_version, prompt: str, seed: int) -> Image:
     job = render_job_create(
         owner=owner,
         recipe=Recipe(model_version_id=model_version.pk, prompt=prompt, seed=seed, steps=10),
@@ -54,7 +54,9 @@ def rendered_image(owner, model_version, prompt: str, seed: int) -> Image:  # ty
     return image
 
 
-def test_search_open_remix_shows_bit_identical(live_server, worker_process, model_version, user, browser: Browser):
+def test_search_open_remix_shows_bit_identical(
+    live_server, worker_process, model_version, user, browser: Browser
+):
     image = rendered_image(user, model_version, "一只猫坐在窗台上看雨 watercolor", seed=7)
     other = rendered_image(user, model_version, "a steampunk airship above London", seed=8)
 

@@ -46,7 +46,9 @@ def finished_job(session: requests.Session, base_url: str, job_id: int) -> dict:
     return payload
 
 
-def test_submit_render_embed_remix_search(live_server, worker_process, model_version, user, media_root: Path):
+def test_submit_render_embed_remix_search(
+    live_server, worker_process, model_version, user, media_root: Path
+):
     base = live_server.url
     session = signed_in_session(base, "ada", "pw-for-tests-1")
     csrf = {"X-CSRFToken": session.cookies["csrftoken"]}

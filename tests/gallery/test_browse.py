@@ -14,11 +14,11 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def media(media_root, tiny_sd_path):  # type: ignore[no-untyped-def]
+def media(media_root, tiny_sd_path):
     return media_root
 
 
-def test_keyset_pages_walk_everything_once_newest_first(media) -> None:  # type: ignore[no-untyped-def]
+def test_keyset_pages_walk_everything_once_newest_first(media) -> None:
     same_moment = timezone.now()
     images = ImageFactory.create_batch(7)
     # Ties on created_at must still page deterministically (id breaks them).
@@ -41,7 +41,9 @@ def test_keyset_pages_walk_everything_once_newest_first(media) -> None:  # type:
     assert seen == expected
 
 
-def test_home_grid_query_count_does_not_grow_with_rows(client, media, django_assert_max_num_queries) -> None:  # type: ignore[no-untyped-def]
+def test_home_grid_query_count_does_not_grow_with_rows(
+    client, media, django_assert_max_num_queries
+) -> None:
     ImageFactory.create_batch(30)
     with django_assert_max_num_queries(3):
         response = client.get("/")
@@ -50,12 +52,12 @@ def test_home_grid_query_count_does_not_grow_with_rows(client, media, django_ass
     assert "Older images" in response.content.decode()
 
 
-def test_bad_cursor_is_ignored_not_500(client, media) -> None:  # type: ignore[no-untyped-def]
+def test_bad_cursor_is_ignored_not_500(client, media) -> None:
     ImageFactory()
     assert client.get("/", {"before": "garbage~x"}).status_code == 200
 
 
-def test_prompts_are_escaped_everywhere(client, media) -> None:  # type: ignore[no-untyped-def]
+def test_prompts_are_escaped_everywhere(client, media) -> None:
     image = ImageFactory(prompt='<script>alert("x")</script> fox')
     for url in ("/", f"/images/{image.pk}/"):
         body = client.get(url).content.decode()
@@ -63,7 +65,7 @@ def test_prompts_are_escaped_everywhere(client, media) -> None:  # type: ignore[
         assert "&lt;script&gt;alert" in body
 
 
-def test_detail_shows_recipe_environment_and_lineage(client, media) -> None:  # type: ignore[no-untyped-def]
+def test_detail_shows_recipe_environment_and_lineage(client, media) -> None:
     parent = ImageFactory(prompt="the parent")
     child = ImageFactory(prompt="the child", parent=parent, environment={"torch": "2.13.0"})
     body = client.get(f"/images/{child.pk}/").content.decode()
@@ -73,12 +75,12 @@ def test_detail_shows_recipe_environment_and_lineage(client, media) -> None:  # 
     assert f'href="/images/{child.pk}/"' in body
 
 
-def test_hidden_and_unfinished_records_are_404(client, media) -> None:  # type: ignore[no-untyped-def]
+def test_hidden_and_unfinished_records_are_404(client, media) -> None:
     for image in (ImageFactory(hidden=True), ImageFactory(status=Image.Status.PENDING)):
         assert client.get(f"/images/{image.pk}/").status_code == 404
 
 
-def test_remix_needs_sign_in(client, media) -> None:  # type: ignore[no-untyped-def]
+def test_remix_needs_sign_in(client, media) -> None:
     image = ImageFactory()
     response = client.get(f"/images/{image.pk}/remix/")
     assert response.status_code == 302
@@ -101,7 +103,7 @@ def _remix_form(image: Image) -> dict:
     }
 
 
-def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:  # type: ignore[no-untyped-def]
+def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:
     image = ImageFactory()
     client.force_login(user)
     response = client.post(f"/images/{image.pk}/remix/", _remix_form(image))
@@ -112,7 +114,7 @@ def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:  # type
     assert Image.objects.count() == 1
 
 
-def test_edited_remix_is_a_child(client, user, media) -> None:  # type: ignore[no-untyped-def]
+def test_edited_remix_is_a_child(client, user, media) -> None:
     image = ImageFactory()
     client.force_login(user)
     response = client.post(f"/images/{image.pk}/remix/", _remix_form(image) | {"steps": 30})
@@ -122,7 +124,9 @@ def test_edited_remix_is_a_child(client, user, media) -> None:  # type: ignore[n
     assert RenderJob.objects.get().kind == RenderJob.Kind.RENDER
 
 
-def test_job_pages_are_private_to_owner_and_staff(client, user, staff_user, django_user_model, media) -> None:  # type: ignore[no-untyped-def]
+def test_job_pages_are_private_to_owner_and_staff(
+    client, user, staff_user, django_user_model, media
+) -> None:
     job = RenderJob.objects.create(owner=user)
     stranger = django_user_model.objects.create_user(username="eve", password="x")
     client.force_login(stranger)

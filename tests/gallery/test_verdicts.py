@@ -34,8 +34,16 @@ def test_shape_mismatch_differs() -> None:
 
 
 def test_environment_diff_names_nested_keys() -> None:
-    before = {"torch_threads": 1, "batch_size": 4, "scheduler_config": {"timestep_spacing": "leading"}}
-    after = {"torch_threads": 2, "batch_size": 4, "scheduler_config": {"timestep_spacing": "trailing"}}
+    before = {
+        "torch_threads": 1,
+        "batch_size": 4,
+        "scheduler_config": {"timestep_spacing": "leading"},
+    }
+    after = {
+        "torch_threads": 2,
+        "batch_size": 4,
+        "scheduler_config": {"timestep_spacing": "trailing"},
+    }
     assert verdicts.environment_diff(before, after) == {
         "scheduler_config.timestep_spacing": ["leading", "trailing"],
         "torch_threads": [1, 2],

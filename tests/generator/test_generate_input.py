@@ -12,7 +12,7 @@ from generator.recipes import SEED_MAX
 pytestmark = pytest.mark.django_db
 
 
-def good_recipe(model_version) -> dict:  # type: ignore[no-untyped-def]
+def good_recipe(model_version) -> dict:
     return {
         "model_version": model_version.pk,
         "prompt": "a red fox in snow",
@@ -43,7 +43,7 @@ BAD_INPUTS = [
 
 
 @pytest.mark.parametrize(("field", "value", "fragment"), BAD_INPUTS)
-def test_api_answers_400_with_the_field(client, user, model_version, field, value, fragment):  # type: ignore[no-untyped-def]
+def test_api_answers_400_with_the_field(client, user, model_version, field, value, fragment):
     client.force_login(user)
     payload = good_recipe(model_version) | {field: value}
     response = client.post("/api/v1/renders", json.dumps(payload), content_type="application/json")
@@ -54,7 +54,9 @@ def test_api_answers_400_with_the_field(client, user, model_version, field, valu
 
 
 @pytest.mark.parametrize(("field", "value", "fragment"), BAD_INPUTS)
-def test_form_shows_the_error_and_queues_nothing(client, user, model_version, field, value, fragment):  # type: ignore[no-untyped-def]
+def test_form_shows_the_error_and_queues_nothing(
+    client, user, model_version, field, value, fragment
+):
     client.force_login(user)
     response = client.post("/generate/", good_recipe(model_version) | {field: value})
     assert response.status_code == 400
@@ -62,7 +64,7 @@ def test_form_shows_the_error_and_queues_nothing(client, user, model_version, fi
     assert RenderJob.objects.count() == 0
 
 
-def test_api_rejects_malformed_json_and_non_objects(client, user, model_version):  # type: ignore[no-untyped-def]
+def test_api_rejects_malformed_json_and_non_objects(client, user, model_version):
     client.force_login(user)
     for body in (b"{not json", b"[1, 2]", b"\xff\xfe"):
         response = client.post("/api/v1/renders", body, content_type="application/json")
@@ -70,7 +72,7 @@ def test_api_rejects_malformed_json_and_non_objects(client, user, model_version)
     assert RenderJob.objects.count() == 0
 
 
-def test_anonymous_cannot_generate(client, model_version):  # type: ignore[no-untyped-def]
+def test_anonymous_cannot_generate(client, model_version):
     response = client.post(
         "/api/v1/renders", json.dumps(good_recipe(model_version)), content_type="application/json"
     )
@@ -80,7 +82,9 @@ def test_anonymous_cannot_generate(client, model_version):  # type: ignore[no-un
     assert RenderJob.objects.count() == 0
 
 
-def test_good_recipe_queues_one_job_after_commit(client, user, model_version, django_capture_on_commit_callbacks, monkeypatch):  # type: ignore[no-untyped-def]
+def test_good_recipe_queues_one_job_after_commit(
+    client, user, model_version, django_capture_on_commit_callbacks, monkeypatch
+):
     sent: list[tuple[list[int], str]] = []
     monkeypatch.setattr(
         "generator.tasks.run_render_job.apply_async",

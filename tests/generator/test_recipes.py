@@ -10,7 +10,7 @@ LIMITS = RecipeLimits(max_side=1024, max_steps=150, max_batch=8)
 def recipe(**changes: object) -> Recipe:
     fields: dict[str, object] = {"model_version_id": 1, "prompt": "a red fox", "seed": 1}
     fields.update(changes)
-    return Recipe(**fields)  # type: ignore[arg-type]
+    return Recipe(**fields)
 
 
 def test_a_plain_recipe_is_acceptable() -> None:
@@ -35,7 +35,7 @@ def test_a_plain_recipe_is_acceptable() -> None:
         ({"seed": SEED_MAX, "batch_size": 2}, "seed", "runs past the largest seed"),
     ],
 )
-def test_bad_recipes_name_the_field_and_say_why(changes, field, fragment) -> None:  # type: ignore[no-untyped-def]
+def test_bad_recipes_name_the_field_and_say_why(changes, field, fragment) -> None:
     errors = recipe_errors(recipe(**changes), LIMITS)
     assert field in errors
     assert any(fragment in message for message in errors[field])

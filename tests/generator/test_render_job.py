@@ -16,13 +16,15 @@ from generator.services import render_job_create, render_job_run
 pytestmark = pytest.mark.django_db
 
 
-def create_job(owner, model_version, **changes):  # type: ignore[no-untyped-def]
+def create_job(owner, model_version, **changes):
     fields = {"model_version_id": model_version.pk, "prompt": "a koi pond", "seed": 11, "steps": 6}
     fields.update(changes)
     return render_job_create(owner=owner, recipe=Recipe(**fields))
 
 
-def test_render_stores_png_sha_environment_and_queues_embedding(user, model_version, django_capture_on_commit_callbacks, media_root):  # type: ignore[no-untyped-def]
+def test_render_stores_png_sha_environment_and_queues_embedding(
+    user, model_version, django_capture_on_commit_callbacks, media_root
+):
     job = create_job(user, model_version, batch_size=2)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         render_job_run(job_id=job.pk)
@@ -47,7 +49,9 @@ def test_render_stores_png_sha_environment_and_queues_embedding(user, model_vers
     assert len(callbacks) == 2  # one embedding task per image, sent after commit
 
 
-def test_running_a_finished_job_again_changes_nothing(user, model_version, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_running_a_finished_job_again_changes_nothing(
+    user, model_version, django_capture_on_commit_callbacks
+):
     job = create_job(user, model_version)
     with django_capture_on_commit_callbacks(execute=False):
         render_job_run(job_id=job.pk)
@@ -60,7 +64,9 @@ def test_running_a_finished_job_again_changes_nothing(user, model_version, djang
     assert callbacks == []
 
 
-def test_a_failing_render_marks_job_and_images_failed(user, model_version, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_a_failing_render_marks_job_and_images_failed(
+    user, model_version, django_capture_on_commit_callbacks
+):
     job = create_job(user, model_version)
     model_version.path = "/nonexistent/model"
     model_version.save(update_fields=["path"])
