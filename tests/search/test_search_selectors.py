@@ -1,0 +1,94 @@
+"""Text→image and image→image search against the real pgvector index and the real tiny CLIP."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from django.conf import settings
+
+from search import embedder
+from search.models import EMBEDDING_DIM, ImageEmbedding
+from search.selectors import active_model_name, images_by_text, images_similar_to
+from search.services import image_embedding_upsert
+from tests.factories import ImageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / np.linalg.norm(vector)
+
+
+@pytest.fixture
+def indexed(media_root, tiny_sd_path):
+    """Six ready images with known vectors under the active model."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for _ in range(6):
+        image = ImageFactory()
+        vector = unit(rng.normal(size=EMBEDDING_DIM)).astype(np.float32)
+        ImageEmbedding.objects.create(
+            image=image, model_name=active_model_name(), dim=EMBEDDING_DIM, embedding=vector
+        )
+        rows.append((image, vector))
+    return rows
+
+
+def test_text_search_ranks_by_exact_cosine_and_reports_it(indexed) -> None:
+    query = "a lighthouse at sunset"
+    (q,) = embedder.embed_texts(str(settings.SEEDBANK_CLIP_PATH), [query])
+    expected = sorted(((float(v @ q), image.pk) for image, v in indexed), reverse=True)
+
+    hits = images_by_text(query=query, limit=4)
+
+    assert [hit.image.pk for hit in hits] == [pk for _, pk in expected[:4]]
+    for hit, (score, _) in zip(hits, expected, strict=False):
+        assert hit.score == pytest.approx(score, abs=1e-5)
+
+
+def test_other_models_and_hidden_images_never_appear(indexed) -> None:
+    stranger = ImageFactory()
+    ImageEmbedding.objects.create(
+        image=stranger,
+        model_name="another-clip",
+        dim=EMBEDDING_DIM,
+        embedding=np.ones(EMBEDDING_DIM, np.float32) / np.sqrt(EMBEDDING_DIM),
+    )
+    hidden_image, _ = indexed[0]
+    hidden_image.hidden = True
+    hidden_image.save(update_fields=["hidden"])
+
+    found = {hit.image.pk for hit in images_by_text(query="anything", limit=50)}
+
+    assert stranger.pk not in found and hidden_image.pk not in found
+    assert len(found) == 5
+
+
+def test_similar_images_exclude_the_record_and_rank_by_cosine(indexed) -> None:
+    image, vector = indexed[2]
+    expected = sorted(
+        ((float(v @ vector), other.pk) for other, v in indexed if other.pk != image.pk),
+        reverse=True,
+    )
+    hits = images_similar_to(image=image, limit=3)
+    assert [hit.image.pk for hit in hits] == [pk for _, pk in expected[:3]]
+
+
+def test_unindexed_record_has_no_similar_images(media_root, tiny_sd_path) -> None:
+    assert images_similar_to(image=ImageFactory()) == []
+
+
+def test_embedding_upsert_uses_the_real_image_and_is_idempotent(media_root, tiny_sd_path) -> None:
+    image = ImageFactory()
+    first = image_embedding_upsert(image_id=image.pk)
+    second = image_embedding_upsert(image_id=image.pk)
+    assert first is not None and second is not None
+    assert first.pk == second.pk and ImageEmbedding.objects.count() == 1
+    assert first.model_name == active_model_name() == "seedbank-tiny-clip"
+    assert np.linalg.norm(np.asarray(second.embedding)) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_embedding_skips_images_that_are_not_ready(media_root, tiny_sd_path) -> None:
+    image = ImageFactory(status="pending")
+    assert image_embedding_upsert(image_id=image.pk) is None
+    assert image_embedding_upsert(image_id=10**9) is None
