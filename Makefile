@@ -30,8 +30,11 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# django-stubs imports settings; explicit URLs keep mypy from starting the embedded servers
+# (mypy exits with os._exit, which would leave pgserver's handle list stale).
 typecheck: install
-	$(VENV)/bin/mypy
+	DATABASE_URL=postgresql://typecheck@localhost/typecheck CELERY_BROKER_URL=memory:// \
+		$(VENV)/bin/mypy
 
 test: install browser lint typecheck
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings_test

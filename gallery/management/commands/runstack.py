@@ -49,10 +49,14 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("build_tiny_models")
         env = child_environment()
+        # Own sessions: Ctrl-C reaches only this process, which then stops the children in
+        # order instead of racing them.
         children = [
-            subprocess.Popen(worker_command(), env=env),
+            subprocess.Popen(worker_command(), env=env, start_new_session=True),
             subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", addr, "--noreload"], env=env
+                [sys.executable, "manage.py", "runserver", addr, "--noreload"],
+                env=env,
+                start_new_session=True,
             ),
         ]
         try:
