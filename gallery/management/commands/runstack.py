@@ -39,6 +39,10 @@ def child_environment() -> dict[str, str]:
     return env
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 class Command(BaseCommand):
     help = "Run Seedbank locally: embedded Postgres + Redis, a worker, the site, a demo gallery."
 
@@ -46,6 +50,10 @@ class Command(BaseCommand):
         parser.add_argument("--addr", default=os.environ.get("SEEDBANK_ADDR", "127.0.0.1:8000"))
 
     def handle(self, *args: object, addr: str, **options: object) -> None:
+        # Ctrl-C and `kill` (systemd, container stop) both mean "stop everything cleanly"; set
+        # explicitly because a shell that starts us in the background ignores SIGINT.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("build_tiny_models")
         env = child_environment()
