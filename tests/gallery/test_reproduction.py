@@ -7,7 +7,10 @@ environment can be varied (batch, thread count) and the verdicts checked against
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -153,3 +156,30 @@ def test_changed_model_files_fail_the_render_with_the_expected_digest(
     assert reproduction.verdict == Reproduction.Verdict.FAILED
     assert model_version.weights_digest in reproduction.job.error
     assert "have changed" in reproduction.job.error
+
+
+def test_exported_script_of_a_record_prints_its_sha256(
+    client, user, model_version, tmp_path, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        images = rendered(user, model_version, batch_size=2, seed=300, scheduler="DDIM")
+    record = images[1]
+    document = client.get(f"/images/{record.pk}/export.json").json()
+    assert document["seeds"] == [300, 301] and document["batch_index"] == 1
+    assert document["expected_pixel_sha256"] == record.pixel_sha256
+
+    response = client.get(f"/images/{record.pk}/export.py")
+    assert response["Content-Disposition"].endswith(f'seedbank-{record.pk}.py"')
+    script = tmp_path / "reproduce.py"
+    script.write_bytes(response.content)
+    # A fresh interpreter, outside the repository, with no Seedbank on the path.
+    result = subprocess.run(
+        [sys.executable, str(script), "--out", str(tmp_path / "out.png")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"sha256 {record.pixel_sha256}" in result.stdout
