@@ -172,6 +172,22 @@ SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
 SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)
 SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1)
 
+# --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
+SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)
+SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY", 1800, minimum=1)
+SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
+SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
+# Rate-limit counters must be shared by every web process: Redis in production
+# (SEEDBANK_CACHE_URL=redis://…); one local process (make run, tests) is fine with memory.
+_cache_url = os.environ.get("SEEDBANK_CACHE_URL", "")
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        if _cache_url
+        else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    )
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -8,11 +8,19 @@ from typing import Any
 
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from gallery.models import Image, Reproduction
+from gallery.models import Collection, Image, Reproduction
 
 
 def images_public() -> QuerySet[Image]:
+    """What the gallery, search and the API list: finished, not hidden by moderation."""
     return Image.objects.filter(status=Image.Status.READY, hidden=False)
+
+
+def images_visible_to(viewer: Any) -> QuerySet[Image]:
+    """Records a viewer may open: staff also reach hidden ones (moderation, lineage)."""
+    if viewer is not None and getattr(viewer, "is_staff", False):
+        return Image.objects.filter(status=Image.Status.READY)
+    return images_public()
 
 
 @dataclass(frozen=True)
@@ -47,17 +55,56 @@ def gallery_page(*, cursor: str | None, page_size: int) -> GalleryPage:
     return GalleryPage(images=rows, next_cursor=_encode_cursor(rows[-1]) if has_more else None)
 
 
-def image_detail(*, image_id: int) -> Image | None:
+def image_detail(*, image_id: int, viewer: Any = None) -> Image | None:
     return (
-        images_public()
+        images_visible_to(viewer)
         .select_related("model_version", "parent", "owner")
         .filter(pk=image_id)
         .first()
     )
 
 
-def image_children(*, image: Image) -> list[Image]:
-    return list(images_public().filter(parent=image).order_by("created_at"))
+def image_children(*, image: Image, viewer: Any = None) -> list[Image]:
+    return list(images_visible_to(viewer).filter(parent=image).order_by("created_at"))
+
+
+def image_parent(*, image: Image, viewer: Any = None) -> Image | None:
+    """The remix parent, if this viewer may see it (a hidden parent shows to staff only)."""
+    if image.parent_id is None:
+        return None
+    return images_visible_to(viewer).filter(pk=image.parent_id).first()
+
+
+def collections_visible_to(viewer: Any) -> QuerySet[Collection]:
+    collections = Collection.objects.select_related("cover")
+    if viewer is not None and getattr(viewer, "is_staff", False):
+        return collections
+    return collections.filter(is_public=True)
+
+
+def collection_detail(*, slug: str, viewer: Any = None) -> Collection | None:
+    return collections_visible_to(viewer).filter(slug=slug).first()
+
+
+def collection_images(*, collection: Collection, viewer: Any = None) -> list[Image]:
+    return list(
+        images_visible_to(viewer)
+        .filter(collection_items__collection=collection)
+        .order_by("collection_items__position", "collection_items__id")
+    )
+
+
+def user_renders(*, username: str, viewer: Any = None, limit: int = 96) -> list[Image] | None:
+    """A user's finished renders, newest first; None when there is no such user."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return None
+    visible = images_visible_to(viewer)
+    if viewer is not None and viewer.pk == user.pk:  # your own hidden records stay yours
+        visible = Image.objects.filter(status=Image.Status.READY)
+    return list(visible.filter(owner=user).order_by("-created_at", "-id")[:limit])
 
 
 def image_last_reproduction(*, image: Image) -> Reproduction | None:

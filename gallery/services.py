@@ -5,17 +5,19 @@ from __future__ import annotations
 import io
 import logging
 import math
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 import numpy as np
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from gallery import verdicts
-from gallery.models import Image, Reproduction
+from gallery.models import Collection, CollectionItem, Image, Reproduction
 from gallery.selectors import image_last_reproduction
 from generator.models import RenderJob
 from generator.recipes import Recipe
@@ -210,3 +212,48 @@ def thumbnail_bytes(png: bytes) -> bytes:
         buffer = io.BytesIO()
         small.save(buffer, format="WEBP", quality=80)
         return buffer.getvalue()
+
+
+def _require_staff(actor: User | None) -> None:
+    # Enforced here, not only by the admin: every caller of curation goes through these checks.
+    if actor is None or not actor.is_staff:
+        raise PermissionDenied("Only staff can curate the gallery.")
+
+
+def collection_add_images(*, actor: User, collection: Collection, images: Iterable[Image]) -> int:
+    """Append records to a collection (after its current last position); returns how many."""
+    _require_staff(actor)
+    with transaction.atomic():
+        last = collection.items.aggregate(last=Max("position"))["last"]
+        position = -1 if last is None else last
+        existing = set(collection.items.values_list("image_id", flat=True))
+        added = 0
+        for image in images:
+            if image.pk in existing:
+                continue
+            position += 1
+            CollectionItem.objects.create(collection=collection, image=image, position=position)
+            existing.add(image.pk)
+            added += 1
+        if collection.cover_id is None and existing:
+            collection.cover_id = collection.items.first().image_id  # type: ignore[union-attr]
+            collection.save(update_fields=["cover"])
+    return added
+
+
+def images_moderate(
+    *,
+    actor: User,
+    images: QuerySet[Image],
+    hidden: bool | None = None,
+    nsfw: bool | None = None,
+    featured: bool | None = None,
+) -> int:
+    """Set moderation flags on records; returns how many rows changed."""
+    _require_staff(actor)
+    changes = {
+        name: value
+        for name, value in (("hidden", hidden), ("nsfw", nsfw), ("featured", featured))
+        if value is not None
+    }
+    return images.update(**changes) if changes else 0

@@ -6,24 +6,36 @@ import json
 
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config import ratelimit
+from gallery.models import Image
 from gallery.selectors import (
+    collection_detail,
+    collection_images,
+    collections_visible_to,
     gallery_page,
     image_children,
     image_detail,
     image_export_document,
     image_last_reproduction,
     image_model_problem,
+    image_parent,
     image_pending_restore,
     reproduction_summary,
+    user_renders,
 )
 from gallery.services import image_restore_request, remix_submit
 from generator.forms import RecipeForm
+from generator.selectors import job_cost_usd, render_stats
+from generator.services import QuotaExceeded
+from generator.views import generation_refused
 from search.selectors import images_by_text, images_similar_to
 
 SEARCH_QUERY_MAX_CHARS = 500
@@ -33,17 +45,24 @@ SEARCH_QUERY_MAX_CHARS = 500
 def home(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "").strip()[:SEARCH_QUERY_MAX_CHARS]
     if query:
+        per_minute = settings.SEEDBANK_RATE_SEARCH_PER_MINUTE
+        wait = ratelimit.hit(
+            scope="search", identity=ratelimit.client_identity(request), per_minute=per_minute
+        )
+        if wait is not None:
+            message = ratelimit.limit_message("searches", per_minute, wait)
+            return ratelimit.too_many_requests(request, message, retry_after=wait)
         hits = images_by_text(query=query, limit=settings.SEEDBANK_GALLERY_PAGE_SIZE)
         return render(request, "gallery/search.html", {"query": query, "hits": hits})
-    page = gallery_page(
-        cursor=request.GET.get("before"), page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE
-    )
-    return render(request, "gallery/home.html", {"page": page})
+    cursor = request.GET.get("before")
+    page = gallery_page(cursor=cursor, page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE)
+    collections = collections_visible_to(None)[:12] if not cursor else []
+    return render(request, "gallery/home.html", {"page": page, "collections": collections})
 
 
 @require_GET
 def detail(request: HttpRequest, image_id: int) -> HttpResponse:
-    image = image_detail(image_id=image_id)
+    image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
     recipe = {
@@ -64,9 +83,11 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "model_problem": image_model_problem(image=image),
         "recipe_json": json.dumps(recipe, ensure_ascii=False, indent=2),
         "environment_json": json.dumps(image.environment, ensure_ascii=False, indent=2),
-        "children": image_children(image=image),
+        "children": image_children(image=image, viewer=request.user),
+        "parent": image_parent(image=image, viewer=request.user),
         "similar": images_similar_to(image=image),
         "last_reproduction": image_last_reproduction(image=image),
+        "cost": _image_cost(image),
     }
     return render(request, "gallery/detail.html", context)
 
@@ -76,7 +97,7 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     """The record's recipe as JSON, or as a standalone script (torch + diffusers only)."""
     from generator.export import export_script
 
-    image = image_detail(image_id=image_id)
+    image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
     document = image_export_document(image=image)
@@ -91,13 +112,32 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
 @staff_member_required
 @require_GET
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "staff/dashboard.html", {"summary": reproduction_summary()})
+    stats = render_stats(days=14)
+    context = {
+        "summary": reproduction_summary(),
+        "stats": stats,
+        "image_bars": bar_chart([(d.day, d.images) for d in stats.days]),
+        "seconds_bars": bar_chart([(d.day, d.render_seconds) for d in stats.days]),
+        "cost_bars": bar_chart([(d.day, float(d.cost_usd)) for d in stats.days]),
+    }
+    return render(request, "staff/dashboard.html", context)
+
+
+def bar_chart(points: list[tuple[object, float]]) -> list[dict[str, object]]:
+    """Bars for an inline SVG chart: height as a share of the largest value (0-100)."""
+    top = max((value for _, value in points), default=0) or 1
+    bars = []
+    for index, (label, value) in enumerate(points):
+        height = round(100 * value / top, 1)
+        bars.append({"label": label, "value": value, "x": index * 22, "y": 100 - height,
+                     "height": height})  # fmt: skip
+    return bars
 
 
 @require_GET
 def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
     """Progress of re-rendering an evicted record (public, like the record itself)."""
-    image = image_detail(image_id=image_id)
+    image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         return JsonResponse({"error": "No such image."}, status=404)
     restore = image_pending_restore(image=image)
@@ -115,16 +155,20 @@ def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def remix(request: HttpRequest, image_id: int) -> HttpResponse:
-    image = image_detail(image_id=image_id)
+    image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
     if request.method == "POST":
+        if refused := generation_refused(request):
+            return refused
         form = RecipeForm(request.POST)
         if form.is_valid():
             try:
                 job = remix_submit(owner=request.user, parent=image, recipe=form.recipe())  # type: ignore[arg-type]
             except ValidationError as exc:
                 form.add_error(None, exc)
+            except QuotaExceeded as exc:
+                return ratelimit.too_many_requests(request, str(exc))
             else:
                 return redirect("job_detail", job_id=job.pk)
         status = 400
@@ -133,3 +177,46 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
         status = 200
     context = {"form": form, "image": image, "model_problem": image_model_problem(image=image)}
     return render(request, "gallery/remix.html", context, status=status)
+
+
+@require_GET
+def collection(request: HttpRequest, slug: str) -> HttpResponse:
+    found = collection_detail(slug=slug, viewer=request.user)
+    if found is None:  # private collections do not exist for non-staff
+        raise Http404("No such collection")
+    images = collection_images(collection=found, viewer=request.user)
+    return render(request, "gallery/collection.html", {"collection": found, "images": images})
+
+
+@require_GET
+def user_page(request: HttpRequest, username: str) -> HttpResponse:
+    images = user_renders(username=username, viewer=request.user)
+    if images is None:
+        raise Http404("No such user")
+    return render(request, "gallery/user.html", {"username": username, "images": images})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        auth_login(request, user)
+        return redirect("home")
+    return render(
+        request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _image_cost(image: Image) -> dict[str, object] | None:
+    """This image's share of its job's render time and cost (a batch splits them evenly)."""
+    job = image.job
+    if job is None or job.render_seconds is None:
+        return None
+    share = max(1, image.batch_size)
+    cost = job_cost_usd(job=job)
+    return {
+        "seconds": job.render_seconds / share,
+        "device": job.device,
+        "usd": None if cost is None else cost / share,
+    }

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from generator.models import ModelVersion, RenderJob
+from generator.models import DevicePrice, ModelVersion, RenderJob
 
 
 @admin.register(ModelVersion)
@@ -26,3 +26,9 @@ class RenderJobAdmin(admin.ModelAdmin):
     ]
     list_filter = ["kind", "status", "device"]
     readonly_fields = [f.name for f in RenderJob._meta.fields]
+
+
+@admin.register(DevicePrice)
+class DevicePriceAdmin(admin.ModelAdmin):
+    list_display = ["name_contains", "usd_per_hour", "notes"]
+    list_editable = ["usd_per_hour"]

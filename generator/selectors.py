@@ -1,13 +1,20 @@
-"""Reads for render jobs: who may see one, and its progress as JSON for polling."""
+"""Reads for render jobs: who may see one, its progress as JSON, and GPU time and cost."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models import Count
+from django.db.models.functions import TruncDate
 from django.urls import reverse
+from django.utils import timezone
 
-from generator.models import RenderJob
+from generator.models import DevicePrice, RenderJob
+from generator.pricing import cost_usd, price_per_hour
 
 
 def job_for_viewer(*, job_id: int, viewer: User | AnonymousUser) -> RenderJob | None:
@@ -55,3 +62,98 @@ def job_payload(*, job: RenderJob) -> dict[str, Any]:
             "src": reproduction.image_file.url if reproduction.image_file else None,
         }
     return payload
+
+
+@dataclass(frozen=True)
+class DayStats:
+    day: date
+    images: int
+    jobs: int
+    failed: int
+    render_seconds: float
+    cost_usd: Decimal
+    unpriced_seconds: float  # render time on devices without a price row
+
+
+@dataclass(frozen=True)
+class RenderStats:
+    days: list[DayStats]
+    queued: int
+    running: int
+    finished: int
+    failed: int
+    render_seconds: float
+    cost_usd: Decimal
+
+    @property
+    def failure_rate(self) -> float | None:
+        return self.failed / self.finished if self.finished else None
+
+    @property
+    def images(self) -> int:
+        return sum(day.images for day in self.days)
+
+
+def device_prices() -> list[tuple[str, Decimal]]:
+    return list(DevicePrice.objects.values_list("name_contains", "usd_per_hour"))
+
+
+def job_cost_usd(
+    *, job: RenderJob, prices: list[tuple[str, Decimal]] | None = None
+) -> Decimal | None:
+    """What a job's render time cost on its device, or None when the device has no price."""
+    if job.render_seconds is None:
+        return None
+    price = price_per_hour(job.device, prices if prices is not None else device_prices())
+    return None if price is None else cost_usd(job.render_seconds, price)
+
+
+def render_stats(*, days: int = 14, today: date | None = None) -> RenderStats:
+    """Renders, GPU time, cost and failures per day (by job finish time, UTC) plus the queue."""
+    from gallery.models import Image
+
+    today = today or timezone.now().date()
+    first = today - timedelta(days=days - 1)
+    prices = device_prices()
+    per_day = {first + timedelta(days=n): [0, 0, 0, 0.0, Decimal(0), 0.0] for n in range(days)}
+    finished_jobs = RenderJob.objects.filter(
+        finished_at__date__gte=first, finished_at__date__lte=today
+    ).annotate(day=TruncDate("finished_at"))
+    for job in finished_jobs:
+        row = per_day[job.day]  # type: ignore[attr-defined]
+        row[1] += 1
+        row[2] += job.status == RenderJob.Status.FAILED
+        seconds = job.render_seconds or 0.0
+        row[3] += seconds
+        cost = job_cost_usd(job=job, prices=prices)
+        if cost is None:
+            row[5] += seconds
+        else:
+            row[4] += cost
+    images = (
+        Image.objects.filter(status=Image.Status.READY, finished_at__date__gte=first)
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(count=Count("id"))
+    )
+    for row in images:
+        if row["day"] in per_day:
+            per_day[row["day"]][0] = row["count"]
+    day_rows = [
+        DayStats(day, int(r[0]), int(r[1]), int(r[2]), float(r[3]), Decimal(r[4]), float(r[5]))
+        for day, r in sorted(per_day.items())
+    ]
+    counts = {
+        row["status"]: row["count"]
+        for row in RenderJob.objects.values("status").annotate(count=Count("id"))
+    }
+    window_finished = sum(day.jobs for day in day_rows)
+    return RenderStats(
+        days=day_rows,
+        queued=counts.get(RenderJob.Status.QUEUED, 0),
+        running=counts.get(RenderJob.Status.RUNNING, 0),
+        finished=window_finished,
+        failed=sum(day.failed for day in day_rows),
+        render_seconds=sum(day.render_seconds for day in day_rows),
+        cost_usd=sum((day.cost_usd for day in day_rows), Decimal(0)),
+    )

@@ -6,6 +6,7 @@ import logging
 import time
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Sum
 from django.utils import timezone
 
 from generator.models import ModelVersion, RenderJob
@@ -49,6 +51,38 @@ def recipe_validate(*, recipe: Recipe) -> ModelVersion:
         raise ValidationError(errors)
     assert model_version is not None
     return model_version
+
+
+class QuotaExceeded(Exception):
+    """A user's daily allowance is spent; the message says which and when it frees up."""
+
+
+def quota_check(*, user: User | None, renders: int) -> None:
+    """Refuse work past the user's rolling 24-hour allowance (staff and system work are exempt)."""
+    from gallery.models import Image
+
+    if user is None or user.is_staff:
+        return
+    since = timezone.now() - timedelta(hours=24)
+    done = Image.objects.filter(owner=user, created_at__gte=since).count()
+    allowed = settings.SEEDBANK_QUOTA_RENDERS_PER_DAY
+    if done + renders > allowed:
+        raise QuotaExceeded(
+            f"Daily render quota reached: {done} of {allowed} images in the last 24 hours. "
+            "It frees up as your earlier renders pass 24 hours."
+        )
+    seconds = (
+        RenderJob.objects.filter(owner=user, created_at__gte=since).aggregate(
+            total=Sum("render_seconds")
+        )["total"]
+        or 0.0
+    )
+    budget = settings.SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY
+    if seconds >= budget:
+        raise QuotaExceeded(
+            f"Daily GPU-time quota reached: {seconds:.0f} of {budget} GPU-seconds in the last "
+            "24 hours."
+        )
 
 
 def model_version_register(
@@ -99,6 +133,7 @@ def render_job_create(
     from gallery.models import Image
 
     model_version = recipe_validate(recipe=recipe)
+    quota_check(user=owner, renders=recipe.batch_size)
     recipe = recipe.with_seed()
     assert recipe.seed is not None
     with transaction.atomic():
@@ -298,7 +333,9 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
         png_text=png_text_for(png_text_recipe(image=image)),
     )
     job.render_seconds = time.perf_counter() - started
-    job.device = str(rendered[0].environment.get("device_name", pipeline.device_name()))
+    environment = rendered[0].environment
+    # "cuda: NVIDIA A100-SXM4-40GB" / "cpu: AMD EPYC": the kind first, so prices can match it.
+    job.device = f"{environment.get('device', '?')}: {environment.get('device_name', '?')}"
     logger.info(
         "job %s rendered %d image(s) in %.2fs %s",
         job.pk,

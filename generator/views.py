@@ -5,15 +5,29 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from config import ratelimit
 from generator.forms import RecipeForm
 from generator.selectors import job_for_viewer, job_payload
-from generator.services import render_job_create
+from generator.services import QuotaExceeded, render_job_create
+
+
+def generation_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
+    """A 429 when this user submits faster than the generation rate limit, else None."""
+    per_minute = settings.SEEDBANK_RATE_GENERATE_PER_MINUTE
+    wait = ratelimit.hit(
+        scope="generate", identity=ratelimit.client_identity(request), per_minute=per_minute
+    )
+    if wait is None:
+        return None
+    message = ratelimit.limit_message("render requests", per_minute, wait)
+    return ratelimit.too_many_requests(request, message, retry_after=wait, as_json=as_json)
 
 
 @login_required
@@ -23,11 +37,15 @@ def generate(request: HttpRequest) -> HttpResponse:
         form = RecipeForm(request.POST)
     else:
         form = RecipeForm(initial=_initial_from_record(request))
+    if request.method == "POST" and (refused := generation_refused(request)):
+        return refused
     if request.method == "POST" and form.is_valid():
         try:
             job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
         except ValidationError as exc:
             form.add_error(None, exc)
+        except QuotaExceeded as exc:
+            return ratelimit.too_many_requests(request, str(exc))
         else:
             return redirect("job_detail", job_id=job.pk)
     status = 400 if request.method == "POST" else 200
@@ -79,6 +97,8 @@ def api_render_create(request: HttpRequest) -> JsonResponse:
     """POST a JSON recipe; 202 with the job, or 400 with errors by field. Session auth + CSRF."""
     if not request.user.is_authenticated:
         return JsonResponse({"error": "Sign in to generate images."}, status=401)
+    if refused := generation_refused(request, as_json=True):
+        return refused
     try:
         payload = json.loads(request.body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -92,6 +112,8 @@ def api_render_create(request: HttpRequest) -> JsonResponse:
         job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
     except ValidationError as exc:
         return JsonResponse({"errors": exc.message_dict}, status=400)
+    except QuotaExceeded as exc:
+        return ratelimit.too_many_requests(request, str(exc), as_json=True)
     return JsonResponse(job_payload(job=job), status=202)
 
 

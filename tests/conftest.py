@@ -23,6 +23,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     embedded.stop_embedded_broker(only_if_last=True)
 
 
+@pytest.fixture(autouse=True)
+def fresh_rate_limits() -> None:
+    """Rate-limit counters live in the cache; each test starts with none spent."""
+    if settings.configured:
+        from django.core.cache import cache
+
+        cache.clear()
+
+
 @pytest.fixture(scope="session")
 def tiny_sd_path() -> Path:
     """The tiny SD pipeline and tiny CLIP, built once (byte-identical on every machine)."""
