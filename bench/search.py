@@ -13,6 +13,7 @@ The data is synthetic, not real CLIP embeddings: recall here is not recall on Se
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import datetime as dt
 import math
@@ -20,7 +21,6 @@ import os
 import platform
 import shutil
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -177,13 +177,11 @@ def embedded_postgres(shared_buffers: str) -> Iterator[str]:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, fine.
         warnings.simplefilter("ignore")
-        import atexit
-
         import pgserver
 
     parent = Path(tempfile.mkdtemp(prefix="seedbank-bench-"))
     pgdata = parent / "pg"
-    server = None
+    first = server = None
     try:
         # shared_buffers only changes on restart: start once to initdb, set it, restart.
         first = pgserver.get_server(pgdata, cleanup_mode="stop")
@@ -191,18 +189,21 @@ def embedded_postgres(shared_buffers: str) -> Iterator[str]:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
         first.cleanup()
-        atexit.unregister(first._cleanup)  # already stopped; its hook must not touch pgdata later
+        # Its exit hook would run after the second handle deleted pgdata: drop it.
+        atexit.unregister(first._cleanup)
+        first = None
         server = pgserver.get_server(pgdata, cleanup_mode="delete")
         yield server.get_uri()
     finally:
-        if server is not None:
-            server.cleanup()
+        for handle in (server, first):
+            if handle is not None:
+                handle.cleanup()
         shutil.rmtree(parent, ignore_errors=True)
 
 
 def connect(uri: str) -> psycopg.Connection[Any]:
     # No server-side prepared statements: a cached generic plan would survive the SET changes
-    # between strategies, and Django does not prepare either.
+    # between strategies; unprepared, every query is planned with the settings of the moment.
     conn = psycopg.connect(uri, autocommit=True, prepare_threshold=None)
     register_vector(conn)
     return conn
@@ -518,8 +519,8 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
         f"== {n:,} vectors: load {load_s:.1f} s ({n / load_s:,.0f} rows/s); table {total_mb:,.0f} "
         f"MB, of which heap {heap_mb:,.1f} MB (the 2 KB vectors are TOASTed)",
         "",
-        f"build, m={M}, maintenance_work_mem {maintenance_work_mem_mb(n)} MB"
-        f"        ratio   seconds  index MB",
+        f"  {f'build, m={M}, maintenance_work_mem {maintenance_work_mem_mb(n)} MB':54} "
+        f"{'ratio':>6} {'seconds':>9} {'index MB':>9}",
     ]
     base_build = builds[0][1]
     for label, seconds, size in builds:
@@ -604,6 +605,9 @@ def recommend(result: SizeResult) -> list[str]:
                 f"recall@10 {TARGET_RECALL}; best {best.ef} -> {best.recall:.3f}"
             )
 
+    def planner_rows(c: Case) -> float:
+        return statistics.mean(len(ids) for ids in c.batch.ids)
+
     def complete(c: Case) -> float:
         return sum(len(ids) == K for ids in c.batch.ids) / len(c.batch.ids)
 
@@ -622,8 +626,8 @@ def recommend(result: SizeResult) -> list[str]:
         if complete(planner) < 0.99:
             lines.append(
                 f"  WARNING: with no SETs the planner picks {planner.plan} at ef_search "
-                f"{planner.ef} and returns fewer than {K} rows for {1 - complete(planner):.0%} "
-                "of queries"
+                f"{planner.ef}\n  and returns fewer than {K} rows for "
+                f"{1 - complete(planner):.0%} of queries (mean {planner_rows(planner):.1f})"
             )
     lines.append(
         "  why: pgvector 0.6 filters the rows the HNSW scan returns (at most ef_search, and "
@@ -642,7 +646,9 @@ def main() -> None:
         "--sizes", type=int, nargs="+", help="default 10000 100000 (--quick: 10000)"
     )
     parser.add_argument("--quick", action="store_true", help="smoke test: fewer queries and builds")
-    parser.add_argument("--shared-buffers", default="4GB")
+    # Big enough that table and index stay in Postgres' own cache, as on a tuned server
+    # (pgserver's default is 128 MB); the machine has 24 GiB.
+    parser.add_argument("--shared-buffers", default="4GB", help="default 4GB")
     args = parser.parse_args()
     sizes = args.sizes or ([10_000] if args.quick else [10_000, 100_000])
     settings = (
@@ -675,9 +681,10 @@ def main() -> None:
             f"QPS: {settings.qps_queries} per connection, c=2 is 2 threads on 2 connections",
             "latency: client-side round trip over the Unix socket, no prepared statements; "
             "p50/p95 in ms",
-            "load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "recall@10: against numpy brute force (float64); a row within "
             f"{TIE_EPS:g} of the 10th distance counts (ties)",
+            # Other work on this machine shows up here; ratios are what compare across runs.
+            "load average at start: " + " ".join(f"{x:.2f}" for x in os.getloadavg()),
             "",
         ]
         print("\n".join(header), flush=True)
