@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
-from django.contrib.admin.views.decorators import staff_member_required
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.contrib.auth.forms import UserCreationForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -109,9 +109,12 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     return response
 
 
-@staff_member_required
 @require_GET
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not request.user.is_staff:
+        raise PermissionDenied("The dashboard is for staff.")
     stats = render_stats(days=14)
     context = {
         "summary": reproduction_summary(),

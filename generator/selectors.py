@@ -108,6 +108,16 @@ def job_cost_usd(
     return None if price is None else cost_usd(job.render_seconds, price)
 
 
+@dataclass
+class _DayTotals:
+    images: int = 0
+    jobs: int = 0
+    failed: int = 0
+    render_seconds: float = 0.0
+    cost_usd: Decimal = Decimal(0)
+    unpriced_seconds: float = 0.0
+
+
 def render_stats(*, days: int = 14, today: date | None = None) -> RenderStats:
     """Renders, GPU time, cost and failures per day (by job finish time, UTC) plus the queue."""
     from gallery.models import Image
@@ -115,44 +125,41 @@ def render_stats(*, days: int = 14, today: date | None = None) -> RenderStats:
     today = today or timezone.now().date()
     first = today - timedelta(days=days - 1)
     prices = device_prices()
-    per_day = {first + timedelta(days=n): [0, 0, 0, 0.0, Decimal(0), 0.0] for n in range(days)}
+    per_day = {first + timedelta(days=n): _DayTotals() for n in range(days)}
     finished_jobs = RenderJob.objects.filter(
         finished_at__date__gte=first, finished_at__date__lte=today
     ).annotate(day=TruncDate("finished_at"))
     for job in finished_jobs:
-        row = per_day[job.day]  # type: ignore[attr-defined]
-        row[1] += 1
-        row[2] += job.status == RenderJob.Status.FAILED
+        totals = per_day[job.day]  # type: ignore[attr-defined]
+        totals.jobs += 1
+        totals.failed += job.status == RenderJob.Status.FAILED
         seconds = job.render_seconds or 0.0
-        row[3] += seconds
+        totals.render_seconds += seconds
         cost = job_cost_usd(job=job, prices=prices)
         if cost is None:
-            row[5] += seconds
+            totals.unpriced_seconds += seconds
         else:
-            row[4] += cost
-    images = (
-        Image.objects.filter(status=Image.Status.READY, finished_at__date__gte=first)
+            totals.cost_usd += cost
+    ready = (
+        Image.objects.filter(
+            status=Image.Status.READY, finished_at__date__gte=first, finished_at__date__lte=today
+        )
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(count=Count("id"))
     )
-    for row in images:
-        if row["day"] in per_day:
-            per_day[row["day"]][0] = row["count"]
-    day_rows = [
-        DayStats(day, int(r[0]), int(r[1]), int(r[2]), float(r[3]), Decimal(r[4]), float(r[5]))
-        for day, r in sorted(per_day.items())
-    ]
+    for row in ready:
+        per_day[row["day"]].images = row["count"]
+    day_rows = [DayStats(day=day, **vars(totals)) for day, totals in sorted(per_day.items())]
     counts = {
         row["status"]: row["count"]
         for row in RenderJob.objects.values("status").annotate(count=Count("id"))
     }
-    window_finished = sum(day.jobs for day in day_rows)
     return RenderStats(
         days=day_rows,
         queued=counts.get(RenderJob.Status.QUEUED, 0),
         running=counts.get(RenderJob.Status.RUNNING, 0),
-        finished=window_finished,
+        finished=sum(day.jobs for day in day_rows),
         failed=sum(day.failed for day in day_rows),
         render_seconds=sum(day.render_seconds for day in day_rows),
         cost_usd=sum((day.cost_usd for day in day_rows), Decimal(0)),
