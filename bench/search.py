@@ -42,6 +42,7 @@ EF_SEARCHES = (10, 20, 40, 80, 120, 200)
 FILTER_EF_SEARCHES = (40, 400, 1000)  # 1000 is pgvector's ceiling for hnsw.ef_search
 SELECTIVITIES_PCT = (1, 10)
 TARGET_RECALL = 0.98
+QPS_REPEATS = 3
 # Seedbank's index (search/models.py) and a richer graph for comparison.
 M = 16
 EF_CONSTRUCTIONS = (64, 128)
@@ -342,10 +343,10 @@ def run_batch(
     return Batch(latencies, ids)
 
 
-def qps(uri: str, ef: int, queries: np.ndarray, threads: int) -> float:
-    """Queries per second with `threads` threads, each on its own connection, each running
-    every query once (offset starts, so the two do not walk the index in lock-step)."""
-    conns = [connect(uri) for _ in range(threads)]
+def qps(conns: Sequence[psycopg.Connection[Any]], ef: int, queries: np.ndarray) -> float:
+    """Queries per second with one thread per connection, each running every query once
+    (offset starts, so the two do not walk the index in lock-step)."""
+    threads = len(conns)
     for conn in conns:
         conn.execute(f"SET hnsw.ef_search = {ef}")
     barrier = threading.Barrier(threads + 1)
@@ -367,8 +368,6 @@ def qps(uri: str, ef: int, queries: np.ndarray, threads: int) -> float:
     for w in workers:
         w.join()
     elapsed = time.perf_counter() - started
-    for conn in conns:
-        conn.close()
     return threads * len(queries) / elapsed
 
 
@@ -420,6 +419,13 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
 
     # -- HNSW, unfiltered
     hnsw: list[Case] = []
+    qps_queries = queries[: settings.qps_queries]
+    qps_conns = [connect(uri) for _ in range(2)]
+    for qps_conn in qps_conns:
+        # A fresh backend pays for loading pgvector and its catalog caches on its first
+        # queries: enough to halve a sub-second run's QPS if it were timed.
+        for q in qps_queries[:5]:
+            qps_conn.execute(TOP_K, {"q": q}).fetchall()
     for ef in EF_SEARCHES:
         conn.execute(f"SET hnsw.ef_search = {ef}")
         batch = run_batch(conn, TOP_K, queries, f"hnsw ef_search={ef}")
@@ -430,9 +436,16 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
             recall_at_k(batch, data.vectors, queries, kth),
             plan_summary(conn, TOP_K, {"q": queries[0]}),
         )
-        qps_queries = queries[: settings.qps_queries]
-        case.qps = (qps(uri, ef, qps_queries, 1), qps(uri, ef, qps_queries, 2))
+        # Best of QPS_REPEATS, alternating c=1 and c=2: other work on this machine only
+        # ever slows a run down, so the fastest run is the least disturbed one.
+        runs = [
+            (qps(qps_conns[:1], ef, qps_queries), qps(qps_conns, ef, qps_queries))
+            for _ in range(QPS_REPEATS)
+        ]
+        case.qps = (max(r[0] for r in runs), max(r[1] for r in runs))
         hnsw.append(case)
+    for qps_conn in qps_conns:
+        qps_conn.close()
 
     # -- filtered
     filtered: dict[int, list[Case]] = {}
@@ -678,7 +691,8 @@ def main() -> None:
             "table;\n  bucket = uniform 0..99, independent of the clusters",
             f"index: HNSW vector_cosine_ops, m={M}; query: ORDER BY embedding <=> q LIMIT {K}",
             f"queries: {settings.queries} per case (exact baseline {settings.exact_queries}); "
-            f"QPS: {settings.qps_queries} per connection, c=2 is 2 threads on 2 connections",
+            f"QPS: {settings.qps_queries} per connection, best of {QPS_REPEATS}; c=2 is 2 threads "
+            "on 2 connections",
             "latency: client-side round trip over the Unix socket, no prepared statements; "
             "p50/p95 in ms",
             "recall@10: against numpy brute force (float64); a row within "

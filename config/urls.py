@@ -5,6 +5,7 @@ from django.views.static import serve
 
 from gallery import views as gallery_views
 from generator import views as generator_views
+from search import views as search_views
 
 urlpatterns = [
     path("", gallery_views.home, name="home"),
@@ -23,6 +24,10 @@ urlpatterns = [
     path("collections/<str:slug>/", gallery_views.collection, name="collection"),
     path("users/<str:username>/", gallery_views.user_page, name="user_renders"),
     path("accounts/signup/", gallery_views.signup, name="signup"),
+    path("search/", search_views.search_page, name="search"),
+    path("api/v1/search", search_views.lexica_search, name="api_lexica_search"),
+    path("api/v1/images", search_views.images_api, name="api_images"),
+    path("api/v1/openapi.json", search_views.openapi_schema, name="api_openapi"),
     path("staff/", gallery_views.staff_dashboard, name="staff_dashboard"),
     path("generate/", generator_views.generate, name="generate"),
     path("jobs/<int:job_id>/", generator_views.job_detail, name="job_detail"),
@@ -34,5 +39,7 @@ urlpatterns = [
 ]
 if settings.SEEDBANK_SERVE_MEDIA:  # production serves media from object storage instead
     urlpatterns += [
-        re_path(r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),
+        re_path(
+            r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media"
+        ),
     ]

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from generator.models import ModelVersion, RenderJob
@@ -63,11 +65,14 @@ class Image(models.Model):
     hidden = models.BooleanField(default=False)
     nsfw = models.BooleanField(default=False)
     featured = models.BooleanField(default=False)
+    # Full-text over prompt (weight A) and negative prompt (D); see search/keywords.py.
+    search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
+            GinIndex(fields=["search_vector"], name="image_search_vector_gin"),
             # Keyset pagination of the public gallery: newest ready images first.
             models.Index(
                 fields=["-created_at", "-id"],

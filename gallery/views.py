@@ -7,8 +7,8 @@ import json
 from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import redirect_to_login
 from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -36,24 +36,15 @@ from generator.forms import RecipeForm
 from generator.selectors import job_cost_usd, render_stats
 from generator.services import QuotaExceeded
 from generator.views import generation_refused
-from search.selectors import images_by_text, images_similar_to
-
-SEARCH_QUERY_MAX_CHARS = 500
+from search.selectors import images_near_duplicates, images_similar_to
 
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "").strip()[:SEARCH_QUERY_MAX_CHARS]
-    if query:
-        per_minute = settings.SEEDBANK_RATE_SEARCH_PER_MINUTE
-        wait = ratelimit.hit(
-            scope="search", identity=ratelimit.client_identity(request), per_minute=per_minute
-        )
-        if wait is not None:
-            message = ratelimit.limit_message("searches", per_minute, wait)
-            return ratelimit.too_many_requests(request, message, retry_after=wait)
-        hits = images_by_text(query=query, limit=settings.SEEDBANK_GALLERY_PAGE_SIZE)
-        return render(request, "gallery/search.html", {"query": query, "hits": hits})
+    if request.GET.get("q", "").strip():  # the header's search box works from any page
+        from search.views import search_page
+
+        return search_page(request)
     cursor = request.GET.get("before")
     page = gallery_page(cursor=cursor, page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE)
     collections = collections_visible_to(None)[:12] if not cursor else []
@@ -86,6 +77,8 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "children": image_children(image=image, viewer=request.user),
         "parent": image_parent(image=image, viewer=request.user),
         "similar": images_similar_to(image=image),
+        "near_duplicates": images_near_duplicates(image=image),
+        "near_duplicate_bound": settings.SEEDBANK_NEAR_DUPLICATE_COSINE,
         "last_reproduction": image_last_reproduction(image=image),
         "cost": _image_cost(image),
     }

@@ -164,6 +164,9 @@ def render_job_create(
             )
             for index in range(recipe.batch_size)
         )
+        from search.services import image_keywords_index
+
+        image_keywords_index(image_ids=job.images.values_list("pk", flat=True))
         render_job_enqueue(job=job)
     return job
 

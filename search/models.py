@@ -35,3 +35,24 @@ class ImageEmbedding(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_name} embedding of #{self.image_id}"
+
+
+class EmbeddingModel(models.Model):
+    """A CLIP model that embeddings are made with. Exactly one is active: queries use only its
+    vectors, so switching models (manage.py reembed) never mixes vector spaces."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="config name @ weights digest")
+    path = models.CharField(max_length=1000)
+    dim = models.PositiveSmallIntegerField()
+    is_active = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["is_active"], condition=models.Q(is_active=True), name="one_active_embedder"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,61 +1,304 @@
-"""Reads for search: text -> image and image -> image over pgvector (cosine)."""
+"""Reads for search: vector (text→image, image→image), keyword, hybrid (RRF), with filters,
+scores, a relevance threshold and near-duplicate handling. Only the active model's vectors
+are ever compared."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import lru_cache
+from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from django.conf import settings
-from django.db.models import QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.models import F, QuerySet
 from pgvector.django import CosineDistance
 
 from gallery.models import Image
 from gallery.selectors import images_public
-from search.models import ImageEmbedding
+from search.keywords import segment
+from search.models import EmbeddingModel, ImageEmbedding
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
+CANDIDATES = 100  # how deep each list goes before fusion
 
 
 @dataclass(frozen=True)
 class SearchHit:
     image: Image
-    score: float  # cosine similarity, 1 = same direction
+    score: float  # what the list is ordered by: cosine, keyword rank, or RRF
+    vector_score: float | None = None  # cosine similarity to the query, 1 = same direction
+    keyword_score: float | None = None  # Postgres ts_rank
+    duplicates: list[Image] = field(default_factory=list)  # collapsed near-duplicates
 
 
-@lru_cache(maxsize=4)
-def _model_name_from_config(clip_path: str) -> str:
-    # Read the name without importing torch: pages that only need the name stay fast.
-    config = json.loads((Path(clip_path) / "open_clip_config.json").read_text())
-    return str(config["model_name"])
+@dataclass(frozen=True)
+class SearchResults:
+    hits: list[SearchHit]
+    hidden_below_threshold: int = 0
+    strategy: str = ""  # how the vector list was found (hnsw / exact), for the curious
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    model: str = ""
+    scheduler: str = ""
+    width: int | None = None
+    height: int | None = None
+    seed: int | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    collection: str = ""  # a public collection's slug
+    nsfw: str = "include"  # include | exclude | only
+
+    def apply(self, images: QuerySet[Image]) -> QuerySet[Image]:
+        if self.model:
+            images = images.filter(model_name=self.model)
+        if self.scheduler:
+            images = images.filter(scheduler=self.scheduler)
+        if self.width:
+            images = images.filter(width=self.width)
+        if self.height:
+            images = images.filter(height=self.height)
+        if self.seed is not None:
+            images = images.filter(seed=self.seed)
+        if self.date_from:
+            images = images.filter(created_at__date__gte=self.date_from)
+        if self.date_to:
+            images = images.filter(created_at__date__lte=self.date_to)
+        if self.collection:
+            images = images.filter(
+                collection_items__collection__slug=self.collection,
+                collection_items__collection__is_public=True,
+            )
+        if self.nsfw == "exclude":
+            images = images.filter(nsfw=False)
+        elif self.nsfw == "only":
+            images = images.filter(nsfw=True)
+        return images
+
+    @property
+    def active(self) -> bool:
+        return self != SearchFilters()
+
+
+# --- the active embedding model --------------------------------------------------------------
+
+
+def embedding_model_name(path: Path) -> str:
+    """Config name plus weights digest: two checkpoints of one architecture never share a name."""
+    from generator.tiny_models import weights_digest
+
+    config = json.loads((path / "open_clip_config.json").read_text())
+    return f"{config.get('model_name', path.name)}@{weights_digest(path)[:8]}"
+
+
+def active_embedding_model() -> EmbeddingModel:
+    """The model queries use. The first call registers the one in SEEDBANK_CLIP_PATH."""
+    active = EmbeddingModel.objects.filter(is_active=True).first()
+    if active is not None:
+        return active
+    path = Path(settings.SEEDBANK_CLIP_PATH)
+    model, _ = EmbeddingModel.objects.get_or_create(
+        name=embedding_model_name(path),
+        defaults={"path": str(path), "dim": ImageEmbedding._meta.get_field("embedding").dimensions},
+    )
+    if not EmbeddingModel.objects.filter(is_active=True).exists():
+        EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
+    return EmbeddingModel.objects.get(is_active=True)
 
 
 def active_model_name() -> str:
-    return _model_name_from_config(str(settings.SEEDBANK_CLIP_PATH))
+    return active_embedding_model().name
 
 
-def _nearest(vector: list[float], *, limit: int, exclude_id: int | None = None) -> list[SearchHit]:
-    embeddings: QuerySet[ImageEmbedding] = ImageEmbedding.objects.filter(
-        model_name=active_model_name(), image__in=images_public()
-    )
-    if exclude_id is not None:
-        embeddings = embeddings.exclude(image_id=exclude_id)
-    rows = (
+# --- vector search ---------------------------------------------------------------------------
+
+
+def _vector_ranked(
+    vector: list[float], candidates: QuerySet[Image], *, limit: int, filtered: bool
+) -> tuple[list[tuple[int, float]], str]:
+    """[(image id, cosine)] best first, and the strategy used.
+
+    pgvector 0.6 applies WHERE clauses after the HNSW scan, so a selective filter can leave
+    fewer than `limit` rows. A filtered query therefore searches exactly over the filtered set
+    when it is small enough (bench/search.py measures the trade-off), else raises ef_search.
+    """
+    embeddings = ImageEmbedding.objects.filter(model_name=active_model_name(), image__in=candidates)
+    query = (
         embeddings.annotate(distance=CosineDistance("embedding", vector))
-        .select_related("image")
-        .order_by("distance")[:limit]
+        .order_by("distance")
+        .values_list("image_id", "distance")[:limit]
     )
-    return [SearchHit(image=row.image, score=1.0 - float(row.distance)) for row in rows]
+    exact = filtered and candidates.count() <= settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
+    ef_search = (
+        settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED if filtered else settings.SEEDBANK_HNSW_EF_SEARCH
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        if exact:
+            cursor.execute("SET LOCAL enable_indexscan = off")
+        else:
+            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+        rows = [(image_id, 1.0 - float(distance)) for image_id, distance in query]
+    return rows, ("exact" if exact else f"hnsw ef_search={ef_search}")
 
 
-def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:
+def _text_vector(query: str) -> list[float]:
     from search import embedder
 
-    (vector,) = embedder.embed_texts(str(settings.SEEDBANK_CLIP_PATH), [query])
-    return _nearest(vector.tolist(), limit=limit)
+    (vector,) = embedder.embed_texts(active_embedding_model().path, [query])
+    return [float(x) for x in vector]
+
+
+def image_vector(image: Image) -> list[float] | None:
+    own = ImageEmbedding.objects.filter(image=image, model_name=active_model_name()).first()
+    return None if own is None else [float(x) for x in own.embedding]
+
+
+def uploaded_image_vector(picture: Any) -> list[float]:
+    """Embed a (validated) PIL image with the active model, for image→image search."""
+    from search import embedder
+
+    (vector,) = embedder.embed_images(active_embedding_model().path, [picture.convert("RGB")])
+    return [float(x) for x in vector]
+
+
+def _keyword_ranked(
+    query: str, candidates: QuerySet[Image], *, limit: int
+) -> list[tuple[int, float]]:
+    tsquery = SearchQuery(query, config="english", search_type="plain") | SearchQuery(
+        segment(query), config="simple", search_type="plain"
+    )
+    rows = (
+        candidates.filter(search_vector=tsquery)
+        .annotate(rank=SearchRank(F("search_vector"), tsquery))
+        .order_by("-rank", "-id")
+        .values_list("pk", "rank")[:limit]
+    )
+    return [(pk, float(rank)) for pk, rank in rows]
+
+
+def _rrf(*lists: list[tuple[int, float]]) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranked in lists:
+        for rank, (image_id, _) in enumerate(ranked, start=1):
+            fused[image_id] = fused.get(image_id, 0.0) + 1.0 / (RRF_K + rank)
+    return fused
+
+
+def search_images(
+    *,
+    query: str = "",
+    vector: list[float] | None = None,
+    mode: str = "hybrid",
+    filters: SearchFilters | None = None,
+    limit: int = 24,
+    min_score: float | None = None,
+    exclude_id: int | None = None,
+    collapse_duplicates: bool = False,
+) -> SearchResults:
+    """Ranked records for a text query (vector, keyword or hybrid) or a query vector (image).
+
+    min_score is a cosine bound: vector matches below it are hidden (and counted); keyword
+    matches are kept, since they match words the user typed.
+    """
+    filters = filters or SearchFilters()
+    candidates = filters.apply(images_public())
+    if exclude_id is not None:
+        candidates = candidates.exclude(pk=exclude_id)
+    depth = max(limit, CANDIDATES)
+    vector_list: list[tuple[int, float]] = []
+    keyword_list: list[tuple[int, float]] = []
+    strategy = ""
+    if mode in {"vector", "hybrid"} and (vector is not None or query):
+        query_vector = vector if vector is not None else _text_vector(query)
+        vector_list, strategy = _vector_ranked(
+            query_vector, candidates, limit=depth, filtered=filters.active or exclude_id is not None
+        )
+    if mode in {"keyword", "hybrid"} and query and vector is None:
+        keyword_list = _keyword_ranked(query, candidates, limit=depth)
+
+    cosine = dict(vector_list)
+    keyword = dict(keyword_list)
+    hidden = {
+        pk
+        for pk, score in vector_list
+        if min_score is not None and score < min_score and pk not in keyword
+    }
+    vector_list = [(pk, score) for pk, score in vector_list if pk not in hidden]
+    if mode == "keyword" or (mode == "hybrid" and not vector_list):
+        ordered = keyword_list
+    elif mode == "vector" or not keyword_list:
+        ordered = vector_list
+    else:
+        ordered = sorted(_rrf(vector_list, keyword_list).items(), key=lambda item: -item[1])
+
+    records = Image.objects.select_related("model_version").in_bulk([pk for pk, _ in ordered])
+    hits = [
+        SearchHit(
+            image=records[pk],
+            score=score,
+            vector_score=cosine.get(pk),
+            keyword_score=keyword.get(pk),
+        )
+        for pk, score in ordered
+        if pk in records
+    ]
+    if collapse_duplicates:
+        hits = collapse_near_duplicates(hits)
+    return SearchResults(hits=hits[:limit], hidden_below_threshold=len(hidden), strategy=strategy)
+
+
+# --- near-duplicates -------------------------------------------------------------------------
+
+
+def _vectors(image_ids: list[int]) -> dict[int, np.ndarray]:
+    rows = ImageEmbedding.objects.filter(
+        image_id__in=image_ids, model_name=active_model_name()
+    ).values_list("image_id", "embedding")
+    return {image_id: np.asarray(vector, dtype=np.float32) for image_id, vector in rows}
+
+
+def collapse_near_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
+    """Keep the best-ranked of each group whose vectors are within the near-duplicate bound."""
+    vectors = _vectors([hit.image.pk for hit in hits])
+    bound = settings.SEEDBANK_NEAR_DUPLICATE_COSINE
+    kept: list[SearchHit] = []
+    for hit in hits:
+        mine = vectors.get(hit.image.pk)
+        for leader in kept:
+            theirs = vectors.get(leader.image.pk)
+            if mine is not None and theirs is not None and float(mine @ theirs) >= bound:
+                leader.duplicates.append(hit.image)
+                break
+        else:
+            kept.append(hit)
+    return kept
 
 
 def images_similar_to(*, image: Image, limit: int = 8) -> list[SearchHit]:
-    own = ImageEmbedding.objects.filter(image=image, model_name=active_model_name()).first()
-    if own is None:
+    vector = image_vector(image)
+    if vector is None:
         return []
-    return _nearest(list(own.embedding), limit=limit, exclude_id=image.pk)
+    return search_images(vector=vector, mode="vector", limit=limit, exclude_id=image.pk).hits
+
+
+def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
+    """Records whose image embedding is within SEEDBANK_NEAR_DUPLICATE_COSINE of this one."""
+    vector = image_vector(image)
+    if vector is None:
+        return []
+    return search_images(
+        vector=vector,
+        mode="vector",
+        limit=limit,
+        exclude_id=image.pk,
+        min_score=settings.SEEDBANK_NEAR_DUPLICATE_COSINE,
+    ).hits
+
+
+def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:
+    return search_images(query=query, mode="vector", limit=limit).hits

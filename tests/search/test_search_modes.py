@@ -1,0 +1,254 @@
+"""Search kinds against the real database: keyword (Chinese too), vector, hybrid, scores,
+threshold, every filter, selective filters, near-duplicates, uploads, re-embedding, APIs."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import timedelta
+
+import numpy as np
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from gallery.models import Collection, CollectionItem, Image
+from search import embedder
+from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
+from search.selectors import (
+    SearchFilters,
+    active_embedding_model,
+    active_model_name,
+    images_near_duplicates,
+    search_images,
+)
+from search.services import image_keywords_index
+from tests.factories import ImageFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def unit(vector) -> np.ndarray:
+    vector = np.asarray(vector, dtype=np.float32)
+    return vector / np.linalg.norm(vector)
+
+
+def record(prompt: str, vector=None, **fields) -> Image:
+    image = ImageFactory(prompt=prompt, **fields)
+    image_keywords_index(image_ids=[image.pk])
+    if vector is not None:
+        ImageEmbedding.objects.create(
+            image=image, model_name=active_model_name(), dim=EMBEDDING_DIM, embedding=unit(vector)
+        )
+    return image
+
+
+def axis(index: int, wobble: float = 0.0) -> np.ndarray:
+    vector = np.zeros(EMBEDDING_DIM, np.float32)
+    vector[index] = 1.0
+    vector[(index + 1) % EMBEDDING_DIM] = wobble
+    return vector
+
+
+@pytest.fixture
+def media(media_root, tiny_sd_path):
+    return media_root
+
+
+def ids(results) -> list[int]:
+    return [hit.image.pk for hit in results.hits]
+
+
+def test_chinese_keyword_search_finds_a_word_inside_a_sentence(media) -> None:
+    cat = record("一只猫坐在窗台上看雨")
+    record("一只狗在草地上")
+    results = search_images(query="猫", mode="keyword")
+    assert ids(results) == [cat.pk]
+    assert results.hits[0].keyword_score and results.hits[0].keyword_score > 0
+    assert ids(search_images(query="窗台", mode="keyword")) == [cat.pk]
+
+
+def test_english_keywords_are_stemmed_and_prompt_outranks_negative(media) -> None:
+    in_prompt = record("a ginger cat on a sofa")
+    in_negative = record("a dog on a sofa", negative_prompt="cats, blurry")
+    assert ids(search_images(query="cats", mode="keyword")) == [in_prompt.pk, in_negative.pk]
+    assert search_images(query="zebra", mode="keyword").hits == []
+
+
+def test_vector_search_scores_are_cosines(media) -> None:
+    near = record("near", axis(0, 0.1))
+    far = record("far", axis(5))
+    results = search_images(vector=list(axis(0)), mode="vector")
+    assert ids(results) == [near.pk, far.pk]
+    assert results.hits[0].vector_score == pytest.approx(float(unit(axis(0, 0.1))[0]), abs=1e-5)
+    assert results.hits[1].vector_score == pytest.approx(0.0, abs=1e-6)
+
+
+def test_hybrid_fuses_by_reciprocal_rank(media, monkeypatch) -> None:
+    both = record("fox, a red fox in snow", axis(0, 0.5))  # vector rank 2, keyword rank 1
+    vector_only = record("an astronaut", axis(0, 0.1))  # vector rank 1
+    keyword_only = record("a fox den", axis(9))  # keyword rank 2, vector rank 3
+    monkeypatch.setattr("search.selectors._text_vector", lambda query: list(axis(0)))
+    results = search_images(query="fox", mode="hybrid")
+    assert ids(results)[0] == both.pk  # in both lists: 1/62 + 1/61 beats any single list
+    scores = {hit.image.pk: hit.score for hit in results.hits}
+    assert scores[both.pk] == pytest.approx(1 / 62 + 1 / 61)
+    assert scores[vector_only.pk] == pytest.approx(1 / 61)
+    assert scores[keyword_only.pk] == pytest.approx(1 / 63 + 1 / 62)
+
+
+def test_threshold_hides_weak_matches_and_counts_them(client, media) -> None:
+    strong = record("strong", axis(0, 0.2))
+    record("weak", axis(3))
+    record("weaker", axis(4))
+    results = search_images(vector=list(axis(0)), mode="vector", min_score=0.5)
+    assert ids(results) == [strong.pk] and results.hidden_below_threshold == 2
+    page = client.get("/search/", {"like": strong.pk, "min_score": "0.5"}).content.decode()
+    assert "weaker match" not in page or "hidden by the relevance threshold" in page
+
+
+def test_every_filter(media, model_version) -> None:
+    now = timezone.now()
+    base = dict(vector=axis(0))
+    a = record("a", **base, scheduler="DDIM", width=64, height=128, seed=7)
+    b = record("b", **base, nsfw=True)
+    c = record("c", **base)
+    Image.objects.filter(pk=c.pk).update(created_at=now - timedelta(days=10))
+    d = record("d", **base, model_version=model_version, model_name="tiny-sd@seed0")
+    collection = Collection.objects.create(title="C", slug="c", is_public=True)
+    CollectionItem.objects.create(collection=collection, image=a)
+
+    def found(**filters) -> set[int]:
+        return set(ids(search_images(vector=list(axis(0)), mode="vector",
+                                     filters=SearchFilters(**filters))))  # fmt: skip
+
+    assert found(scheduler="DDIM") == {a.pk}
+    assert found(width=64, height=128) == {a.pk}
+    assert found(seed=7) == {a.pk}
+    assert found(model="tiny-sd@seed0") == {d.pk}
+    assert found(collection="c") == {a.pk}
+    assert found(nsfw="only") == {b.pk}
+    assert b.pk not in found(nsfw="exclude")
+    assert found(date_to=(now - timedelta(days=5)).date()) == {c.pk}
+    assert c.pk not in found(date_from=(now - timedelta(days=5)).date())
+
+
+def test_selective_filter_still_returns_k_results(media) -> None:
+    rng = np.random.default_rng(1)
+    for index in range(300):
+        record(f"r{index}", rng.normal(size=EMBEDDING_DIM), seed=1 if index % 50 == 0 else 2)
+    results = search_images(
+        vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
+        filters=SearchFilters(seed=1), limit=10,
+    )  # fmt: skip
+    assert len(results.hits) == 6 and results.strategy == "exact"  # all 6 of 300 (2 %)
+    results = search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector", limit=10)
+    assert len(results.hits) == 10 and results.strategy.startswith("hnsw")
+
+
+def test_near_duplicates_and_collapse(settings, media) -> None:
+    settings.SEEDBANK_NEAR_DUPLICATE_COSINE = 0.99
+    original = record("original", axis(0))
+    twin = record("twin", axis(0, 0.01))
+    other = record("other", axis(0, 1.0))
+    assert [hit.image.pk for hit in images_near_duplicates(image=original)] == [twin.pk]
+    results = search_images(vector=list(axis(0)), mode="vector", collapse_duplicates=True)
+    assert ids(results) == [original.pk, other.pk]
+    assert results.hits[0].duplicates == [twin]
+
+
+def _png(size=(64, 64)) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, (200, 30, 30)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_image_upload_search_and_bad_uploads(client, media) -> None:
+    record("indexed", axis(0))
+    ok = client.post("/search/", {"image": io.BytesIO(_png())})
+    assert ok.status_code == 200 and "Images like your upload" in ok.content.decode()
+    assert "score" in ok.content.decode()
+
+    bomb = io.BytesIO()
+    PILImage.new("1", (20000, 20000)).save(bomb, format="PNG")  # ~60 KB, 400 megapixels
+    bomb.seek(0)
+    response = client.post("/search/", {"image": bomb})
+    assert response.status_code == 400
+    assert "megapixels" in response.content.decode()
+
+    response = client.post("/search/", {"image": io.BytesIO(b"GIF89a not really")})
+    assert response.status_code == 400
+    assert "not a PNG, JPEG or WebP" in response.content.decode()
+
+
+def test_reembed_switches_models_without_mixing(media, tmp_path) -> None:
+    from generator.tiny_models import build_tiny_clip
+
+    images = [ImageFactory() for _ in range(3)]
+    old = active_embedding_model()
+    for image in images:
+        ImageEmbedding.objects.create(
+            image=image, model_name=old.name, dim=EMBEDDING_DIM, embedding=unit(axis(0))
+        )
+    second = build_tiny_clip(tmp_path / "clip-seed1", seed=1)
+
+    call_command("reembed", "--model", str(second), "--no-switch", stdout=io.StringIO())
+    new = EmbeddingModel.objects.exclude(pk=old.pk).get()
+    assert new.name != old.name and not new.is_active
+    assert ImageEmbedding.objects.filter(model_name=new.name).count() == 3
+    # During: queries still see only the old model's vectors.
+    hits = search_images(vector=list(axis(0)), mode="vector").hits
+    assert all(hit.vector_score == pytest.approx(1.0) for hit in hits) and len(hits) == 3
+
+    call_command("reembed", "--model", str(second), stdout=io.StringIO())
+    assert active_model_name() == new.name
+    (query,) = embedder.embed_texts(str(second), ["a fox"])
+    hits = search_images(vector=list(query), mode="vector").hits
+    expected = {
+        row.image_id: float(np.asarray(row.embedding) @ query)
+        for row in ImageEmbedding.objects.filter(model_name=new.name)
+    }
+    assert {hit.image.pk: hit.vector_score for hit in hits} == pytest.approx(expected, abs=1e-5)
+
+
+def test_lexica_api_shape_and_reverse_image_search(client, media) -> None:
+    fox = record("a red fox", axis(0), seed=4242)
+    twin = record("a red fox again", axis(0, 0.1))
+    response = client.get("/api/v1/search", {"q": "fox"})
+    assert response.status_code == 200
+    images = response.json()["images"]
+    assert {image["id"] for image in images} == {str(fox.pk), str(twin.pk)}
+    first = next(image for image in images if image["id"] == str(fox.pk))
+    assert set(first) == {"id", "gallery", "src", "srcSmall", "prompt", "width", "height",
+                          "seed", "grid", "model", "guidance", "promptid", "nsfw"}  # fmt: skip
+    assert first["seed"] == "4242" and first["src"].startswith("http://testserver/media/")
+
+    by_page = client.get("/api/v1/search", {"q": f"http://testserver/images/{fox.pk}/"}).json()
+    assert [image["id"] for image in by_page["images"]] == [str(twin.pk)]
+    by_file = client.get("/api/v1/search", {"q": fox.image_file.url}).json()
+    assert [image["id"] for image in by_file["images"]] == [str(twin.pk)]
+    assert client.get("/api/v1/search").status_code == 400
+
+
+def test_images_api_pages_with_a_cursor_and_scores(client, media) -> None:
+    for index in range(5):
+        record(f"fox number {index}", axis(0, index / 10))
+    first = client.get("/api/v1/images", {"q": "fox", "mode": "keyword", "limit": 2}).json()
+    assert len(first["results"]) == 2 and first["next_cursor"] == "2"
+    assert first["results"][0]["scores"]["keyword"] > 0
+    assert first["results"][0]["recipe"]["prompt"].startswith("fox number")
+    pages = [first]
+    while pages[-1]["next_cursor"]:
+        params = {"q": "fox", "mode": "keyword", "limit": 2, "cursor": pages[-1]["next_cursor"]}
+        pages.append(client.get("/api/v1/images", params).json())
+    seen = [result["id"] for page in pages for result in page["results"]]
+    assert len(seen) == len(set(seen)) == 5
+    assert client.get("/api/v1/images", {"q": "fox", "width": "wide"}).status_code == 400
+
+
+def test_openapi_schema_is_served(client, db) -> None:
+    schema = client.get("/api/v1/openapi.json").json()
+    assert schema["openapi"].startswith("3.")
+    assert {"/api/v1/search", "/api/v1/images", "/api/v1/renders"} <= set(schema["paths"])
+    json.dumps(schema)
