@@ -20,7 +20,7 @@ from pgvector.django import CosineDistance
 from gallery.models import Image
 from gallery.selectors import images_public
 from search.keywords import segment
-from search.models import EmbeddingModel, ImageEmbedding
+from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
 CANDIDATES = 100  # how deep each list goes before fusion
@@ -104,7 +104,7 @@ def active_embedding_model() -> EmbeddingModel:
     path = Path(settings.SEEDBANK_CLIP_PATH)
     model, _ = EmbeddingModel.objects.get_or_create(
         name=embedding_model_name(path),
-        defaults={"path": str(path), "dim": ImageEmbedding._meta.get_field("embedding").dimensions},
+        defaults={"path": str(path), "dim": EMBEDDING_DIM},
     )
     if not EmbeddingModel.objects.filter(is_active=True).exists():
         EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
@@ -133,17 +133,25 @@ def _vector_ranked(
         .order_by("distance")
         .values_list("image_id", "distance")[:limit]
     )
-    exact = filtered and candidates.count() <= settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
-    ef_search = (
-        settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED if filtered else settings.SEEDBANK_HNSW_EF_SEARCH
-    )
-    with transaction.atomic(), connection.cursor() as cursor:
-        if exact:
-            cursor.execute("SET LOCAL enable_indexscan = off")
-        else:
-            cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-        rows = [(image_id, 1.0 - float(distance)) for image_id, distance in query]
-    return rows, ("exact" if exact else f"hnsw ef_search={ef_search}")
+
+    def run(*, exact: bool, ef_search: int) -> list[tuple[int, float]]:
+        with transaction.atomic(), connection.cursor() as cursor:
+            if exact:  # no vector index: the filter's own indexes, then an exact sort
+                cursor.execute("SET LOCAL enable_indexscan = off")
+            else:
+                cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
+            return [(image_id, 1.0 - float(distance)) for image_id, distance in query]
+
+    if not filtered:
+        ef_search = settings.SEEDBANK_HNSW_EF_SEARCH
+        return run(exact=False, ef_search=ef_search), f"hnsw ef_search={ef_search}"
+    if candidates.count() <= settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS:
+        return run(exact=True, ef_search=0), "exact"
+    ef_search = settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED
+    rows = run(exact=False, ef_search=ef_search)
+    if len(rows) < limit:  # the filter ate the HNSW candidates: pay for the exact answer
+        return run(exact=True, ef_search=0), "exact (hnsw came up short)"
+    return rows, f"hnsw ef_search={ef_search}"
 
 
 def _text_vector(query: str) -> list[float]:

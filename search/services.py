@@ -54,10 +54,10 @@ def keyword_vector(prompt: str, negative_prompt: str) -> CombinedExpression:
         SearchVector(Value(negative_prompt), config="english", weight="D"),
         SearchVector(Value(segment(negative_prompt)), config="simple", weight="D"),
     ]
-    vector = parts[0]
-    for part in parts[1:]:
+    vector: CombinedExpression = parts[0] + parts[1]
+    for part in parts[2:]:
         vector = vector + part
-    return vector  # type: ignore[return-value]
+    return vector
 
 
 def image_keywords_index(*, image_ids: Iterable[int]) -> None:

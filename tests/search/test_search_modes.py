@@ -134,7 +134,7 @@ def test_every_filter(media, model_version) -> None:
     assert c.pk not in found(date_from=(now - timedelta(days=5)).date())
 
 
-def test_selective_filter_still_returns_k_results(media) -> None:
+def test_selective_filter_still_returns_k_results(media, settings) -> None:
     rng = np.random.default_rng(1)
     for index in range(300):
         record(f"r{index}", rng.normal(size=EMBEDDING_DIM), seed=1 if index % 50 == 0 else 2)
@@ -143,6 +143,12 @@ def test_selective_filter_still_returns_k_results(media) -> None:
         filters=SearchFilters(seed=1), limit=10,
     )  # fmt: skip
     assert len(results.hits) == 6 and results.strategy == "exact"  # all 6 of 300 (2 %)
+    settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS = 0  # force HNSW first: the filter leaves < k
+    results = search_images(
+        vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
+        filters=SearchFilters(seed=1), limit=10,
+    )  # fmt: skip
+    assert len(results.hits) == 6 and results.strategy == "exact (hnsw came up short)"
     results = search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector", limit=10)
     assert len(results.hits) == 10 and results.strategy.startswith("hnsw")
 
