@@ -16,7 +16,7 @@ import os
 import platform
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -335,3 +335,46 @@ __all__ = [
     "png_bytes",
     "render",
 ]
+
+
+def render_splitting_on_oom(
+    request: RenderRequest,
+    on_step: Callable[[int, int], None] | None = None,
+    png_text: PngText | None = None,
+) -> list[RenderedImage]:
+    """Render all seeds, halving the batch and retrying the rest when the GPU runs out of memory.
+
+    Batch size moves pixels, so each image records the sub-batch it was actually rendered in
+    (batch_size, batch_index, batch_seeds) plus what was asked for and every split, so that a
+    reproduction re-renders exactly that sub-batch.
+    """
+    seeds = list(request.seeds)
+    chunk = len(seeds)
+    splits: list[dict[str, Any]] = []
+    rendered: list[RenderedImage] = []
+    done = 0
+    while done < len(seeds):
+        part = tuple(seeds[done : done + chunk])
+        try:
+            images = render(
+                replace(request, seeds=part, batch_index_offset=0),
+                on_step=on_step,
+                png_text=png_text,
+            )
+        except torch.cuda.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            splits.append({"failed_batch_size": len(part), "at_image": done})
+            chunk = max(1, chunk // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        for image in images:
+            image.environment.update(
+                batch_seeds=list(part),
+                requested_batch_size=len(seeds),
+                oom_splits=splits.copy(),
+            )
+        rendered.extend(images)
+        done += len(part)
+    return rendered

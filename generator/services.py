@@ -330,7 +330,7 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
     )
     switches = pipeline.configure_determinism(settings.SEEDBANK_TORCH_THREADS)
     started = time.perf_counter()
-    rendered = pipeline.render(
+    rendered = pipeline.render_splitting_on_oom(
         request,
         on_step=lambda step, total: render_job_progress(job_id=job.pk, step=step, total=total),
         png_text=png_text_for(png_text_recipe(image=image)),
@@ -373,9 +373,15 @@ def render_job_run(*, job_id: int) -> None:
         for image, result in zip(images, rendered, strict=True):
             image_store_pixels(image=image, png=result.png, pixel_sha256=result.pixel_sha256)
             image.environment = result.environment
+            # After an out-of-memory split the image came from a smaller batch: the record says
+            # which, so a rerun renders that same sub-batch (batch size moves pixels).
+            image.batch_size = result.environment["batch_size"]
+            image.batch_index = result.environment["batch_index"]
             image.status = Image.Status.READY
             image.finished_at = timezone.now()
-            image.save(update_fields=["environment", "status", "finished_at"])
+            image.save(
+                update_fields=["environment", "batch_size", "batch_index", "status", "finished_at"]
+            )
             image_embedding_enqueue(image_id=image.pk)
         job_done(job=job)
 

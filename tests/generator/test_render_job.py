@@ -97,3 +97,57 @@ def test_stored_png_carries_a1111_parameters_and_the_exact_recipe(
     recipe = recipe_from_json(chunks["seedbank"])
     assert recipe["seed"] == 11 and recipe["model_digest"] == image.model_digest
     assert recipe["prompt"] == image.prompt and recipe["batch_index"] == 0
+
+
+def test_out_of_memory_halves_the_batch_and_records_the_split(
+    user, model_version, django_capture_on_commit_callbacks, monkeypatch
+):
+    """A GPU that fits 2 images at a time: the batch of 8 finishes as 4 batches of 2."""
+    import torch
+
+    from generator import pipeline
+
+    real_render = pipeline.render
+    attempts: list[int] = []
+
+    def render_on_a_small_gpu(request, **kwargs):
+        attempts.append(len(request.seeds))
+        if len(request.seeds) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by the test)")
+        return real_render(request, **kwargs)
+
+    monkeypatch.setattr(pipeline, "render", render_on_a_small_gpu)
+    job = create_job(user, model_version, batch_size=8, seed=500)
+    with django_capture_on_commit_callbacks(execute=False):
+        render_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE
+    assert attempts == [8, 4, 2, 2, 2, 2]
+    images = list(job.images.order_by("seed"))
+    assert [image.seed for image in images] == list(range(500, 508))
+    assert all(image.status == Image.Status.READY and image.image_file for image in images)
+    for position, image in enumerate(images):
+        env = image.environment
+        assert (image.batch_size, image.batch_index) == (2, position % 2)
+        assert env["batch_seeds"] == image.batch_seeds
+        assert env["requested_batch_size"] == 8
+        assert env["oom_splits"] == [
+            {"failed_batch_size": 8, "at_image": 0},
+            {"failed_batch_size": 4, "at_image": 0},
+        ]
+
+
+def test_out_of_memory_on_a_single_image_fails_the_job_clearly(user, model_version, monkeypatch):
+    import torch
+
+    from generator import pipeline
+
+    def no_memory_at_all(request, **kwargs):
+        raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by the test)")
+
+    monkeypatch.setattr(pipeline, "render", no_memory_at_all)
+    job = create_job(user, model_version, batch_size=2)
+    render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED and "out of memory" in job.error
