@@ -9,6 +9,29 @@ from generator.models import ModelVersion, RenderJob
 from generator.recipes import Recipe
 
 
+class SourceImage(models.Model):
+    """An uploaded init image or inpainting mask, stored once by the sha256 of its pixels."""
+
+    class Kind(models.TextChoices):
+        INIT = "init"
+        MASK = "mask"
+
+    pixel_sha256 = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to="sources/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pixel_sha256", "kind"], name="source_once_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pixel_sha256[:12]}"
+
+
 class Image(models.Model):
     """A recipe and what it produced: the pixels, their digest and the environment."""
 
@@ -19,6 +42,8 @@ class Image(models.Model):
 
     class Mode(models.TextChoices):
         TXT2IMG = "txt2img", "text to image"
+        IMG2IMG = "img2img", "image to image"
+        INPAINT = "inpaint", "inpainting"
 
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
@@ -50,6 +75,14 @@ class Image(models.Model):
     precision = models.CharField(max_length=8, default="fp32")
     batch_size = models.PositiveSmallIntegerField(default=1)
     batch_index = models.PositiveSmallIntegerField(default=0)
+    # img2img / inpainting inputs: how far from the init image to go, and what to repaint.
+    init_image = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    mask = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    strength = models.FloatField(null=True, blank=True)
 
     # --- the outcome ---
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
@@ -112,6 +145,9 @@ class Image(models.Model):
             precision=self.precision,
             mode=self.mode,
             batch_size=1,
+            init_image_id=self.init_image_id,
+            mask_id=self.mask_id,
+            strength=self.strength,
         )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import math
@@ -17,7 +18,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from gallery import verdicts
-from gallery.models import Collection, CollectionItem, Image, Reproduction
+from gallery.models import Collection, CollectionItem, Image, Reproduction, SourceImage
 from gallery.selectors import image_last_reproduction
 from generator.models import RenderJob
 from generator.recipes import Recipe
@@ -132,7 +133,12 @@ def reproduction_run(*, reproduction_id: int) -> None:
     original = reproduction.image
     try:
         rendered = pipeline_run(job=job, image=original, whole_batch=reproduction.whole_batch)
-        (result,) = [r for r in rendered if r.batch_index == original.batch_index]
+        # Rendered with its batch: pick its own position. Alone: the one image there is.
+        (result,) = (
+            [r for r in rendered if r.batch_index == original.batch_index]
+            if reproduction.whole_batch
+            else rendered
+        )
         original_pixels = _original_pixels(original)
     except Exception as exc:
         logger.exception("reproduction %s failed", reproduction_id)
@@ -257,3 +263,31 @@ def images_moderate(
         if value is not None
     }
     return images.update(**changes) if changes else 0
+
+
+def source_image_store(*, picture: PILImage.Image, kind: str) -> SourceImage:
+    """Store an init image or mask once, by the sha256 of its decoded pixels."""
+    mode = "L" if kind == SourceImage.Kind.MASK else "RGB"
+    normalised = picture.convert(mode)
+    digest = hashlib.sha256(
+        f"{mode}:{normalised.width}x{normalised.height}:".encode() + normalised.tobytes()
+    ).hexdigest()
+    existing = SourceImage.objects.filter(pixel_sha256=digest, kind=kind).first()
+    if existing is not None:
+        return existing
+    buffer = io.BytesIO()
+    normalised.save(buffer, format="PNG")
+    source = SourceImage(
+        pixel_sha256=digest, kind=kind, width=normalised.width, height=normalised.height
+    )
+    source.file.save(f"{kind}-{digest[:16]}.png", ContentFile(buffer.getvalue()), save=False)
+    source.save()
+    return source
+
+
+def source_from_record(*, image: Image) -> SourceImage:
+    """'Use as init image': a record's own pixels become an init image."""
+    if not image.image_file:
+        raise ValueError("This record's image is evicted; open it first to re-render it.")
+    with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
+        return source_image_store(picture=decoded, kind=SourceImage.Kind.INIT)

@@ -35,7 +35,7 @@ from gallery.services import image_restore_request, remix_submit
 from generator.forms import RecipeForm
 from generator.selectors import job_cost_usd, render_stats
 from generator.services import QuotaExceeded
-from generator.views import generation_refused
+from generator.views import generation_refused, init_source
 from search.selectors import images_near_duplicates, images_similar_to
 
 
@@ -157,7 +157,7 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     if request.method == "POST":
         if refused := generation_refused(request):
             return refused
-        form = RecipeForm(request.POST)
+        form = RecipeForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 job = remix_submit(owner=request.user, parent=image, recipe=form.recipe())  # type: ignore[arg-type]
@@ -171,7 +171,12 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     else:
         form = RecipeForm(initial=RecipeForm.initial_from_image(image))
         status = 200
-    context = {"form": form, "image": image, "model_problem": image_model_problem(image=image)}
+    context = {
+        "form": form,
+        "image": image,
+        "model_problem": image_model_problem(image=image),
+        "init_source": init_source(form),
+    }
     return render(request, "gallery/remix.html", context, status=status)
 
 

@@ -38,6 +38,12 @@ import transformers  # noqa: E402
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (  # noqa: E402
     StableDiffusionPipeline,
 )
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import (  # noqa: E402
+    StableDiffusionImg2ImgPipeline,
+)
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint import (  # noqa: E402
+    StableDiffusionInpaintPipeline,
+)
 
 # cuBLAS reads this when CUDA first starts, so set it before any render can touch the GPU.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -62,6 +68,10 @@ class RenderRequest:
     height: int
     precision: str = "fp32"  # "fp32" | "fp16"
     batch_index_offset: int = 0  # index of seeds[0] within the whole batch (recorded)
+    mode: str = "txt2img"  # "txt2img" | "img2img" | "inpaint"
+    init_image: bytes | None = None  # PNG/JPEG/WebP bytes (img2img, inpaint)
+    mask: bytes | None = None  # white = repaint, black = keep (inpaint)
+    strength: float | None = None  # img2img/inpaint: 1.0 ignores the init image
 
 
 @dataclass(frozen=True)
@@ -190,7 +200,7 @@ def render(
     if not request.seeds:
         raise ValueError("A render needs at least one seed.")
     cached = load(request.model_path, request.precision)
-    pipe = _with_scheduler(cached, request.scheduler)
+    pipe = _with_scheduler(cached, request.scheduler, request.mode)
     # CPU generators make a seed mean the same starting noise on every GPU model.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
 
@@ -213,14 +223,14 @@ def render(
         negative_prompt=request.negative_prompt,
         num_inference_steps=request.steps,
         guidance_scale=request.guidance,
-        width=request.width,
-        height=request.height,
         num_images_per_prompt=len(request.seeds),
         generator=generators,
         output_type="pil",
         callback_on_step_end=step_end,
+        **_mode_arguments(request),
     )
     base = environment_base(pipe, request)
+    base.update(_mode_environment(request))
     rendered = []
     for index, (seed, image) in enumerate(zip(request.seeds, output.images, strict=True)):
         batch_index = request.batch_index_offset + index
@@ -242,14 +252,66 @@ def render(
     return rendered
 
 
-def _with_scheduler(pipe: StableDiffusionPipeline, name: str) -> StableDiffusionPipeline:
+def _source(data: bytes, size: tuple[int, int], mode: str) -> Image.Image:
+    """An init image or mask at the recipe's size. Resampling is part of the recipe's pixels,
+    so it is fixed (Lanczos) and recorded."""
+    with Image.open(io.BytesIO(data)) as opened:
+        picture = opened.convert(mode)
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
+
+
+def _mode_arguments(request: RenderRequest) -> dict[str, Any]:
+    size = (request.width, request.height)
+    if request.mode == "txt2img":
+        return {"width": request.width, "height": request.height}
+    if request.init_image is None or request.strength is None:
+        raise ValueError(f"{request.mode} needs an init image and a strength")
+    arguments: dict[str, Any] = {
+        "image": _source(request.init_image, size, "RGB"),
+        "strength": request.strength,
+    }
+    if request.mode == "inpaint":
+        if request.mask is None:
+            raise ValueError("inpaint needs a mask")
+        arguments.update(
+            mask_image=_source(request.mask, size, "L"),
+            width=request.width,
+            height=request.height,
+        )
+    return arguments
+
+
+def _mode_environment(request: RenderRequest) -> dict[str, Any]:
+    if request.mode == "txt2img":
+        return {"mode": "txt2img"}
+    return {
+        "mode": request.mode,
+        "strength": request.strength,
+        "init_image_sha256": hashlib.sha256(request.init_image or b"").hexdigest(),
+        "mask_sha256": hashlib.sha256(request.mask).hexdigest() if request.mask else None,
+        "source_resize": "PIL LANCZOS to the recipe size when sizes differ",
+    }
+
+
+# All three share StableDiffusionPipeline's components and call signature (modulo inputs).
+_PIPELINE_CLASSES: dict[str, Any] = {
+    "txt2img": StableDiffusionPipeline,
+    "img2img": StableDiffusionImg2ImgPipeline,
+    "inpaint": StableDiffusionInpaintPipeline,
+}
+
+
+def _with_scheduler(
+    pipe: StableDiffusionPipeline, name: str, mode: str = "txt2img"
+) -> StableDiffusionPipeline:
     """A pipeline sharing `pipe`'s modules (no weight copies) but with a fresh scheduler.
 
     Schedulers keep per-run state (PNDM's history of noise predictions, step counters), so each
     render gets its own, and the cached pipeline's scheduler stays the model's pristine one.
     """
     scheduler = schedulers.build_scheduler(name, pipe.scheduler.config)
-    fresh = StableDiffusionPipeline(
+    # img2img and inpainting reuse the loaded modules: one copy of the weights for all modes.
+    fresh = _PIPELINE_CLASSES[mode](
         **{**pipe.components, "scheduler": scheduler}, requires_safety_checker=False
     )
     fresh.set_progress_bar_config(disable=True)

@@ -15,7 +15,7 @@ SEED_MAX = 2**32 - 1  # A1111 and diffusers users exchange 32-bit seeds
 SIDE_MIN = 64
 SIDE_MULTIPLE = 8  # the VAE downsamples by 8; other sizes crash or get cropped silently
 PRECISIONS = ("fp32", "fp16")
-MODES = ("txt2img",)  # img2img / inpaint join with their inputs (strength, init image, mask)
+MODES = ("txt2img", "img2img", "inpaint")
 PROMPT_MAX_CHARS = 2000
 
 # Fields that decide the pixels. Remix compares exactly these to tell a rerun from an edit.
@@ -31,6 +31,9 @@ PIXEL_FIELDS = (
     "width",
     "height",
     "precision",
+    "init_image_id",
+    "mask_id",
+    "strength",
 )
 
 
@@ -55,6 +58,10 @@ class Recipe:
     precision: str = "fp32"
     mode: str = "txt2img"
     batch_size: int = 1
+    # img2img / inpaint: ids of stored source images (content-addressed) and the strength.
+    init_image_id: int | None = None
+    mask_id: int | None = None
+    strength: float | None = None
 
     def with_seed(self) -> Recipe:
         return (
@@ -105,6 +112,15 @@ def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
         add("precision", f"Precision must be one of {', '.join(PRECISIONS)}.")
     if recipe.mode not in MODES:
         add("mode", f"Mode must be one of {', '.join(MODES)}.")
+    if recipe.mode in ("img2img", "inpaint"):
+        if recipe.init_image_id is None:
+            add("init_image", f"{recipe.mode} needs an init image.")
+        if recipe.strength is None or not 0.0 < recipe.strength <= 1.0:
+            add("strength", "Strength must be above 0 and at most 1 (1 ignores the init image).")
+    if recipe.mode == "inpaint" and recipe.mask_id is None:
+        add("mask", "Inpainting needs a mask (white = repaint, black = keep).")
+    if recipe.mode == "txt2img" and (recipe.init_image_id or recipe.mask_id):
+        add("mode", "Choose img2img or inpaint to use an init image or mask.")
     if not 1 <= recipe.batch_size <= limits.max_batch:
         add("batch_size", f"Batch size must be between 1 and {limits.max_batch}.")
     if recipe.seed is not None and recipe.seed + recipe.batch_size - 1 > SEED_MAX:

@@ -47,6 +47,17 @@ def recipe_validate(*, recipe: Recipe) -> ModelVersion:
         errors.setdefault("model_version", []).append(
             f"Unknown or archived model version {recipe.model_version_id!r}."
         )
+    from gallery.models import SourceImage
+
+    for name, source_id, kind in (
+        ("init_image", recipe.init_image_id, SourceImage.Kind.INIT),
+        ("mask", recipe.mask_id, SourceImage.Kind.MASK),
+    ):
+        if (
+            source_id is not None
+            and not SourceImage.objects.filter(pk=source_id, kind=kind).exists()
+        ):
+            errors.setdefault(name, []).append(f"Unknown {kind} image {source_id}.")
     if errors:
         raise ValidationError(errors)
     assert model_version is not None
@@ -161,6 +172,9 @@ def render_job_create(
                 precision=recipe.precision,
                 batch_size=recipe.batch_size,
                 batch_index=index,
+                init_image_id=recipe.init_image_id,
+                mask_id=recipe.mask_id,
+                strength=recipe.strength,
             )
             for index in range(recipe.batch_size)
         )
@@ -281,6 +295,12 @@ def render_request_for(
     """The pipeline request for `image`'s recipe with the given seeds (shared by a batch)."""
     from generator.pipeline import RenderRequest
 
+    def read(source: Any) -> bytes | None:
+        if source is None:
+            return None
+        with source.file.open("rb") as handle:
+            return bytes(handle.read())
+
     return RenderRequest(
         model_path=model_version.path,
         prompt=image.prompt,
@@ -293,6 +313,10 @@ def render_request_for(
         height=image.height,
         precision=image.precision,
         batch_index_offset=batch_index_offset,
+        mode=image.mode,
+        init_image=read(image.init_image),
+        mask=read(image.mask),
+        strength=image.strength,
     )
 
 

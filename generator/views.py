@@ -34,7 +34,7 @@ def generation_refused(request: HttpRequest, *, as_json: bool = False) -> HttpRe
 @require_http_methods(["GET", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = RecipeForm(request.POST)
+        form = RecipeForm(request.POST, request.FILES)
     else:
         form = RecipeForm(initial=_initial_from_record(request))
     if request.method == "POST" and (refused := generation_refused(request)):
@@ -49,7 +49,18 @@ def generate(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("job_detail", job_id=job.pk)
     status = 400 if request.method == "POST" else 200
-    return render(request, "generator/generate.html", {"form": form}, status=status)
+    context = {"form": form, "init_source": init_source(form)}
+    return render(request, "generator/generate.html", context, status=status)
+
+
+def init_source(form: RecipeForm) -> Any:
+    """The stored init image the form points at, for the preview and the mask painter."""
+    from gallery.models import SourceImage
+
+    value = form["init_image_id"].value()
+    if not str(value or "").isdigit():
+        return None
+    return SourceImage.objects.filter(pk=int(value), kind=SourceImage.Kind.INIT).first()
 
 
 # "Use prompt / use seed / use all": which recipe fields a new image takes from a record.
@@ -62,7 +73,19 @@ USE_FIELDS = {
 
 def _initial_from_record(request: HttpRequest) -> dict[str, Any]:
     from gallery.selectors import image_detail
+    from gallery.services import source_from_record
 
+    init = request.GET.get("init", "")
+    record = image_detail(image_id=int(init), viewer=request.user) if init.isdigit() else None
+    if record is not None and record.image_file:  # "use as init image"
+        return {
+            "mode": "img2img",
+            "init_image_id": source_from_record(image=record).pk,
+            "strength": 0.6,
+            "prompt": record.prompt,
+            "width": record.width,
+            "height": record.height,
+        }
     source = request.GET.get("from", "")
     image = image_detail(image_id=int(source)) if source.isdigit() else None
     if image is None:

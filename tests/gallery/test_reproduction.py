@@ -91,7 +91,8 @@ def test_batch_record_reproduces_with_its_batch_and_alone_names_the_batch(
     assert with_batch.verdict == Reproduction.Verdict.BIT_IDENTICAL
     assert with_batch.environment_diff == {}
     assert alone.environment_diff["batch_size"] == [4, 1]
-    assert alone.environment["batch_index"] == 2 and alone.environment["seed"] == 102
+    assert alone.environment_diff["batch_index"] == [2, 0]
+    assert alone.environment["seed"] == 102
     assert_verdict_matches_pixels(third, alone)
 
 
