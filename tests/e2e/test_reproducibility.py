@@ -72,3 +72,57 @@ def test_evicted_record_is_rerendered_on_open(
     assert served.content == original
     page = requests.get(f"{live_server.url}/images/{image.pk}/")
     assert "Re-rendering" not in page.text
+
+
+@pytest.mark.parametrize("mode", ["img2img", "inpaint"])
+def test_img2img_and_inpaint_render_and_rerun_through_the_worker(
+    live_server, worker_process, model_version, user, mode
+):
+    from PIL import Image as PILImage
+
+    from gallery.models import SourceImage
+    from gallery.services import source_image_store
+    from tests.e2e.test_http_loop import finished_job, signed_in_session
+
+    init = source_image_store(
+        picture=PILImage.new("RGB", (64, 64), (40, 160, 90)), kind=SourceImage.Kind.INIT
+    )
+    mask_picture = PILImage.new("L", (64, 64), 0)
+    mask_picture.paste(255, (8, 8, 40, 40))
+    mask = source_image_store(picture=mask_picture, kind=SourceImage.Kind.MASK)
+    fields = {
+        "prompt": "a frog",
+        "seed": 12,
+        "mode": mode,
+        "strength": 0.7,
+        "init_image_id": init.pk,
+        "mask_id": mask.pk if mode == "inpaint" else None,
+    }
+    (image,) = render_all(user, model_version, [fields])
+    assert image.status == Image.Status.READY and image.environment["mode"] == mode
+
+    base = live_server.url
+    session = signed_in_session(base, "ada", "pw-for-tests-1")
+    form = {
+        "model_version": model_version.pk,
+        "prompt": image.prompt,
+        "negative_prompt": "",
+        "seed": image.seed,
+        "scheduler": image.scheduler,
+        "steps": image.steps,
+        "guidance": image.guidance,
+        "width": 64,
+        "height": 64,
+        "precision": "fp32",
+        "batch_size": 1,
+        "mode": mode,
+        "strength": image.strength,
+        "init_image_id": image.init_image_id,
+        "mask_id": image.mask_id or "",
+        "csrfmiddlewaretoken": session.cookies["csrftoken"],
+    }
+    response = session.post(f"{base}/images/{image.pk}/remix/", data=form, allow_redirects=False)
+    assert response.status_code == 302, response.text[:2000]
+    job_id = int(response.headers["Location"].rstrip("/").split("/")[-1])
+    payload = finished_job(session, base, job_id)
+    assert payload["reproduction"]["verdict"] == "bit-identical"
