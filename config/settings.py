@@ -167,6 +167,11 @@ SEEDBANK_CLIP_PATH = Path(
 ).resolve()
 # Thread count changes CPU pixels at ~1e-6 (DESIGN.md): workers pin it and record it.
 SEEDBANK_TORCH_THREADS = env_int("SEEDBANK_TORCH_THREADS", 1, minimum=1)
+# Precisions the workers can render. fp16 needs CUDA: GPU deployments set "fp32,fp16"; a CPU
+# worker refuses fp16 outright rather than silently rendering fp32.
+SEEDBANK_PRECISIONS = [p for p in env_str("SEEDBANK_PRECISIONS", "fp32").split(",") if p]
+if not set(SEEDBANK_PRECISIONS) <= {"fp32", "fp16"} or not SEEDBANK_PRECISIONS:
+    raise ImproperlyConfigured("SEEDBANK_PRECISIONS must list fp32 and/or fp16, e.g. fp32,fp16")
 SEEDBANK_MAX_SIDE = env_int("SEEDBANK_MAX_SIDE", 1024, minimum=64)
 SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
 SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)

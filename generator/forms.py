@@ -39,8 +39,14 @@ class RecipeForm(forms.Form):
     guidance = forms.FloatField(initial=7.5, label="Guidance (CFG scale)")
     width = forms.IntegerField(initial=64)
     height = forms.IntegerField(initial=64)
-    # fp16 needs a CUDA worker; it is offered once workers report their devices (issue 5).
-    precision = forms.ChoiceField(choices=[("fp32", "fp32")], initial="fp32")
+    # Offered per deployment (SEEDBANK_PRECISIONS): fp16 only where the GPU workers support it.
+    precision = forms.ChoiceField(
+        initial="fp32",
+        error_messages={
+            "invalid_choice": "Precision %(value)s is not available on this deployment's workers "
+            "(fp16 needs CUDA GPUs); use fp32."
+        },
+    )
     batch_size = forms.IntegerField(initial=1)
     mode = forms.ChoiceField(
         choices=[("txt2img", "text to image"), ("img2img", "image to image"),
@@ -62,6 +68,7 @@ class RecipeForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.fields["precision"].choices = [(p, p) for p in settings.SEEDBANK_PRECISIONS]
         default = ModelVersion.objects.filter(is_default=True).first()
         if default is not None:
             self.fields["model_version"].initial = default.pk

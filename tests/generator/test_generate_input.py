@@ -39,6 +39,8 @@ BAD_INPUTS = [
     ("model_version", 999999, "Unknown model version"),
     ("prompt", "", "Write a prompt"),
     ("steps", "many", "whole number"),
+    ("precision", "fp16", "fp16 needs CUDA GPUs"),
+    ("mode", "txt2vid", "Select a valid choice"),
 ]
 
 

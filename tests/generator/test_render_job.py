@@ -151,3 +151,14 @@ def test_out_of_memory_on_a_single_image_fails_the_job_clearly(user, model_versi
     render_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == RenderJob.Status.FAILED and "out of memory" in job.error
+
+
+def test_fp16_on_a_cpu_worker_fails_clearly_never_silently(user, model_version, settings):
+    """A GPU deployment may offer fp16; a CPU worker that gets such a job refuses it."""
+    settings.SEEDBANK_PRECISIONS = ["fp32", "fp16"]
+    job = create_job(user, model_version, precision="fp16")
+    render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED
+    assert "fp16 needs a CUDA device" in job.error
+    assert Image.objects.get(job=job).status == Image.Status.FAILED
