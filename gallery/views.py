@@ -28,6 +28,7 @@ from gallery.selectors import (
     image_model_problem,
     image_parent,
     image_pending_restore,
+    image_recipe,
     reproduction_summary,
     user_renders,
 )
@@ -56,15 +57,6 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
-    recipe = {
-        "model": image.model_name,
-        "model_digest": image.model_digest,
-        **{
-            key: value
-            for key, value in RecipeForm.initial_from_image(image).items()
-            if key not in {"model_version", "batch_size"}
-        },
-    }
     restore = image_restore_request(
         image=image, requested_by=request.user if request.user.is_authenticated else None
     )
@@ -72,7 +64,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "image": image,
         "restore": restore,
         "model_problem": image_model_problem(image=image),
-        "recipe_json": json.dumps(recipe, ensure_ascii=False, indent=2),
+        "recipe_json": json.dumps(image_recipe(image=image), ensure_ascii=False, indent=2),
         "environment_json": json.dumps(image.environment, ensure_ascii=False, indent=2),
         "children": image_children(image=image, viewer=request.user),
         "parent": image_parent(image=image, viewer=request.user),

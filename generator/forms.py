@@ -14,7 +14,7 @@ from generator.models import ModelVersion
 from generator.recipes import SEED_MAX, Recipe, recipe_errors
 from generator.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 from generator.services import recipe_limits
-from search.uploads import UploadRejected, open_upload
+from search.forms import picture_from_upload
 
 
 class RecipeForm(forms.Form):
@@ -73,23 +73,13 @@ class RecipeForm(forms.Form):
         if default is not None:
             self.fields["model_version"].initial = default.pk
 
-    def _picture(self, upload: Any) -> Any:
-        try:
-            return open_upload(
-                upload,
-                max_bytes=settings.SEEDBANK_UPLOAD_MAX_BYTES,
-                max_pixels=settings.SEEDBANK_UPLOAD_MAX_PIXELS,
-            )
-        except UploadRejected as exc:
-            raise forms.ValidationError(str(exc)) from exc
-
     def clean_init_upload(self) -> Any:
         upload = self.cleaned_data.get("init_upload")
-        return self._picture(upload) if upload else None
+        return picture_from_upload(upload) if upload else None
 
     def clean_mask_upload(self) -> Any:
         upload = self.cleaned_data.get("mask_upload")
-        return self._picture(upload) if upload else None
+        return picture_from_upload(upload) if upload else None
 
     def clean_mask_data(self) -> Any:
         """The painter's canvas as a data: URL (base64 PNG)."""
@@ -103,7 +93,7 @@ class RecipeForm(forms.Form):
             data = base64.b64decode(value[len(prefix) :], validate=True)
         except (binascii.Error, ValueError) as exc:
             raise forms.ValidationError("The painted mask is not valid base64.") from exc
-        return self._picture(io.BytesIO(data))
+        return picture_from_upload(io.BytesIO(data))
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

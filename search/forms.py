@@ -12,6 +12,19 @@ from generator.schedulers import SCHEDULERS
 from search.selectors import SearchFilters
 from search.uploads import UploadRejected, open_upload
 
+
+def picture_from_upload(upload: Any) -> Any:
+    """A validated PIL image from an uploaded file, or a form error saying what is wrong."""
+    try:
+        return open_upload(
+            upload,
+            max_bytes=settings.SEEDBANK_UPLOAD_MAX_BYTES,
+            max_pixels=settings.SEEDBANK_UPLOAD_MAX_PIXELS,
+        )
+    except UploadRejected as exc:
+        raise forms.ValidationError(str(exc)) from exc
+
+
 MODES = [("hybrid", "words + meaning"), ("vector", "meaning (CLIP)"), ("keyword", "exact words")]
 
 
@@ -48,16 +61,7 @@ class SearchForm(forms.Form):
 
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")
-        if not upload:
-            return None
-        try:
-            return open_upload(
-                upload,
-                max_bytes=settings.SEEDBANK_UPLOAD_MAX_BYTES,
-                max_pixels=settings.SEEDBANK_UPLOAD_MAX_PIXELS,
-            )
-        except UploadRejected as exc:
-            raise forms.ValidationError(str(exc)) from exc
+        return picture_from_upload(upload) if upload else None
 
     def filters(self) -> SearchFilters:
         data = self.cleaned_data

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from config import ratelimit
 from gallery.models import Image
-from gallery.selectors import image_detail
+from gallery.selectors import image_detail, image_recipe
 from search.forms import SearchForm
 from search.selectors import (
     SearchFilters,
@@ -139,24 +139,6 @@ def lexica_search(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"images": [_lexica_image(request, hit.image) for hit in results.hits]})
 
 
-def _recipe(image: Image) -> dict[str, Any]:
-    return {
-        "model": image.model_name,
-        "model_digest": image.model_digest,
-        "prompt": image.prompt,
-        "negative_prompt": image.negative_prompt,
-        "seed": image.seed,
-        "scheduler": image.scheduler,
-        "steps": image.steps,
-        "guidance": image.guidance,
-        "width": image.width,
-        "height": image.height,
-        "precision": image.precision,
-        "batch_size": image.batch_size,
-        "batch_index": image.batch_index,
-    }
-
-
 @require_GET
 def images_api(request: HttpRequest) -> JsonResponse:
     """GET /api/v1/images: ranked search with scores, filters and cursor pagination."""
@@ -203,7 +185,7 @@ def images_api(request: HttpRequest) -> JsonResponse:
                     "url": request.build_absolute_uri(reverse("image_detail", args=[hit.image.pk])),
                     "src": request.build_absolute_uri(hit.image.display_url),
                     "pixel_sha256": hit.image.pixel_sha256,
-                    "recipe": _recipe(hit.image),
+                    "recipe": image_recipe(image=hit.image),
                     "scores": {
                         "rank": hit.score,
                         "cosine": hit.vector_score,

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from datetime import datetime
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django.utils.timezone import make_aware
-from tqdm import tqdm
 
+from gallery.management.progress import wait_with_progress
 from gallery.models import Image, Reproduction
 from gallery.selectors import images_public, reproduction_summary
 from gallery.services import reproduction_create
@@ -53,17 +52,15 @@ class Command(BaseCommand):
         self._report(images.filter(pk__in=[image.pk for image in targets]))
 
     def _wait(self, ids: list[int], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        finished = Reproduction.objects.filter(pk__in=ids).exclude(
-            verdict=Reproduction.Verdict.PENDING
+        wait_with_progress(
+            finished=Reproduction.objects.filter(pk__in=ids).exclude(
+                verdict=Reproduction.Verdict.PENDING
+            ),
+            total=len(ids),
+            desc="reproducing",
+            unit="record",
+            timeout=timeout,
         )
-        with tqdm(total=len(ids), desc="reproducing", unit="record") as bar:
-            while (count := finished.count()) < len(ids):
-                bar.update(count - bar.n)
-                if time.monotonic() > deadline:
-                    raise CommandError("The sweep did not finish in time; is a worker running?")
-                time.sleep(0.5)
-            bar.update(count - bar.n)
 
     def _report(self, images: QuerySet[Image]) -> None:
         summary = reproduction_summary(images=images)

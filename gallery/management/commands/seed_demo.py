@@ -1,13 +1,12 @@
 """Create the demo staff user and, on an empty gallery, queue the demo renders."""
 
 import os
-import time
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from tqdm import tqdm
 
 from gallery.demo import DEMO_PROMPTS
+from gallery.management.progress import wait_with_progress
 from gallery.models import Image
 from generator.models import ModelVersion, RenderJob
 from generator.recipes import Recipe
@@ -16,6 +15,10 @@ from generator.services import render_job_create
 
 DEMO_USERNAME = "demo"
 DEMO_SCHEDULERS = [name for name in ("PNDM", "DDIM", "K-LMS") if name in SCHEDULERS]
+# Re-rendered with the fine-tune and the blend (build_tiny_models), same prompt, seed and
+# scheduler as the base render: side by side they show that the model is part of the recipe.
+DEMO_MODEL_NAMES = ("tiny-sd-finetune", "tiny-sd-blend-0.5")
+DEMO_MODEL_PROMPT_INDEXES = (0, 2)
 
 
 def demo_password() -> str:
@@ -44,34 +47,43 @@ class Command(BaseCommand):
         if model_version is None:
             raise CommandError("No default model version: run `manage.py build_tiny_models`.")
         jobs = [
-            render_job_create(
-                owner=user,
-                recipe=Recipe(
-                    model_version_id=model_version.pk,
-                    prompt=prompt,
-                    seed=1000 + index,
-                    scheduler=DEMO_SCHEDULERS[index % len(DEMO_SCHEDULERS)],
-                    steps=20,
-                    width=model_version.native_width,
-                    height=model_version.native_height,
-                ),
-            )
-            for index, prompt in enumerate(DEMO_PROMPTS)
+            render_job_create(owner=user, recipe=_demo_recipe(model_version, index))
+            for index in range(len(DEMO_PROMPTS))
+        ]
+        other_models = ModelVersion.objects.filter(
+            name__in=DEMO_MODEL_NAMES, archived_at__isnull=True
+        ).order_by("name")
+        jobs += [
+            render_job_create(owner=user, recipe=_demo_recipe(other, index))
+            for other in other_models
+            for index in DEMO_MODEL_PROMPT_INDEXES
         ]
         self.stdout.write(f"Queued {len(jobs)} demo renders.")
         if wait:
             self._wait([job.pk for job in jobs], timeout)
 
     def _wait(self, job_ids: list[int], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        finished = RenderJob.objects.filter(pk__in=job_ids, status__in=["done", "failed"])
-        with tqdm(total=len(job_ids), desc="demo renders", unit="image") as bar:
-            while (count := finished.count()) < len(job_ids):
-                bar.update(count - bar.n)
-                if time.monotonic() > deadline:
-                    raise CommandError("Demo renders did not finish in time; is the worker up?")
-                time.sleep(0.5)
-            bar.update(count - bar.n)
+        wait_with_progress(
+            finished=RenderJob.objects.filter(pk__in=job_ids, status__in=["done", "failed"]),
+            total=len(job_ids),
+            desc="demo renders",
+            unit="image",
+            timeout=timeout,
+        )
         failed = RenderJob.objects.filter(pk__in=job_ids, status="failed").count()
         if failed:
             raise CommandError(f"{failed} demo renders failed; see the admin's render jobs.")
+
+
+def _demo_recipe(model_version: ModelVersion, index: int) -> Recipe:
+    # Seed and scheduler follow the prompt, not the model, so one prompt rendered with several
+    # models differs only by the model.
+    return Recipe(
+        model_version_id=model_version.pk,
+        prompt=DEMO_PROMPTS[index],
+        seed=1000 + index,
+        scheduler=DEMO_SCHEDULERS[index % len(DEMO_SCHEDULERS)],
+        steps=20,
+        width=model_version.native_width,
+        height=model_version.native_height,
+    )
