@@ -37,7 +37,7 @@ from generator.forms import RecipeForm
 from generator.selectors import job_cost_usd, render_stats
 from generator.services import QuotaExceeded
 from generator.views import generation_refused, init_source
-from search.selectors import images_near_duplicates, images_similar_to
+from search.selectors import images_near_duplicates, images_similar_to, near_duplicate_bound
 
 
 @require_GET
@@ -70,7 +70,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "parent": image_parent(image=image, viewer=request.user),
         "similar": images_similar_to(image=image),
         "near_duplicates": images_near_duplicates(image=image),
-        "near_duplicate_bound": settings.SEEDBANK_NEAR_DUPLICATE_COSINE,
+        "near_duplicate_bound": near_duplicate_bound(),
         "last_reproduction": image_last_reproduction(image=image),
         "cost": _image_cost(image),
     }

@@ -45,6 +45,10 @@ class EmbeddingModel(models.Model):
     path = models.CharField(max_length=1000)
     dim = models.PositiveSmallIntegerField()
     is_active = models.BooleanField(default=False)
+    # Cosine at which two images count as near-duplicates *for this model*: models spread images
+    # differently (real ViT-B/32: ~0.95; the tiny demo CLIP packs unrelated images at 0.96-0.99).
+    # Blank means SEEDBANK_NEAR_DUPLICATE_COSINE.
+    near_duplicate_cosine = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -24,6 +24,7 @@ from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
 CANDIDATES = 100  # how deep each list goes before fusion
+TINY_CLIP_NAME = "seedbank-tiny-clip@"
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,16 @@ def active_embedding_model() -> EmbeddingModel:
     if active is not None:
         return active
     path = Path(settings.SEEDBANK_CLIP_PATH)
+    name = embedding_model_name(path)
     model, _ = EmbeddingModel.objects.get_or_create(
-        name=embedding_model_name(path),
-        defaults={"path": str(path), "dim": EMBEDDING_DIM},
+        name=name,
+        defaults={
+            "path": str(path),
+            "dim": EMBEDDING_DIM,
+            # Measured on the demo gallery: unrelated renders sit at cosine 0.958-0.995 under the
+            # random tiny CLIP, so only (nearly) identical pixels count as duplicates there.
+            "near_duplicate_cosine": 0.999 if name.startswith(TINY_CLIP_NAME) else None,
+        },
     )
     if not EmbeddingModel.objects.filter(is_active=True).exists():
         EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
@@ -113,6 +121,11 @@ def active_embedding_model() -> EmbeddingModel:
 
 def active_model_name() -> str:
     return active_embedding_model().name
+
+
+def near_duplicate_bound() -> float:
+    own = active_embedding_model().near_duplicate_cosine
+    return own if own is not None else float(settings.SEEDBANK_NEAR_DUPLICATE_COSINE)
 
 
 # --- vector search ---------------------------------------------------------------------------
@@ -273,7 +286,7 @@ def _vectors(image_ids: list[int]) -> dict[int, np.ndarray]:
 def collapse_near_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
     """Keep the best-ranked of each group whose vectors are within the near-duplicate bound."""
     vectors = _vectors([hit.image.pk for hit in hits])
-    bound = settings.SEEDBANK_NEAR_DUPLICATE_COSINE
+    bound = near_duplicate_bound()
     kept: list[SearchHit] = []
     for hit in hits:
         mine = vectors.get(hit.image.pk)
@@ -295,7 +308,7 @@ def images_similar_to(*, image: Image, limit: int = 8) -> list[SearchHit]:
 
 
 def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
-    """Records whose image embedding is within SEEDBANK_NEAR_DUPLICATE_COSINE of this one."""
+    """Records whose image embedding is within the active model's near-duplicate bound."""
     vector = image_vector(image)
     if vector is None:
         return []
@@ -304,7 +317,7 @@ def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
         mode="vector",
         limit=limit,
         exclude_id=image.pk,
-        min_score=settings.SEEDBANK_NEAR_DUPLICATE_COSINE,
+        min_score=near_duplicate_bound(),
     ).hits
 
 

@@ -154,6 +154,10 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
 
 
 def test_near_duplicates_and_collapse(settings, media) -> None:
+    model = active_embedding_model()
+    assert model.near_duplicate_cosine == 0.999  # the tiny CLIP's own, measured bound
+    model.near_duplicate_cosine = None  # fall back to the setting
+    model.save(update_fields=["near_duplicate_cosine"])
     settings.SEEDBANK_NEAR_DUPLICATE_COSINE = 0.99
     original = record("original", axis(0))
     twin = record("twin", axis(0, 0.01))
