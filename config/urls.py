@@ -4,6 +4,7 @@ from django.urls import include, path, re_path
 from django.views.static import serve
 
 from gallery import views as gallery_views
+from generator import model_views
 from generator import views as generator_views
 from search import views as search_views
 
@@ -30,6 +31,7 @@ urlpatterns = [
     path("api/v1/openapi.json", search_views.openapi_schema, name="api_openapi"),
     path("staff/", gallery_views.staff_dashboard, name="staff_dashboard"),
     path("generate/", generator_views.generate, name="generate"),
+    path("models/<int:model_id>/", model_views.model_detail, name="model_detail"),
     path("jobs/<int:job_id>/", generator_views.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status.json", generator_views.job_status, name="job_status"),
     path("api/v1/renders", generator_views.api_render_create, name="api_render_create"),

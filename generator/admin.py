@@ -5,8 +5,10 @@ from generator.models import DevicePrice, ModelVersion, RenderJob
 
 @admin.register(ModelVersion)
 class ModelVersionAdmin(admin.ModelAdmin):
-    list_display = ["name", "revision", "is_default", "weights_digest", "archived_at", "created_at"]
-    list_filter = ["is_default", "archived_at"]
+    list_display = ["name", "revision", "source_kind", "variant", "is_default", "weights_digest",
+                    "archived_at", "created_at"]  # fmt: skip
+    list_filter = ["is_default", "source_kind", "variant", "archived_at"]
+    raw_id_fields = ["blend_a", "blend_b"]
     search_fields = ["name", "revision", "weights_digest"]
     readonly_fields = ["weights_digest", "created_at"]
 

@@ -306,7 +306,7 @@ _json_text = st.text(st.characters(codec="utf-8"), max_size=40)
 # One strategy per field of generator.recipes.Recipe, any subset of them per example.
 RECIPE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "model_version_id": st.integers(1, 2**31),
-    "mode": st.sampled_from(["txt2img"]),
+    "mode": st.sampled_from(["txt2img", "img2img", "inpaint"]),
     "prompt": _json_text,
     "negative_prompt": _json_text,
     "seed": st.one_of(st.none(), st.integers(0, 2**32 - 1)),
@@ -317,6 +317,9 @@ RECIPE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "height": st.integers(8, 2048),
     "precision": st.sampled_from(["fp32", "fp16"]),
     "batch_size": st.integers(1, 8),
+    "init_image_id": st.one_of(st.none(), st.integers(1, 2**31)),
+    "mask_id": st.one_of(st.none(), st.integers(1, 2**31)),
+    "strength": st.one_of(st.none(), st.floats(0.0, 1.0)),
 }
 recipe_dicts = st.fixed_dictionaries({}, optional=RECIPE_FIELDS)
 
@@ -345,8 +348,10 @@ def test_recipe_json_layout() -> None:
     recipe = Recipe(model_version_id=3, prompt="一只猫", seed=7).as_dict()
     assert recipe_to_json(recipe) == (
         '{"batch_size":1,"format":"seedbank-recipe","guidance":7.5,"height":64,'
+        '"init_image_id":null,"mask_id":null,'
         '"mode":"txt2img","model_version_id":3,"negative_prompt":"","precision":"fp32",'
-        '"prompt":"一只猫","scheduler":"PNDM","seed":7,"steps":20,"version":1,"width":64}'
+        '"prompt":"一只猫","scheduler":"PNDM","seed":7,"steps":20,"strength":null,'
+        '"version":1,"width":64}'
     )
 
 
