@@ -147,7 +147,7 @@ def load(
 
 @functools.lru_cache(maxsize=_CACHED_PIPELINES)
 def _load(model_path: str, precision: str, device: str) -> StableDiffusionPipeline:
-    with _quiet_loading():
+    with quiet_loading():
         pipe = StableDiffusionPipeline.from_pretrained(
             model_path,
             dtype=PRECISIONS[precision],  # diffusers 0.42 deprecates torch_dtype
@@ -167,8 +167,8 @@ def _load(model_path: str, precision: str, device: str) -> StableDiffusionPipeli
 
 
 @contextmanager
-def _quiet_loading() -> Iterator[None]:
-    # Loading draws tqdm bars on stderr, one per component: noise in worker logs.
+def quiet_loading() -> Iterator[None]:
+    # Loading and saving draw tqdm bars on stderr, one per component: noise in logs and output.
     from diffusers.utils import logging as diffusers_logging
     from transformers.utils import logging as transformers_logging
 

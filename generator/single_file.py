@@ -26,8 +26,6 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,9 +33,7 @@ from typing import Any
 import torch
 from safetensors import safe_open
 
-from generator.torch_compat import ensure_torchvision
-
-ensure_torchvision()
+from generator.pipeline import quiet_loading  # also applies the torchvision guard first
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIXES = ("first_stage_model.", "vae.")
@@ -141,7 +137,7 @@ def convert_single_file(
         options["dtype"] = info.unet_dtype
     # Random initialisation (overwritten by the file's weights) must not move the caller's
     # global random stream.
-    with torch.random.fork_rng(devices=[]), _quiet():
+    with torch.random.fork_rng(devices=[]), quiet_loading():
         try:
             pipe = StableDiffusionPipeline.from_single_file(
                 str(checkpoint),
@@ -167,7 +163,7 @@ def convert_single_file(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.converting-", dir=out_dir.parent))
     try:
-        with _quiet():
+        with quiet_loading():
             pipe.save_pretrained(tmp, safe_serialization=True)
         _open_permissions(tmp)
         os.rename(tmp, out_dir)
@@ -212,24 +208,6 @@ def _check_everything_loaded(pipe: Any, info: CheckpointInfo, extract_ema: bool)
                 f"{len(missing)} tensors missing, {len(wrong)} of another shape (first: {first!r})."
                 " Is --config a folder of the same architecture?"
             )
-
-
-@contextmanager
-def _quiet() -> Iterator[None]:
-    # Loading and saving draw tqdm bars on stderr, one per component: noise in command output.
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    bars = [diffusers_logging, transformers_logging]
-    enabled = [bar.is_progress_bar_enabled() for bar in bars]
-    for bar in bars:
-        bar.disable_progress_bar()
-    try:
-        yield
-    finally:
-        for bar, was_enabled in zip(bars, enabled, strict=True):
-            if was_enabled:
-                bar.enable_progress_bar()
 
 
 def _open_permissions(root: Path) -> None:
