@@ -85,6 +85,15 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
+    if image.mode != Image.Mode.TXT2IMG:
+        # The standalone script does not carry init images and masks yet: refuse rather than
+        # hand out a script that would render something else.
+        return HttpResponse(
+            "Export covers text-to-image recipes; this record is "
+            f"{image.get_mode_display()}. Copy its recipe JSON instead.",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
     document = image_export_document(image=image)
     if fmt == "json":
         response: HttpResponse = JsonResponse(document, json_dumps_params={"ensure_ascii": False})

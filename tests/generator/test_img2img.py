@@ -139,3 +139,14 @@ def test_use_as_init_image_prefills_from_a_record(
     source = SourceImage.objects.get(pk=initial["init_image_id"])
     assert response.context["init_source"] == source
     assert "<canvas" in response.content.decode()  # the mask painter
+
+
+def test_export_refuses_img2img_records_rather_than_mislead(
+    client, user, model_version, django_capture_on_commit_callbacks
+):
+    client.force_login(user)
+    with django_capture_on_commit_callbacks(execute=False):
+        image = submit(client, model_version, init_upload=png())
+    response = client.get(f"/images/{image.pk}/export.py")
+    assert response.status_code == 409 and "text-to-image" in response.content.decode()
+    assert "Export script" not in client.get(f"/images/{image.pk}/").content.decode()
