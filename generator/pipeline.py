@@ -184,7 +184,7 @@ def quiet_loading() -> Iterator[None]:
                 bar.enable_progress_bar()
 
 
-PngText = Callable[[int, int], Mapping[str, str]]
+PngText = Callable[[int, int, int], Mapping[str, str]]
 
 
 def render(
@@ -194,8 +194,8 @@ def render(
 ) -> list[RenderedImage]:
     """Render one image per seed in a single batch; each image records its full environment.
 
-    `png_text(seed, batch_index)` gives the text chunks (recipe metadata) written into each PNG;
-    they never touch the pixels or their sha256.
+    `png_text(seed, batch_index, batch_size)` gives the text chunks (recipe metadata) written
+    into each PNG; they never touch the pixels or their sha256.
     """
     if not request.seeds:
         raise ValueError("A render needs at least one seed.")
@@ -242,7 +242,9 @@ def render(
         }
         rendered.append(
             RenderedImage(
-                png=png_bytes(image, png_text(seed, batch_index) if png_text else None),
+                png=png_bytes(
+                    image, png_text(seed, batch_index, len(request.seeds)) if png_text else None
+                ),
                 pixel_sha256=pixel_sha256(image),
                 seed=seed,
                 batch_index=batch_index,

@@ -20,8 +20,9 @@ def png_text_for(recipe: Mapping[str, Any]) -> PngText:
     batch_size, model_name, model_digest.
     """
 
-    def chunks(seed: int, batch_index: int) -> dict[str, str]:
-        full = {**recipe, "seed": seed, "batch_index": batch_index}
+    def chunks(seed: int, batch_index: int, batch_size: int) -> dict[str, str]:
+        # The batch actually rendered: after an out-of-memory split it is smaller than asked.
+        full = {**recipe, "seed": seed, "batch_index": batch_index, "batch_size": batch_size}
         infotext = to_infotext(
             InfotextRecipe(
                 prompt=full["prompt"],

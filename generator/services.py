@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -144,10 +145,13 @@ def render_job_create(
     from gallery.models import Image
 
     model_version = recipe_validate(recipe=recipe)
-    quota_check(user=owner, renders=recipe.batch_size)
     recipe = recipe.with_seed()
     assert recipe.seed is not None
     with transaction.atomic():
+        if owner is not None:
+            # Serialise one user's submissions so two at once cannot both pass the quota.
+            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        quota_check(user=owner, renders=recipe.batch_size)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.RENDER, owner=owner, progress_total=recipe.steps
         )

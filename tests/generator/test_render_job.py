@@ -136,6 +136,9 @@ def test_out_of_memory_halves_the_batch_and_records_the_split(
             {"failed_batch_size": 8, "at_image": 0},
             {"failed_batch_size": 4, "at_image": 0},
         ]
+        with image.image_file.open("rb") as handle:
+            written = recipe_from_json(read_png_chunks(handle.read())["seedbank"])
+        assert (written["batch_size"], written["batch_index"]) == (2, position % 2)
 
 
 def test_out_of_memory_on_a_single_image_fails_the_job_clearly(user, model_version, monkeypatch):
