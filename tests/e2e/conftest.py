@@ -1,6 +1,6 @@
 """End-to-end fixtures: a real Celery worker process on the embedded Postgres + Redis.
 
-Nothing here is mocked: the worker is `celery -A config worker` in its own process, reading the
+Nothing here is faked: the worker is `celery -A config worker` in its own process, reading the
 test database through its own connection and rendering with the real diffusers pipeline.
 """
 
