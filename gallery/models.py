@@ -131,7 +131,6 @@ class Image(models.Model):
         return [first + index for index in range(self.batch_size)]
 
     def recipe(self) -> Recipe:
-        assert self.model_version_id is not None
         return Recipe(
             model_version_id=self.model_version_id,
             prompt=self.prompt,

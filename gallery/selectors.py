@@ -193,22 +193,11 @@ def image_export_document(*, image: Image) -> dict[str, Any]:
 
 def image_recipe(*, image: Image) -> dict[str, Any]:
     """The record's recipe as people copy it: model by name and digest, not by database id."""
-    recipe: dict[str, Any] = {
-        "model": image.model_name,
-        "model_digest": image.model_digest,
-        "mode": image.mode,
-        "prompt": image.prompt,
-        "negative_prompt": image.negative_prompt,
-        "seed": image.seed,
-        "scheduler": image.scheduler,
-        "steps": image.steps,
-        "guidance": image.guidance,
-        "width": image.width,
-        "height": image.height,
-        "precision": image.precision,
-        "batch_size": image.batch_size,
-        "batch_index": image.batch_index,
-    }
+    recipe: dict[str, Any] = {"model": image.model_name, "model_digest": image.model_digest}
+    # Database ids mean nothing elsewhere: sources go by the sha256 of their pixels instead.
+    local_ids = {"model_version_id", "init_image_id", "mask_id", "strength"}
+    recipe.update((k, v) for k, v in image.recipe().as_dict().items() if k not in local_ids)
+    recipe.update(batch_size=image.batch_size, batch_index=image.batch_index)
     if image.mode != Image.Mode.TXT2IMG:
         recipe["strength"] = image.strength
         recipe["init_image_sha256"] = image.init_image.pixel_sha256 if image.init_image else None

@@ -157,20 +157,7 @@ class RecipeForm(forms.Form):
 
     @classmethod
     def initial_from_image(cls, image: Any) -> dict[str, Any]:
-        return {
-            "model_version": image.model_version_id,
-            "prompt": image.prompt,
-            "negative_prompt": image.negative_prompt,
-            "seed": image.seed,
-            "scheduler": image.scheduler,
-            "steps": image.steps,
-            "guidance": image.guidance,
-            "width": image.width,
-            "height": image.height,
-            "precision": image.precision,
-            "batch_size": 1,
-            "mode": image.mode,
-            "strength": image.strength,
-            "init_image_id": image.init_image_id,
-            "mask_id": image.mask_id,
-        }
+        """The form's fields for a record's recipe (Image.recipe() holds the field list)."""
+        recipe = image.recipe().as_dict()
+        recipe["model_version"] = recipe.pop("model_version_id")
+        return recipe

@@ -46,7 +46,7 @@ class RecipeLimits:
 
 @dataclass(frozen=True)
 class Recipe:
-    model_version_id: int
+    model_version_id: int | None  # None: the record's model version was deleted
     prompt: str
     negative_prompt: str = ""
     seed: int | None = None  # None: pick one at random, then store it

@@ -41,9 +41,11 @@ def recipe_limits() -> RecipeLimits:
 def recipe_validate(*, recipe: Recipe) -> ModelVersion:
     """Raise ValidationError (by field) unless the recipe can be rendered; return its model."""
     errors = recipe_errors(recipe, recipe_limits())
-    model_version = ModelVersion.objects.filter(
-        pk=recipe.model_version_id, archived_at__isnull=True
-    ).first()
+    model_version = (
+        ModelVersion.objects.filter(pk=recipe.model_version_id, archived_at__isnull=True).first()
+        if recipe.model_version_id is not None
+        else None
+    )
     if model_version is None:
         errors.setdefault("model_version", []).append(
             f"Unknown or archived model version {recipe.model_version_id!r}."
