@@ -19,8 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from generator import pipeline
-from generator.tiny_models import build_tiny_sd
+from engine import pipeline
+from engine.recipe import Recipe
+from engine.tiny_models import build_tiny_sd
 
 CASES = [
     ("baseline: PNDM, batch 1, 20 steps", {"scheduler": "PNDM", "seeds": (1,)}),
@@ -63,12 +64,16 @@ def main() -> None:
         print(f"{'case':38} {'ratio':>6} {'median ms/img':>14} {'min':>8} {'max':>8}")
         baseline = None
         for name, fields in CASES:
-            request = pipeline.RenderRequest(
-                model_path=str(model), prompt="a lighthouse at sunset", negative_prompt="",
-                steps=20, guidance=7.5, width=fields.get("width", 64),  # type: ignore[arg-type]
-                height=fields.get("height", 64),  # type: ignore[arg-type]
-                scheduler=fields["scheduler"], seeds=fields["seeds"],  # type: ignore[arg-type]
+            recipe = Recipe(
+                prompt="a lighthouse at sunset", steps=20, guidance=7.5,
+                width=fields.get("width", 64), height=fields.get("height", 64),  # type: ignore[arg-type]
+                scheduler=fields["scheduler"],  # type: ignore[arg-type]
             )  # fmt: skip
+            request = pipeline.RenderRequest(
+                model_path=str(model),
+                recipe=recipe,
+                seeds=fields["seeds"],  # type: ignore[arg-type]
+            )
             times = per_image_seconds(request, args.repeats)
             median = statistics.median(times)
             baseline = baseline or median

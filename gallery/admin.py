@@ -1,4 +1,7 @@
-"""Staff curation: collections, moderation actions on records, reproduction checks."""
+"""Staff curation: collections, moderation actions on records, reproduction checks.
+
+The records admin lives here, at the top layer, because its actions reach collections
+(gallery) and embeddings (search) as well as records (generator)."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -6,14 +9,17 @@ from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from gallery.models import Collection, CollectionItem, Image, Reproduction
-from gallery.services import collection_add_images, images_moderate, reproduction_create
+from gallery.models import Collection, CollectionItem
+from gallery.selectors import collection_find, collections_all
+from gallery.services import collection_add_images, images_moderate
+from generator.models import Image, Reproduction
+from generator.services.reproductions import reproduction_create
 from search.services import image_embedding_enqueue
 
 
 class ImageActionForm(ActionForm):
     # Used by "Add to collection"; other actions ignore it.
-    collection = forms.ModelChoiceField(queryset=Collection.objects.all(), required=False)
+    collection = forms.ModelChoiceField(queryset=collections_all(), required=False)
 
 
 @admin.register(Image)
@@ -32,7 +38,7 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.action(description="Add to collection (choose it below)")
     def add_to_collection(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
         collection_id = request.POST.get("collection")
-        collection = Collection.objects.filter(pk=collection_id).first() if collection_id else None
+        collection = collection_find(collection_id=collection_id)
         if collection is None:
             self.message_user(request, "Choose a collection first.", messages.ERROR)
             return

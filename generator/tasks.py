@@ -1,17 +1,20 @@
-"""Thin Celery tasks: take ids, call services. Routed to the `gpu` queue (config/settings.py)."""
+"""Thin Celery tasks: take ids, call services. Routed to the `gpu` queue (config/settings.py).
+
+Services publish these by name (generator/services/queue.py), so importing the worker side
+(torch, diffusers) stays out of web processes.
+"""
 
 from celery import shared_task
 
+from generator.services.queue import RENDER_TASK, REPRODUCE_TASK
+from generator.services.rendering import render_job_run, reproduction_run
 
-@shared_task(name="generator.tasks.run_render_job")
+
+@shared_task(name=RENDER_TASK)
 def run_render_job(job_id: int) -> None:
-    from generator.services import render_job_run
-
     render_job_run(job_id=job_id)
 
 
-@shared_task(name="generator.tasks.run_reproduction")
+@shared_task(name=REPRODUCE_TASK)
 def run_reproduction(reproduction_id: int) -> None:
-    from gallery.services import reproduction_run
-
     reproduction_run(reproduction_id=reproduction_id)

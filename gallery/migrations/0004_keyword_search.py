@@ -7,7 +7,7 @@ from django.db import migrations
 
 
 def index_existing(apps, schema_editor):
-    from search.services import keyword_vector
+    from generator.services.records import keyword_vector
 
     Image = apps.get_model("gallery", "Image")
     for pk, prompt, negative in Image.objects.values_list("pk", "prompt", "negative_prompt"):

@@ -2,7 +2,7 @@ from decimal import Decimal
 
 from django.db import migrations
 
-from generator.pricing import DEFAULT_DEVICE_PRICES
+from engine.pricing import DEFAULT_DEVICE_PRICES
 
 
 def add_defaults(apps, schema_editor):

@@ -9,10 +9,9 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from gallery.models import Image
-from generator.models import RenderJob
-from generator.recipes import Recipe
-from generator.services import render_job_create
+from engine.recipe import Recipe
+from generator.models import Image, RenderJob
+from generator.services.render_jobs import render_job_create
 from search.models import ImageEmbedding
 from tests.e2e.conftest import wait_for
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from PIL import Image as PILImage
 
-from gallery.models import Image, Reproduction
+from generator.models import Image, Reproduction
 from search.models import ImageEmbedding
 from tests.e2e.conftest import wait_for
 

@@ -8,10 +8,9 @@ import pytest
 import requests
 from django.core.management import call_command
 
-from gallery.models import Image, Reproduction
-from generator.models import RenderJob
-from generator.recipes import Recipe
-from generator.services import render_job_create
+from engine.recipe import Recipe
+from generator.models import Image, RenderJob, Reproduction
+from generator.services.render_jobs import render_job_create
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -80,8 +79,8 @@ def test_img2img_and_inpaint_render_and_rerun_through_the_worker(
 ):
     from PIL import Image as PILImage
 
-    from gallery.models import SourceImage
-    from gallery.services import source_image_store
+    from generator.models import SourceImage
+    from generator.services.records import source_image_store
     from tests.e2e.test_http_loop import finished_job, signed_in_session
 
     init = source_image_store(

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 from django.utils import timezone
 
-from gallery.models import Image, Reproduction
 from gallery.selectors import gallery_page
-from generator.models import RenderJob
+from generator.models import Image, RenderJob, Reproduction
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db

@@ -12,10 +12,10 @@ from django.core.exceptions import PermissionDenied
 from django.test import override_settings
 from django.utils import timezone
 
-from gallery.models import Collection, CollectionItem, Image
+from gallery.models import Collection, CollectionItem
 from gallery.services import collection_add_images, images_moderate
-from generator.models import DevicePrice, RenderJob
-from generator.selectors import render_stats
+from generator.models import DevicePrice, Image, RenderJob
+from generator.selectors.stats import render_stats
 from search.models import EMBEDDING_DIM, ImageEmbedding
 from search.selectors import active_model_name
 from tests.factories import ImageFactory
@@ -81,7 +81,7 @@ def test_non_staff_cannot_reach_dashboard_or_admin_actions(client, user, staff_u
     client.force_login(user)
     assert client.get("/staff/").status_code == 403
     response = client.post(
-        "/admin/gallery/image/", {"action": "hide", "_selected_action": [image.pk]}
+        "/admin/generator/image/", {"action": "hide", "_selected_action": [image.pk]}
     )
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
     image.refresh_from_db()
@@ -97,9 +97,9 @@ def test_staff_admin_actions_moderate_and_collect(client, django_user_model, med
     collection = Collection.objects.create(title="Foxes", slug="foxes", is_public=True)
     client.force_login(admin)
     selected = [image.pk for image in images[:2]]
-    client.post("/admin/gallery/image/", {"action": "flag_nsfw", "_selected_action": selected})
+    client.post("/admin/generator/image/", {"action": "flag_nsfw", "_selected_action": selected})
     client.post(
-        "/admin/gallery/image/",
+        "/admin/generator/image/",
         {"action": "add_to_collection", "_selected_action": selected, "collection": collection.pk},
     )
     assert set(Image.objects.filter(nsfw=True).values_list("pk", flat=True)) == set(selected)

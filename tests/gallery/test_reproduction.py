@@ -17,17 +17,14 @@ import pytest
 from django.test import override_settings
 from PIL import Image as PILImage
 
-from gallery import verdicts
-from gallery.models import Image, Reproduction
-from gallery.services import (
-    image_evict,
-    image_restore_request,
-    reproduction_create,
-    reproduction_run,
-)
-from generator.models import RenderJob
-from generator.recipes import Recipe
-from generator.services import model_version_register, render_job_create, render_job_run
+from engine import verdicts
+from engine.recipe import Recipe
+from generator.models import Image, RenderJob, Reproduction
+from generator.services.model_versions import model_version_register
+from generator.services.records import image_evict
+from generator.services.render_jobs import render_job_create
+from generator.services.rendering import render_job_run, reproduction_run
+from generator.services.reproductions import image_restore_request, reproduction_create
 
 pytestmark = pytest.mark.django_db
 

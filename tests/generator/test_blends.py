@@ -1,6 +1,6 @@
 """Blends: alpha * A + (1 - alpha) * B, deterministic to the byte, exact at the endpoints.
 
-The first half is Django-free (generator.blends on the tiny base and fine-tune folders); the
+The first half is Django-free (engine.blends on the tiny base and fine-tune folders); the
 second drives `manage.py model_blend` and `blend_rematerialise` against the real database.
 """
 
@@ -19,9 +19,11 @@ import torch
 from django.core.management import CommandError, call_command
 from safetensors.torch import load_file, save_file
 
-from generator.blends import materialise_blend
-from generator.pipeline import RenderRequest, render
-from generator.tiny_models import build_tiny_sd, weights_digest
+from engine.blends import materialise_blend
+from engine.pipeline import render
+from engine.tiny_models import build_tiny_sd
+from engine.weights import weights_digest
+from tests.engine.support import render_request
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 WEIGHTS = {
@@ -60,7 +62,7 @@ def pixel_sha(model_path: Path | str) -> str:
     # Compared only within this process (same thread count), so the session-wide
     # `deterministic` fixture is left alone: instantiating it here, earlier than test_pipeline
     # does, would let later Django renders reset the thread count that test_pipeline checks.
-    request = RenderRequest(
+    request = render_request(
         model_path=str(model_path),
         prompt="a lighthouse at dusk, oil painting",
         negative_prompt="",
@@ -82,7 +84,7 @@ def copy_with(source: Path, target: Path, component: str, change) -> Path:
     return target
 
 
-# --- generator.blends, Django-free ----------------------------------------------------------
+# --- engine.blends, Django-free ----------------------------------------------------------
 
 
 def test_blend_is_byte_identical_across_materialisations(
@@ -100,7 +102,7 @@ def test_blend_is_byte_identical_in_another_process(
     # that match in one process can differ in the next; a fresh interpreter must agree.
     out = tmp_path / "other-process"
     script = (
-        "import sys; from pathlib import Path; from generator.blends import materialise_blend; "
+        "import sys; from pathlib import Path; from engine.blends import materialise_blend; "
         "materialise_blend(*map(Path, sys.argv[1:3]), 0.5, Path(sys.argv[3]))"
     )
     subprocess.run(
@@ -245,7 +247,7 @@ def models_dir(settings, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def finetune_version(db: None, finetune_dir: Path, model_version):
-    from generator.services import model_version_register
+    from generator.services.model_versions import model_version_register
 
     return model_version_register(
         name="tiny-sd-finetune",
@@ -295,8 +297,8 @@ def test_model_blend_registers_its_definition_and_renders(
 def test_rematerialise_rebuilds_missing_or_damaged_files_with_the_same_digest(
     models_dir: Path, model_version, finetune_version
 ) -> None:
-    from generator.model_registry import blend_rematerialise
     from generator.models import ModelVersion
+    from generator.services.model_versions import blend_rematerialise
 
     blend_command(finetune_version, model_version, 0.3, "rebuilt")
     blend = ModelVersion.objects.get(name="rebuilt")
@@ -321,8 +323,8 @@ def test_rematerialise_rebuilds_missing_or_damaged_files_with_the_same_digest(
 def test_a_blend_whose_ingredient_changed_is_not_rebuilt(
     models_dir: Path, model_version, finetune_version, tmp_path: Path
 ) -> None:
-    from generator.model_registry import RegistryError, blend_rematerialise
     from generator.models import ModelVersion
+    from generator.services.model_versions import RegistryError, blend_rematerialise
 
     moved = shutil.copytree(Path(finetune_version.path), tmp_path / "ft-copy")
     finetune_version.path = str(moved)
@@ -343,7 +345,7 @@ def test_model_blend_refuses_bad_requests(
 ) -> None:
     from django.utils import timezone
 
-    from generator.services import model_version_register
+    from generator.services.model_versions import model_version_register
 
     other = copy_with(sd_model_dir, tmp_path / "other-arch", "unet", _reshape_conv_out)
     other_version = model_version_register(name="other-arch", path=other)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from celery import current_app
 
+from engine.recipe import SEED_MAX
 from generator.models import RenderJob
-from generator.recipes import SEED_MAX
 
 pytestmark = pytest.mark.django_db
 
@@ -40,7 +41,7 @@ BAD_INPUTS = [
     ("prompt", "", "Write a prompt"),
     ("steps", "many", "whole number"),
     ("precision", "fp16", "fp16 needs CUDA GPUs"),
-    ("mode", "txt2vid", "Select a valid choice"),
+    ("mode", "txt2vid", "Unknown mode"),
 ]
 
 
@@ -87,10 +88,9 @@ def test_anonymous_cannot_generate(client, model_version):
 def test_good_recipe_queues_one_job_after_commit(
     client, user, model_version, django_capture_on_commit_callbacks, monkeypatch
 ):
-    sent: list[tuple[list[int], str]] = []
+    sent: list[tuple[str, list[int], str]] = []
     monkeypatch.setattr(
-        "generator.tasks.run_render_job.apply_async",
-        lambda args, task_id: sent.append((args, task_id)),
+        current_app, "send_task", lambda name, args, task_id: sent.append((name, args, task_id))
     )
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -101,6 +101,7 @@ def test_good_recipe_queues_one_job_after_commit(
         )
     assert response.status_code == 202
     job = RenderJob.objects.get()
-    assert len(callbacks) == 1 and sent == [([job.pk], job.celery_task_id)]
+    assert len(callbacks) == 1
+    assert sent == [("generator.tasks.run_render_job", [job.pk], job.celery_task_id)]
     seeds = sorted(job.images.values_list("seed", flat=True))
     assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]  # a random seed, stored, then +1, +2

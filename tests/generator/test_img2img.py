@@ -8,10 +8,9 @@ import io
 import pytest
 from PIL import Image as PILImage
 
-from gallery.models import Image, Reproduction, SourceImage
-from gallery.services import reproduction_create, reproduction_run
-from generator.models import RenderJob
-from generator.services import render_job_run
+from generator.models import Image, RenderJob, Reproduction, SourceImage
+from generator.services.rendering import render_job_run, reproduction_run
+from generator.services.reproductions import reproduction_create
 
 pytestmark = pytest.mark.django_db
 

@@ -15,10 +15,11 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 from safetensors.torch import load_file, save_file
 
-from gallery.models import Image
-from generator.models import ModelVersion
-from generator.pipeline import RenderRequest, render
-from generator.tiny_models import build_tiny_sd, weights_digest
+from engine.pipeline import render
+from engine.tiny_models import build_tiny_sd
+from engine.weights import weights_digest
+from generator.models import Image, ModelVersion
+from tests.engine.support import render_request
 from tests.factories import ImageFactory, ModelVersionFactory
 
 WEIGHTS = {
@@ -178,7 +179,7 @@ def model_add(*arguments: str) -> str:
 def render_sha(model_version: ModelVersion | Path) -> str:
     # Compared within this process only; see test_blends.pixel_sha on the `deterministic` fixture.
     path = model_version if isinstance(model_version, Path) else Path(model_version.path)
-    request = RenderRequest(
+    request = render_request(
         model_path=str(path),
         prompt="a red fox in fresh snow",
         negative_prompt="",

@@ -6,13 +6,14 @@ import hashlib
 
 import numpy as np
 import pytest
+from celery import current_app
 from PIL import Image as PILImage
 
-from gallery.models import Image
-from generator.infotext import parse_infotext, read_png_chunks, recipe_from_json
-from generator.models import RenderJob
-from generator.recipes import Recipe
-from generator.services import render_job_create, render_job_run
+from engine.infotext import parse_infotext, read_png_chunks, recipe_from_json
+from engine.recipe import Recipe
+from generator.models import Image, RenderJob
+from generator.services.render_jobs import render_job_create
+from generator.services.rendering import render_job_run
 
 pytestmark = pytest.mark.django_db
 
@@ -24,10 +25,12 @@ def create_job(owner, model_version, **changes):
 
 
 def test_render_stores_png_sha_environment_and_queues_embedding(
-    user, model_version, django_capture_on_commit_callbacks, media_root
+    user, model_version, django_capture_on_commit_callbacks, media_root, monkeypatch
 ):
     job = create_job(user, model_version, batch_size=2)
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+    sent: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args: sent.append((name, args)))
+    with django_capture_on_commit_callbacks(execute=True):
         render_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == RenderJob.Status.DONE
@@ -47,7 +50,8 @@ def test_render_stores_png_sha_environment_and_queues_embedding(
         assert env["scheduler_config"]["_class_name"] == "PNDMScheduler"
         assert env["torch_threads"] >= 1
     assert images[0].pixel_sha256 != images[1].pixel_sha256
-    assert len(callbacks) == 2  # one embedding task per image, sent after commit
+    # Search hears of the ready records (a signal) and queues one embedding task per image.
+    assert sent == [("search.tasks.embed_image", [image.pk]) for image in images]
 
 
 def test_running_a_finished_job_again_changes_nothing(
@@ -105,7 +109,7 @@ def test_out_of_memory_halves_the_batch_and_records_the_split(
     """A GPU that fits 2 images at a time: the batch of 8 finishes as 4 batches of 2."""
     import torch
 
-    from generator import pipeline
+    from engine import pipeline
 
     real_render = pipeline.render
     attempts: list[int] = []
@@ -144,7 +148,7 @@ def test_out_of_memory_halves_the_batch_and_records_the_split(
 def test_out_of_memory_on_a_single_image_fails_the_job_clearly(user, model_version, monkeypatch):
     import torch
 
-    from generator import pipeline
+    from engine import pipeline
 
     def no_memory_at_all(request, **kwargs):
         raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected by the test)")

@@ -13,8 +13,11 @@ from django.core.management import call_command
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from gallery.models import Collection, CollectionItem, Image
-from search import embedder
+from engine import embedder
+from gallery.models import Collection, CollectionItem
+from gallery.selectors import collection_image_ids
+from generator.models import Image
+from generator.services.records import image_keywords_index
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 from search.selectors import (
     SearchFilters,
@@ -23,7 +26,7 @@ from search.selectors import (
     images_near_duplicates,
     search_images,
 )
-from search.services import image_keywords_index
+from search.services import embedding_model_ensure_registered
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -127,7 +130,7 @@ def test_every_filter(media, model_version) -> None:
     assert found(width=64, height=128) == {a.pk}
     assert found(seed=7) == {a.pk}
     assert found(model="tiny-sd@seed0") == {d.pk}
-    assert found(collection="c") == {a.pk}
+    assert found(within=collection_image_ids(slug="c")) == {a.pk}
     assert found(nsfw="only") == {b.pk}
     assert b.pk not in found(nsfw="exclude")
     assert found(date_to=(now - timedelta(days=5)).date()) == {c.pk}
@@ -154,7 +157,7 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
 
 
 def test_near_duplicates_and_collapse(settings, media) -> None:
-    model = active_embedding_model()
+    model = embedding_model_ensure_registered(model=active_embedding_model())
     assert model.near_duplicate_cosine == 0.999  # the tiny CLIP's own, measured bound
     model.near_duplicate_cosine = None  # fall back to the setting
     model.save(update_fields=["near_duplicate_cosine"])
@@ -193,7 +196,7 @@ def test_image_upload_search_and_bad_uploads(client, media) -> None:
 
 
 def test_reembed_switches_models_without_mixing(media, tmp_path) -> None:
-    from generator.tiny_models import build_tiny_clip
+    from engine.tiny_models import build_tiny_clip
 
     images = [ImageFactory() for _ in range(3)]
     old = active_embedding_model()

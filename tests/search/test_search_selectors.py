@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from django.conf import settings
 
-from search import embedder
+from engine import embedder
 from search.models import EMBEDDING_DIM, ImageEmbedding
 from search.selectors import active_model_name, images_by_text, images_similar_to
 from search.services import image_embedding_upsert

@@ -5,13 +5,16 @@ import os
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from engine.recipe import Recipe
+from engine.schedulers import SCHEDULERS
 from gallery.demo import DEMO_PROMPTS
-from gallery.management.progress import wait_with_progress
-from gallery.models import Image
-from generator.models import ModelVersion, RenderJob
-from generator.recipes import Recipe
-from generator.schedulers import SCHEDULERS
-from generator.services import render_job_create
+from generator.management.progress import wait_with_progress
+from generator.models import ModelVersion
+from generator.selectors.jobs import jobs_failed_count, jobs_finished
+from generator.selectors.model_versions import model_versions_named
+from generator.selectors.recipes import model_version_default
+from generator.selectors.records import images_any_exist
+from generator.services.render_jobs import render_job_create
 
 DEMO_USERNAME = "demo"
 DEMO_SCHEDULERS = [name for name in ("PNDM", "DDIM", "K-LMS") if name in SCHEDULERS]
@@ -40,19 +43,17 @@ class Command(BaseCommand):
         if created:
             user.set_password(demo_password())
             user.save(update_fields=["password"])
-        if Image.objects.exists():
+        if images_any_exist():
             self.stdout.write("Gallery already has images; no demo renders queued.")
             return
-        model_version = ModelVersion.objects.filter(is_default=True).first()
+        model_version = model_version_default()
         if model_version is None:
             raise CommandError("No default model version: run `manage.py build_tiny_models`.")
         jobs = [
             render_job_create(owner=user, recipe=_demo_recipe(model_version, index))
             for index in range(len(DEMO_PROMPTS))
         ]
-        other_models = ModelVersion.objects.filter(
-            name__in=DEMO_MODEL_NAMES, archived_at__isnull=True
-        ).order_by("name")
+        other_models = model_versions_named(names=DEMO_MODEL_NAMES)
         jobs += [
             render_job_create(owner=user, recipe=_demo_recipe(other, index))
             for other in other_models
@@ -64,13 +65,13 @@ class Command(BaseCommand):
 
     def _wait(self, job_ids: list[int], timeout: float) -> None:
         wait_with_progress(
-            finished=RenderJob.objects.filter(pk__in=job_ids, status__in=["done", "failed"]),
+            finished=jobs_finished(ids=job_ids),
             total=len(job_ids),
             desc="demo renders",
             unit="image",
             timeout=timeout,
         )
-        failed = RenderJob.objects.filter(pk__in=job_ids, status="failed").count()
+        failed = jobs_failed_count(ids=job_ids)
         if failed:
             raise CommandError(f"{failed} demo renders failed; see the admin's render jobs.")
 

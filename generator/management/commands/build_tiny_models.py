@@ -8,7 +8,12 @@ kept, so a second run only re-checks digests.
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from generator.services import model_version_register
+from generator.services.model_versions import (
+    RegistryError,
+    blend_create,
+    model_add,
+    model_version_register,
+)
 
 TINY_SD_NAME = "tiny-sd"
 TINY_SD_FINETUNE_NAME = "tiny-sd-finetune"
@@ -24,8 +29,8 @@ class Command(BaseCommand):
     )
 
     def handle(self, *args: object, **options: object) -> None:
-        from generator.model_registry import RegistryError, blend_create, model_add
-        from generator.tiny_models import build_tiny_clip, build_tiny_sd
+        # Imported here: torch, diffusers and open_clip cost seconds to import.
+        from engine.tiny_models import build_tiny_clip, build_tiny_sd
 
         models_dir = settings.SEEDBANK_MODELS_DIR
         sd_path = build_tiny_sd(models_dir / TINY_SD_NAME, seed=0)

@@ -4,8 +4,9 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from engine.schedulers import DEFAULT_SCHEDULER
 from generator.models import ModelVersion
-from generator.schedulers import DEFAULT_SCHEDULER
+from generator.services.model_versions import RegistryError, model_add
 
 
 class Command(BaseCommand):
@@ -71,8 +72,6 @@ class Command(BaseCommand):
         config: Path | None,
         **options: object,
     ) -> None:
-        from generator.model_registry import RegistryError, model_add
-
         try:
             model_version = model_add(
                 path=path,

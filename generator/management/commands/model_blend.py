@@ -3,6 +3,8 @@
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generator.models import ModelVersion
+from generator.selectors.model_versions import model_version_by_id
+from generator.services.model_versions import RegistryError, blend_create, blend_rematerialise
 
 
 class Command(BaseCommand):
@@ -44,8 +46,6 @@ class Command(BaseCommand):
         rebuild: int | None,
         **options: object,
     ) -> None:
-        from generator.model_registry import RegistryError, blend_create, blend_rematerialise
-
         try:
             if rebuild is not None:
                 blend = self._model(rebuild, "--rebuild")
@@ -75,7 +75,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _model(model_id: int, flag: str) -> ModelVersion:
-        model_version = ModelVersion.objects.filter(pk=model_id).first()
+        model_version = model_version_by_id(model_id=model_id)
         if model_version is None:
             raise CommandError(f"{flag}: no model version with id {model_id}.")
         return model_version

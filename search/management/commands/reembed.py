@@ -9,7 +9,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
-from gallery.selectors import images_public
+from generator.selectors.records import images_public
 from search.services import embedding_model_activate, embedding_model_register, embeddings_build
 
 

@@ -1,0 +1,347 @@
+"""Export a record as a JSON recipe and a standalone script that re-renders it bit-for-bit.
+
+"Seed + prompt is a compression code": the export is the decompressor anyone can run. The script
+depends on torch + diffusers (+ transformers) alone, never on Seedbank, so a record stays
+reproducible after this code base is gone. Given the same machine and library versions, it
+prints the record's pixel sha256 and exits 0.
+
+The script deliberately mirrors `engine.pipeline` (determinism switches, one CPU generator
+per seed, the whole batch in one call, the pixel hash); tests/generator/test_export.py runs the
+exported scripts in fresh processes so the two cannot drift apart silently.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+EXPORT_FORMAT = "seedbank-export"
+EXPORT_VERSION = 1
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
+_PLACEHOLDER = re.compile(r"@@(HEADER|DOCUMENT)@@")
+
+
+def export_document(
+    *,
+    recipe: Mapping[str, Any],
+    model_path: str,
+    pixel_sha256: str,
+    environment: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The recipe of one record plus everything its render recorded, as plain JSON values.
+
+    `recipe` is the record's portable recipe (engine.recipe.Recipe.portable() plus model name
+    and digest, seed, batch size and position), as `generator.models.Image.recipe_portable()`
+    makes it.
+    """
+    recipe = dict(recipe)
+    seed, batch_size, batch_index = recipe["seed"], recipe["batch_size"], recipe["batch_index"]
+    model_name, model_digest = recipe.pop("model"), recipe.pop("model_digest")
+    if batch_size < 1 or not 0 <= batch_index < batch_size:
+        raise ValueError(f"batch_index {batch_index} is not inside a batch of {batch_size}")
+    first_seed = seed - batch_index
+    if first_seed < 0:
+        raise ValueError(f"seed {seed} cannot be image {batch_index} of a batch (seeds start at 0)")
+    config = environment.get("scheduler_config")
+    if not isinstance(config, Mapping) or not config.get("_class_name"):
+        # Only the full config rebuilds the scheduler: a class name alone lets from_config
+        # fill in defaults (timestep_spacing) that moved pixels.
+        raise ValueError("environment has no scheduler_config with a _class_name")
+    threads = environment.get("torch_threads")
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"environment has no usable torch_threads (got {threads!r})")
+    # The environment describes the render that made these pixels; if it names another seed or
+    # batch position than the record, the script would re-render something else and "differ".
+    for key, value in (("seed", seed), ("batch_index", batch_index), ("batch_size", batch_size)):
+        if key in environment and environment[key] != value:
+            raise ValueError(f"environment says {key}={environment[key]!r}, the record {value!r}")
+    if len(pixel_sha256) != 64 or not set(pixel_sha256) <= _HEX_DIGITS:
+        raise ValueError(f"pixel_sha256 is not a lowercase sha256 hex digest: {pixel_sha256!r}")
+
+    document: dict[str, Any] = {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        **recipe,
+        "guidance": float(recipe["guidance"]),
+        # Seedbank seeds a batch seed0, seed0+1, ... and the batch size moves the last bits of
+        # every image, so an image of a batch is only reproduced by re-rendering the whole batch.
+        "seeds": [first_seed + index for index in range(batch_size)],
+        "scheduler_config": config,
+        "torch_threads": threads,
+        "expected_pixel_sha256": pixel_sha256,
+        "model": {"name": model_name, "digest": model_digest, "path": model_path},
+        "environment": environment,
+    }
+    # A JSON round-trip both proves the document serialisable (TypeError here, not in a view)
+    # and detaches it from the caller's mutable mappings.
+    return json.loads(json.dumps(document))  # type: ignore[no-any-return]
+
+
+def export_script(document: Mapping[str, Any]) -> str:
+    """Source of a standalone Python script that re-renders the document's image."""
+    if document.get("format") != EXPORT_FORMAT or document.get("version") != EXPORT_VERSION:
+        raise ValueError(f"not a {EXPORT_FORMAT} v{EXPORT_VERSION} document")
+    # A raw triple-quoted string holds JSON safely: JSON escapes every quote inside its strings
+    # (`\"` does not end a raw literal) and never puts three unescaped quotes in a row.
+    parts = {"HEADER": _header(document), "DOCUMENT": _json_text(document, indent=2)}
+    # One pass over the template: a prompt that itself says "@@DOCUMENT@@" stays a prompt.
+    return _PLACEHOLDER.sub(lambda match: parts[match.group(1)], _SCRIPT_TEMPLATE)
+
+
+def _json_text(value: Any, **options: Any) -> str:
+    """JSON keeping non-ASCII readable (Chinese prompts), unless it cannot be written as UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: only its \\u escape survives a UTF-8 file
+        text = json.dumps(value, ensure_ascii=True, **options)
+    return text
+
+
+def _header(document: Mapping[str, Any]) -> str:
+    """The recipe in plain words, for the script's docstring.
+
+    Every value from the document is shown as JSON (strings quoted, numbers as they are): that
+    keeps newlines, quotes and backslashes in prompts from breaking the raw docstring.
+    """
+    q = _json_text
+    seeds = list(document["seeds"])
+    index = int(document["batch_index"])
+    environment: Mapping[str, Any] = document.get("environment") or {}
+    config: Mapping[str, Any] = document["scheduler_config"]
+    model: Mapping[str, Any] = document["model"]
+    seed_line = q(document["seed"])
+    if len(seeds) > 1:
+        seed_line += (
+            f", image {index + 1} of a batch of {len(seeds)} rendered together "
+            f"(seeds {', '.join(q(seed) for seed in seeds)})"
+        )
+    lines = [
+        f"Model       {q(model['name'])}, recorded at {q(model['path'])}",
+        f"            weights digest {q(model['digest'])}",
+        f"Prompt      {q(document['prompt'])}",
+        f"Negative    {q(document['negative_prompt'])}",
+        f"Seed        {seed_line}",
+        f"Scheduler   {q(document['scheduler'])} "
+        f"(diffusers {q(config['_class_name'])}, full recorded config below)",
+        f"Steps       {q(document['steps'])}, guidance {q(document['guidance'])}, "
+        f"{q(document['width'])}x{q(document['height'])} pixels, {q(document['precision'])}",
+        f"Recorded on {q(environment.get('device', '?'))} "
+        f"({q(environment.get('device_name', '?'))}), "
+        f"{q(document['torch_threads'])} torch thread(s)",
+        f"            torch {q(environment.get('torch', '?'))}, "
+        f"diffusers {q(environment.get('diffusers', '?'))}, "
+        f"transformers {q(environment.get('transformers', '?'))}",
+        f"Expected    pixel sha256 {q(document['expected_pixel_sha256'])}",
+    ]
+    return "\n".join(lines)
+
+
+# The exported script. Placeholders are replaced with str.replace, not str.format, so the
+# script's own braces need no escaping. It must stay standalone: stdlib, numpy, PIL, torch,
+# diffusers (transformers and torchvision come in through diffusers).
+_SCRIPT_TEMPLATE = r'''#!/usr/bin/env python3
+r"""Seedbank export: re-render one archived image with torch + diffusers alone.
+
+This script was exported from a Seedbank record. It needs no Seedbank code: it loads the model
+from a local diffusers folder, rebuilds the scheduler from its full recorded config, renders
+the recipe below with every determinism switch the original render used, saves a PNG, and
+prints the sha256 of the decoded RGB pixels next to the record's.
+
+@@HEADER@@
+
+Bit-identical pixels need the same device, library versions and thread count as the original
+render; elsewhere expect small differences ("visually identical" at best), which the script
+reports as a mismatch, with notes on what differs from the recorded environment.
+
+How to run:
+    python this_script.py [--model PATH] [--out image.png] [--device cpu|cuda]
+
+    --model   the diffusers model folder (default: the recorded path above)
+    --out     where to write the PNG (default: seedbank-<seed>.png)
+    --device  where to render (default: the recorded device)
+
+Exit status: 0 when the printed sha256 equals the record's, 1 when it differs, 2 on usage
+errors (bad arguments, no model folder, a device this machine lacks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import os
+import sys
+
+# cuBLAS reads this when CUDA first starts; set it before torch can touch the GPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+import numpy as np  # noqa: E402
+import PIL  # noqa: E402
+import torch  # noqa: E402
+
+DOCUMENT = json.loads(
+    r"""
+@@DOCUMENT@@
+"""
+)
+
+_TORCHVISION_SCHEMAS = None  # kept referenced: dropping the Library deregisters its schemas
+
+
+def ensure_torchvision():
+    """Make torchvision importable where its C ops fail to load against the installed torch.
+
+    This only does something on machines where a CUDA-built torchvision sits beside a CPU-only
+    torch: `import torchvision` then dies with "operator torchvision::nms does not exist", and
+    diffusers (through transformers' image processors) cannot import. There the two missing op
+    schemas are declared (torchvision.ops stay unusable; rendering needs none) and the import
+    is retried. Where `import torchvision` works, or torchvision is absent, it does nothing.
+    """
+    global _TORCHVISION_SCHEMAS
+    if "torchvision" in sys.modules:  # a failed import removes it: present means imported
+        return
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        return  # not installed: transformers and diffusers manage without it
+    except RuntimeError as exc:
+        if "operator torchvision::nms does not exist" not in str(exc):
+            raise
+        library = torch.library.Library("torchvision", "DEF")
+        for name in ("nms", "qnms"):
+            library.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SCHEMAS = library
+        # The failed import left half-initialised submodules; the retry must start clean.
+        for name in [n for n in sys.modules if n.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        import torchvision  # noqa: F401
+
+
+ensure_torchvision()
+
+import diffusers  # noqa: E402
+import transformers  # noqa: E402
+from diffusers import StableDiffusionPipeline  # noqa: E402
+
+DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+
+
+def configure_determinism(threads):
+    """The switches Seedbank's renderer turns on; each can move the last bits of the pixels."""
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    # Reductions split work by thread, so 1 and 2 threads differ in the last bits.
+    torch.set_num_threads(threads)
+
+
+def build_scheduler(config):
+    """The scheduler exactly as recorded: the full config, not just the class name."""
+    cls = getattr(diffusers, config["_class_name"])
+    return cls.from_config(dict(config))
+
+
+def load_pipeline(model_path, precision, device, scheduler_config):
+    pipe = StableDiffusionPipeline.from_pretrained(
+        model_path,
+        dtype=DTYPES[precision],
+        scheduler=build_scheduler(scheduler_config),
+        safety_checker=None,
+        requires_safety_checker=False,
+        local_files_only=True,  # never reach for a model hub
+        low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
+    )
+    return pipe.to(device)
+
+
+def render(document, model_path, device):
+    """Render the whole recorded batch in one call and return the record's image."""
+    configure_determinism(document["torch_threads"])
+    pipe = load_pipeline(model_path, document["precision"], device, document["scheduler_config"])
+    # One CPU generator per image: a seed then means the same starting noise on every device.
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in document["seeds"]]
+    output = pipe(
+        prompt=document["prompt"],
+        negative_prompt=document["negative_prompt"],
+        num_inference_steps=document["steps"],
+        guidance_scale=document["guidance"],
+        width=document["width"],
+        height=document["height"],
+        num_images_per_prompt=len(document["seeds"]),
+        generator=generators,
+        output_type="pil",
+    )
+    return output.images[document["batch_index"]]
+
+
+def pixel_sha256(image):
+    """sha256 of the decoded RGB pixels: PNG bytes vary with encoder settings, pixels do not."""
+    return hashlib.sha256(np.asarray(image.convert("RGB")).tobytes()).hexdigest()
+
+
+def environment_notes(document, device):
+    """What differs from the recorded environment: the usual reasons for a mismatch."""
+    recorded = document.get("environment", {})
+    current = {
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "device": device,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
+    return [
+        f"{key}: recorded {recorded[key]!r}, here {value!r}"
+        for key, value in current.items()
+        if key in recorded and recorded[key] != value
+    ]
+
+
+def main(argv=None):
+    model = DOCUMENT["model"]
+    recorded_device = DOCUMENT.get("environment", {}).get("device", "cpu")
+    parser = argparse.ArgumentParser(description="Re-render an exported Seedbank record.")
+    parser.add_argument("--model", default=model["path"], help="diffusers model folder")
+    parser.add_argument("--out", default=f"seedbank-{DOCUMENT['seed']}.png", help="PNG to write")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=recorded_device)
+    args = parser.parse_args(argv)
+
+    if not os.path.isfile(os.path.join(args.model, "model_index.json")):
+        parser.error(f"no diffusers model folder at {args.model!r} (pass --model PATH)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA device here")
+    if DOCUMENT["precision"] not in DTYPES:
+        parser.error(f"unknown precision {DOCUMENT['precision']!r}")
+    if DOCUMENT["precision"] == "fp16" and args.device != "cuda":
+        parser.error("this record is fp16, which renders on CUDA only")
+
+    image = render(DOCUMENT, args.model, args.device)
+    image.save(args.out, format="PNG")
+    actual = pixel_sha256(image)
+    expected = DOCUMENT["expected_pixel_sha256"]
+    print(f"wrote {args.out}")
+    print(f"sha256 {actual}")
+    print(f"expected {expected}")
+    if actual == expected:
+        print("match: bit-identical to the record")
+        return 0
+    print("match: NO, the pixels differ from the record")
+    for note in environment_notes(DOCUMENT, args.device):
+        print(f"  differs from the recording: {note}")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+'''
+
+
+__all__ = ["EXPORT_FORMAT", "EXPORT_VERSION", "export_document", "export_script"]

@@ -1,0 +1,438 @@
+"""Django-free text-to-image rendering: load a diffusers folder once, render recipes, record how.
+
+Reproducing an image bit-for-bit needs more than the recipe: the scheduler's full config, the
+dtype, device, library versions, thread count and batch position all move pixels. Every
+rendered image therefore carries an `environment` dict with all of them.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import io
+import json
+import os
+import platform
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+import PIL
+import torch
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from engine import schedulers
+from engine.recipe import Recipe
+from engine.torch_compat import ensure_torchvision
+
+ensure_torchvision()
+
+import diffusers  # noqa: E402
+import transformers  # noqa: E402
+
+# The concrete module, not `from diffusers import ...`: diffusers' lazy top-level module shows
+# type checkers an attribute-less dummy class.
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (  # noqa: E402
+    StableDiffusionPipeline,
+)
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import (  # noqa: E402
+    StableDiffusionImg2ImgPipeline,
+)
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint import (  # noqa: E402
+    StableDiffusionInpaintPipeline,
+)
+
+# cuBLAS reads this when CUDA first starts, so set it before any render can touch the GPU.
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16}
+# Pipelines are large (an SD-1.5 is ~2-4 GB); two fit beside each other on a 16 GB card.
+_CACHED_PIPELINES = 2
+# zlib level is pinned so the same pixels always give the same PNG bytes from this code.
+_PNG_COMPRESS_LEVEL = 6
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """A recipe made concrete for this machine: model files, seeds, and input image bytes."""
+
+    model_path: str
+    recipe: Recipe
+    seeds: tuple[int, ...]  # one image per seed; one CPU torch.Generator per image
+    batch_index_offset: int = 0  # index of seeds[0] within the whole batch (recorded)
+    init_image: bytes | None = None  # PNG/JPEG/WebP bytes (img2img, inpaint)
+    mask: bytes | None = None  # white = repaint, black = keep (inpaint)
+
+
+@dataclass(frozen=True)
+class RenderedImage:
+    png: bytes
+    pixel_sha256: str
+    seed: int
+    batch_index: int
+    environment: dict[str, Any]
+
+
+def pixel_sha256(image: Image.Image) -> str:
+    """sha256 of the decoded RGB pixels: PNG bytes vary with encoder settings, pixels do not."""
+    return hashlib.sha256(np.asarray(image.convert("RGB")).tobytes()).hexdigest()
+
+
+def png_bytes(image: Image.Image, text_chunks: Mapping[str, str] | None = None) -> bytes:
+    """Encode as PNG with optional text chunks; no timestamps, so equal inputs give equal bytes."""
+    info = PngInfo()
+    for key, value in (text_chunks or {}).items():
+        info.add_text(key, value)  # PIL switches to iTXt itself for non-Latin-1 text
+    buffer = io.BytesIO()
+    image.save(
+        buffer, format="PNG", pnginfo=info, optimize=False, compress_level=_PNG_COMPRESS_LEVEL
+    )
+    return buffer.getvalue()
+
+
+def configure_determinism(threads: int) -> dict[str, Any]:
+    """Turn on every switch that makes a render repeatable; return them as recorded."""
+    if threads < 1:
+        raise ValueError(f"threads must be at least 1, got {threads}")
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    # Reductions split work by thread, so 1 and 2 threads differ in the last bits.
+    torch.set_num_threads(threads)
+    return determinism_switches()
+
+
+def determinism_switches() -> dict[str, Any]:
+    """The switches as they are now (read back, not as requested)."""
+    return {
+        "deterministic_algorithms": torch.are_deterministic_algorithms_enabled(),
+        "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG", ""),
+        "matmul_allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "cudnn_allow_tf32": torch.backends.cudnn.allow_tf32,
+        "cudnn_deterministic": torch.backends.cudnn.deterministic,
+        "cudnn_benchmark": torch.backends.cudnn.benchmark,
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
+def device_name() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def load(
+    model_path: str, precision: str = "fp32", device: str | None = None
+) -> StableDiffusionPipeline:
+    """The pipeline for a local diffusers folder, loaded once per process and precision."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    device = device or device_name()
+    if precision == "fp16" and not device.startswith("cuda"):
+        # Recording fp16 for an fp32 render (or the reverse) would make the archive lie.
+        raise ValueError(f"fp16 needs a CUDA device; this worker renders on {device!r}.")
+    return _load(os.path.abspath(model_path), precision, device)
+
+
+@functools.lru_cache(maxsize=_CACHED_PIPELINES)
+def _load(model_path: str, precision: str, device: str) -> StableDiffusionPipeline:
+    with quiet_loading():
+        pipe = StableDiffusionPipeline.from_pretrained(
+            model_path,
+            dtype=PRECISIONS[precision],  # diffusers 0.42 deprecates torch_dtype
+            safety_checker=None,
+            requires_safety_checker=False,
+            local_files_only=True,  # a model path is a folder; never reach for a hub
+            # Said outright: left unset, diffusers warns on every load when accelerate is absent.
+            low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
+        )
+    # Older diffusers ignore an unknown dtype argument and load fp32: refuse rather than record
+    # a precision that did not happen.
+    if pipe.unet.dtype != PRECISIONS[precision]:
+        raise RuntimeError(f"{model_path} loaded as {pipe.unet.dtype}, not {precision}")
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    # Loading and saving draw tqdm bars on stderr, one per component: noise in logs and output.
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    bars = [diffusers_logging, transformers_logging]
+    enabled = [bar.is_progress_bar_enabled() for bar in bars]
+    for bar in bars:
+        bar.disable_progress_bar()
+    try:
+        yield
+    finally:
+        for bar, was_enabled in zip(bars, enabled, strict=True):
+            if was_enabled:
+                bar.enable_progress_bar()
+
+
+PngText = Callable[[int, int, int], Mapping[str, str]]
+
+
+def render(
+    request: RenderRequest,
+    on_step: Callable[[int, int], None] | None = None,
+    png_text: PngText | None = None,
+) -> list[RenderedImage]:
+    """Render one image per seed in a single batch; each image records its full environment.
+
+    `png_text(seed, batch_index, batch_size)` gives the text chunks (recipe metadata) written
+    into each PNG; they never touch the pixels or their sha256.
+    """
+    if not request.seeds:
+        raise ValueError("A render needs at least one seed.")
+    cached = load(request.model_path, request.recipe.precision)
+    pipe = _with_scheduler(cached, request.recipe.scheduler, request.recipe.mode)
+    # CPU generators make a seed mean the same starting noise on every GPU model.
+    generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
+
+    reported = 0
+
+    def step_end(
+        running: StableDiffusionPipeline, index: int, _t: Any, _kw: dict[str, Any]
+    ) -> dict[str, Any]:
+        # Report in the recipe's steps: PNDM calls back steps + 1 times and second-order
+        # samplers about twice per step. Each distinct step is reported once (a DB write each).
+        nonlocal reported
+        step = max(1, (index + 1) * request.recipe.steps // running.num_timesteps)
+        if on_step is not None and step != reported:
+            reported = step
+            on_step(step, request.recipe.steps)
+        return {}
+
+    output = pipe(
+        prompt=request.recipe.prompt,
+        negative_prompt=request.recipe.negative_prompt,
+        num_inference_steps=request.recipe.steps,
+        guidance_scale=request.recipe.guidance,
+        num_images_per_prompt=len(request.seeds),
+        generator=generators,
+        output_type="pil",
+        callback_on_step_end=step_end,
+        **_mode_arguments(request),
+    )
+    base = environment_base(pipe, request)
+    base.update(_mode_environment(request))
+    rendered = []
+    for index, (seed, image) in enumerate(zip(request.seeds, output.images, strict=True)):
+        batch_index = request.batch_index_offset + index
+        environment = {
+            **base,
+            "seed": seed,
+            "batch_index": batch_index,
+            "batch_size": len(request.seeds),
+        }
+        rendered.append(
+            RenderedImage(
+                png=png_bytes(
+                    image, png_text(seed, batch_index, len(request.seeds)) if png_text else None
+                ),
+                pixel_sha256=pixel_sha256(image),
+                seed=seed,
+                batch_index=batch_index,
+                environment=environment,
+            )
+        )
+    return rendered
+
+
+def _source(data: bytes, size: tuple[int, int], mode: str) -> Image.Image:
+    """An init image or mask at the recipe's size. Resampling is part of the recipe's pixels,
+    so it is fixed (Lanczos) and recorded."""
+    with Image.open(io.BytesIO(data)) as opened:
+        picture = opened.convert(mode)
+    return picture if picture.size == size else picture.resize(size, Image.Resampling.LANCZOS)
+
+
+def _mode_arguments(request: RenderRequest) -> dict[str, Any]:
+    size = (request.recipe.width, request.recipe.height)
+    if request.recipe.mode == "txt2img":
+        return {"width": request.recipe.width, "height": request.recipe.height}
+    if request.init_image is None or request.recipe.strength is None:
+        raise ValueError(f"{request.recipe.mode} needs an init image and a strength")
+    arguments: dict[str, Any] = {
+        "image": _source(request.init_image, size, "RGB"),
+        "strength": request.recipe.strength,
+    }
+    if request.recipe.mode == "inpaint":
+        if request.mask is None:
+            raise ValueError("inpaint needs a mask")
+        arguments.update(
+            mask_image=_source(request.mask, size, "L"),
+            width=request.recipe.width,
+            height=request.recipe.height,
+        )
+    return arguments
+
+
+def _mode_environment(request: RenderRequest) -> dict[str, Any]:
+    if request.recipe.mode == "txt2img":
+        return {"mode": "txt2img"}
+    return {
+        "mode": request.recipe.mode,
+        "strength": request.recipe.strength,
+        "init_image_sha256": hashlib.sha256(request.init_image or b"").hexdigest(),
+        "mask_sha256": hashlib.sha256(request.mask).hexdigest() if request.mask else None,
+        "source_resize": "PIL LANCZOS to the recipe size when sizes differ",
+    }
+
+
+# All three share StableDiffusionPipeline's components and call signature (modulo inputs).
+_PIPELINE_CLASSES: dict[str, Any] = {
+    "txt2img": StableDiffusionPipeline,
+    "img2img": StableDiffusionImg2ImgPipeline,
+    "inpaint": StableDiffusionInpaintPipeline,
+}
+
+
+def _with_scheduler(
+    pipe: StableDiffusionPipeline, name: str, mode: str = "txt2img"
+) -> StableDiffusionPipeline:
+    """A pipeline sharing `pipe`'s modules (no weight copies) but with a fresh scheduler.
+
+    Schedulers keep per-run state (PNDM's history of noise predictions, step counters), so each
+    render gets its own, and the cached pipeline's scheduler stays the model's pristine one.
+    """
+    scheduler = schedulers.build_scheduler(name, pipe.scheduler.config)
+    # img2img and inpainting reuse the loaded modules: one copy of the weights for all modes.
+    fresh = _PIPELINE_CLASSES[mode](
+        **{**pipe.components, "scheduler": scheduler}, requires_safety_checker=False
+    )
+    fresh.set_progress_bar_config(disable=True)
+    return fresh
+
+
+def environment_base(pipe: StableDiffusionPipeline, request: RenderRequest) -> dict[str, Any]:
+    """Everything besides the recipe that moves pixels, as JSON-ready values."""
+    device = pipe.device
+    environment: dict[str, Any] = {
+        "model_path": request.model_path,
+        "pipeline_class": type(pipe).__name__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "device": device.type,
+        "device_name": _device_description(device),
+        # Which SIMD kernels torch picked on this CPU (AVX2 vs AVX512 sum in different orders).
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "precision": request.recipe.precision,
+        "dtype": str(pipe.unet.dtype).removeprefix("torch."),
+        "torch_threads": torch.get_num_threads(),
+        "determinism": determinism_switches(),
+        "scheduler": request.recipe.scheduler,
+        "scheduler_config": schedulers.scheduler_config(pipe.scheduler),
+        "attention_processors": {
+            "unet": _processor_names(pipe.unet),
+            "vae": _processor_names(pipe.vae),
+        },
+    }
+    if device.type == "cuda":
+        environment["cuda"] = {
+            "version": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+            # Which SDPA kernels may run: each sums in its own order.
+            "sdpa_flash": torch.backends.cuda.flash_sdp_enabled(),
+            "sdpa_mem_efficient": torch.backends.cuda.mem_efficient_sdp_enabled(),
+            "sdpa_math": torch.backends.cuda.math_sdp_enabled(),
+            "sdpa_cudnn": torch.backends.cuda.cudnn_sdp_enabled(),
+        }
+    # Fail here, at render time, rather than when the worker saves the row.
+    return json.loads(json.dumps(environment))  # type: ignore[no-any-return]
+
+
+def _processor_names(model: torch.nn.Module) -> list[str]:
+    processors = getattr(model, "attn_processors", {})
+    return sorted({type(processor).__name__ for processor in processors.values()})
+
+
+def _device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    # CPU kernels differ by instruction set, so the CPU model is part of the environment.
+    return _cpu_model() or platform.processor() or device.type
+
+
+@functools.cache
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return ""
+
+
+__all__ = [
+    "RenderRequest",
+    "RenderedImage",
+    "configure_determinism",
+    "determinism_switches",
+    "device_name",
+    "environment_base",
+    "load",
+    "pixel_sha256",
+    "png_bytes",
+    "render",
+]
+
+
+def render_splitting_on_oom(
+    request: RenderRequest,
+    on_step: Callable[[int, int], None] | None = None,
+    png_text: PngText | None = None,
+) -> list[RenderedImage]:
+    """Render all seeds, halving the batch and retrying the rest when the GPU runs out of memory.
+
+    Batch size moves pixels, so each image records the sub-batch it was actually rendered in
+    (batch_size, batch_index, batch_seeds) plus what was asked for and every split, so that a
+    reproduction re-renders exactly that sub-batch.
+    """
+    seeds = list(request.seeds)
+    chunk = len(seeds)
+    splits: list[dict[str, Any]] = []
+    rendered: list[RenderedImage] = []
+    done = 0
+    while done < len(seeds):
+        part = tuple(seeds[done : done + chunk])
+        try:
+            images = render(
+                replace(request, seeds=part, batch_index_offset=0),
+                on_step=on_step,
+                png_text=png_text,
+            )
+        except torch.cuda.OutOfMemoryError:
+            if chunk == 1:
+                raise
+            splits.append({"failed_batch_size": len(part), "at_image": done})
+            chunk = max(1, chunk // 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            continue
+        for image in images:
+            image.environment.update(
+                batch_seeds=list(part),
+                requested_batch_size=len(seeds),
+                oom_splits=splits.copy(),
+            )
+        rendered.extend(images)
+        done += len(part)
+    return rendered

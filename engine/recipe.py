@@ -1,0 +1,216 @@
+"""What a recipe is and which recipes are acceptable: the one place its fields are listed.
+
+Everything that needs the recipe's fields derives them from `Recipe` below instead of listing
+them again: the HTML form and the JSON API schema (their types, defaults, labels and help), the
+record's columns mapping (`generator.models.Image`), PNG text chunks, exports and infotext (the
+portable form, `Recipe.portable()`). The rules (`recipe_errors`) are shared by form, API and
+service, so none of them can disagree. Django-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import typing
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
+
+SEED_MAX = 2**32 - 1  # A1111 and diffusers users exchange 32-bit seeds
+SIDE_MIN = 64
+SIDE_MULTIPLE = 8  # the VAE downsamples by 8; other sizes crash or get cropped silently
+PRECISIONS = ("fp32", "fp16")
+MODES = ("txt2img", "img2img", "inpaint")
+MODE_LABELS = {"txt2img": "text to image", "img2img": "image to image", "inpaint": "inpainting"}
+PROMPT_MAX_CHARS = 2000
+GUIDANCE_MAX = 30.0
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """How a recipe field is shown, named and compared outside the engine."""
+
+    label: str
+    help: str = ""
+    # Decides the pixels: remix compares exactly these to tell a rerun from an edit.
+    pixels: bool = True
+    # The name forms and the JSON API use when it is not the attribute name.
+    input_name: str = ""
+    # A database id (model version, stored init image or mask): meaningless in another archive,
+    # so portable forms (exports, PNG chunks, copied recipes) name the thing by digest instead.
+    local_ref: bool = False
+    # Set by the interface (use as init image, the mask painter), not typed by people.
+    hidden: bool = False
+    multiline: bool = False
+    # What a form offers before anyone types, when it differs from the default.
+    suggested: Any = None
+    choices: tuple[tuple[str, str], ...] = ()
+
+
+def _spec(**options: Any) -> dict[str, FieldSpec]:
+    return {"spec": FieldSpec(**options)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Recipe:
+    model_version_id: int | None = field(
+        # None: no registered model (an engine-only render, or a record whose model was deleted).
+        default=None,
+        metadata=_spec(label="Model", input_name="model_version", local_ref=True),
+    )
+    prompt: str = field(metadata=_spec(label="Prompt", multiline=True))
+    negative_prompt: str = field(
+        default="", metadata=_spec(label="Negative prompt", multiline=True)
+    )
+    seed: int | None = field(
+        default=None,  # None: pick one at random, then store it
+        metadata=_spec(
+            label="Seed", help=f"0 to {SEED_MAX}; blank picks a random seed (then stored)."
+        ),
+    )
+    scheduler: str = field(
+        default=DEFAULT_SCHEDULER,
+        metadata=_spec(label="Scheduler", choices=tuple((name, name) for name in SCHEDULERS)),
+    )
+    steps: int = field(default=20, metadata=_spec(label="Steps"))
+    guidance: float = field(default=7.5, metadata=_spec(label="Guidance (CFG scale)"))
+    width: int = field(default=64, metadata=_spec(label="Width"))
+    height: int = field(default=64, metadata=_spec(label="Height"))
+    # Which precisions are offered is per deployment (fp16 needs CUDA workers).
+    precision: str = field(
+        default="fp32",
+        metadata=_spec(label="Precision", choices=tuple((p, p) for p in PRECISIONS)),
+    )
+    batch_size: int = field(
+        default=1,
+        # Each image of a batch is its own record (seed, seed+1, …) that records its batch size
+        # and position; remix compares one record's recipe, so this is not a pixel field here.
+        metadata=_spec(label="Batch size", pixels=False),
+    )
+    mode: str = field(
+        default="txt2img",
+        metadata=_spec(label="Mode", choices=tuple(MODE_LABELS.items())),
+    )
+    strength: float | None = field(
+        default=None,
+        metadata=_spec(
+            label="Strength",
+            help="img2img/inpainting: 0 keeps the init image, 1 ignores it.",
+            suggested=0.75,
+        ),
+    )
+    # img2img / inpaint inputs: ids of stored source images (content-addressed).
+    init_image_id: int | None = field(
+        default=None, metadata=_spec(label="Init image", local_ref=True, hidden=True)
+    )
+    mask_id: int | None = field(
+        default=None, metadata=_spec(label="Mask", local_ref=True, hidden=True)
+    )
+
+    def with_seed(self) -> Recipe:
+        return (
+            self if self.seed is not None else replace(self, seed=secrets.randbelow(SEED_MAX + 1))
+        )
+
+    def pixel_key(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in PIXEL_FIELDS)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def portable(self) -> dict[str, Any]:
+        """The fields that mean the same in any archive (no database ids)."""
+        return {f.name: getattr(self, f.name) for f in recipe_fields() if not spec(f).local_ref}
+
+    @classmethod
+    def from_values(cls, values: typing.Mapping[str, Any]) -> Recipe:
+        """A recipe from any mapping or row holding its fields by attribute name."""
+        return cls(**{f.name: values[f.name] for f in recipe_fields() if f.name in values})
+
+
+def recipe_fields() -> tuple[dataclasses.Field[Any], ...]:
+    return dataclasses.fields(Recipe)
+
+
+def spec(recipe_field: dataclasses.Field[Any]) -> FieldSpec:
+    return typing.cast(FieldSpec, recipe_field.metadata["spec"])
+
+
+def input_name(recipe_field: dataclasses.Field[Any]) -> str:
+    return spec(recipe_field).input_name or recipe_field.name
+
+
+def field_type(recipe_field: dataclasses.Field[Any]) -> tuple[type, bool]:
+    """(int | float | str, whether None is allowed) of a field, from its annotation."""
+    hint = typing.get_type_hints(Recipe)[recipe_field.name]
+    args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    return (args[0] if args else hint), bool(args)
+
+
+def has_default(recipe_field: dataclasses.Field[Any]) -> bool:
+    return recipe_field.default is not dataclasses.MISSING
+
+
+PIXEL_FIELDS = tuple(f.name for f in recipe_fields() if spec(f).pixels)
+LOCAL_REF_FIELDS = tuple(f.name for f in recipe_fields() if spec(f).local_ref)
+
+
+@dataclass(frozen=True)
+class RecipeLimits:
+    max_side: int = 1024
+    max_steps: int = 150
+    max_batch: int = 8
+
+
+def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
+    """Every problem with a recipe, by field name. Empty means acceptable."""
+    errors: dict[str, list[str]] = {}
+
+    def add(name: str, message: str) -> None:
+        errors.setdefault(name, []).append(message)
+
+    if not recipe.prompt.strip():
+        add("prompt", "Write a prompt: it is what the image is made from.")
+    if len(recipe.prompt) > PROMPT_MAX_CHARS:
+        add("prompt", f"Keep the prompt under {PROMPT_MAX_CHARS} characters.")
+    if len(recipe.negative_prompt) > PROMPT_MAX_CHARS:
+        add("negative_prompt", f"Keep the negative prompt under {PROMPT_MAX_CHARS} characters.")
+    if recipe.seed is not None and not 0 <= recipe.seed <= SEED_MAX:
+        add("seed", f"Seed must be between 0 and {SEED_MAX} (or blank for a random one).")
+    if recipe.scheduler not in SCHEDULERS:
+        add(
+            "scheduler",
+            f"Unknown scheduler {recipe.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.",
+        )
+    if not 1 <= recipe.steps <= limits.max_steps:
+        add("steps", f"Steps must be between 1 and {limits.max_steps}.")
+    if not 0.0 <= recipe.guidance <= GUIDANCE_MAX:
+        add("guidance", f"Guidance (CFG scale) must be between 0 and {GUIDANCE_MAX:g}.")
+    for name in ("width", "height"):
+        side = getattr(recipe, name)
+        if side % SIDE_MULTIPLE:
+            add(name, f"{name.capitalize()} must be a multiple of {SIDE_MULTIPLE} (got {side}).")
+        if not SIDE_MIN <= side <= limits.max_side:
+            add(
+                name,
+                f"{name.capitalize()} must be between {SIDE_MIN} and {limits.max_side} pixels.",
+            )
+    if recipe.precision not in PRECISIONS:
+        add("precision", f"Precision must be one of {', '.join(PRECISIONS)}.")
+    if recipe.mode not in MODES:
+        add("mode", f"Unknown mode {recipe.mode!r}; choose one of {', '.join(MODES)}.")
+    if recipe.mode in ("img2img", "inpaint"):
+        if recipe.init_image_id is None:
+            add("init_image", f"{recipe.mode} needs an init image.")
+        if recipe.strength is None or not 0.0 < recipe.strength <= 1.0:
+            add("strength", "Strength must be above 0 and at most 1 (1 ignores the init image).")
+    if recipe.mode == "inpaint" and recipe.mask_id is None:
+        add("mask", "Inpainting needs a mask (white = repaint, black = keep).")
+    if recipe.mode == "txt2img" and (recipe.init_image_id or recipe.mask_id):
+        add("mode", "Choose img2img or inpaint to use an init image or mask.")
+    if not 1 <= recipe.batch_size <= limits.max_batch:
+        add("batch_size", f"Batch size must be between 1 and {limits.max_batch}.")
+    if recipe.seed is not None and recipe.seed + recipe.batch_size - 1 > SEED_MAX:
+        add("seed", "Seed + batch size runs past the largest seed; pick a smaller seed.")
+    return errors

@@ -1,0 +1,62 @@
+"""Seedbank's JSON API on django-ninja: the OpenAPI document is generated from the schemas
+(gallery/api/schemas.py, the render request from the recipe type) at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, ValidationError
+
+from gallery.api import renders, search
+
+api = NinjaAPI(
+    title="Seedbank API",
+    version="1",
+    description="Search recipes and images; submit recipes to render. Writes use session "
+    "authentication with the X-CSRFToken header.",
+    urls_namespace="api",
+    openapi_url="/openapi.json",
+    docs_url=None,
+)
+api.add_router("", search.router)
+api.add_router("", renders.router)
+
+# What pydantic says in its own words, said the way the HTML forms say it.
+_MESSAGES = {
+    "int_parsing": "Enter a whole number.",
+    "int_from_float": "Enter a whole number.",
+    "float_parsing": "Enter a number.",
+    "missing": "This field is required.",
+    "string_type": "Enter text.",
+    "model_type": "Send a JSON object.",
+    "dict_type": "Send a JSON object.",
+}
+
+
+def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
+    by_field: dict[str, list[str]] = {}
+    for error in errors:
+        # loc is ("body", "<param>", field, ...) or ("query", field): the field is what people see.
+        names = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
+        field = (
+            names[1]
+            if len(names) > 1 and error["loc"][0] == "body"
+            else names[0]
+            if names
+            else "__all__"
+        )
+        message = _MESSAGES.get(error.get("type", ""), error.get("msg", "Invalid value."))
+        by_field.setdefault(field, []).append(message)
+    return by_field
+
+
+@api.exception_handler(ValidationError)
+def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return api.create_response(request, {"errors": _field_errors(exc.errors)}, status=400)
+
+
+@api.exception_handler(AuthenticationError)
+def signed_out(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return api.create_response(request, {"error": "Sign in to generate images."}, status=401)

@@ -1,0 +1,60 @@
+"""POST /renders (a recipe to render) and GET /jobs/{id} (its progress, images, verdict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import HttpRequest
+from ninja import Router, Status
+from ninja.security import django_auth
+
+from engine.recipe import Recipe, input_name, recipe_fields
+from gallery import ratelimit
+from gallery.api.schemas import Errors, JobOut, Message, RecipeIn
+from gallery.payloads import job_payload
+from generator.selectors.jobs import job_for_viewer
+from generator.selectors.quotas import QuotaExceeded
+from generator.selectors.recipes import model_version_default
+from generator.services.render_jobs import render_job_create
+
+router = Router(tags=["renders"])
+
+
+@router.post(
+    "/renders",
+    auth=django_auth,
+    response={202: JobOut, 400: Errors, 401: Message, 429: Message},
+    url_name="api_render_create",
+    summary="Submit a recipe; the worker renders it",
+    exclude_unset=True,
+)
+def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignore[valid-type]
+    """Absent fields take the recipe's defaults; model_version defaults to the site's default
+    model. Answers 202 with the job, 400 with errors by field, or 429 (quota or rate limit)."""
+    if refused := ratelimit.generation_refused(request, as_json=True):
+        return refused
+    values = {f.name: getattr(recipe, input_name(f)) for f in recipe_fields()}
+    if values["model_version_id"] is None and (default := model_version_default()) is not None:
+        values["model_version_id"] = default.pk
+    try:
+        job = render_job_create(owner=request.user, recipe=Recipe(**values))  # type: ignore[arg-type]
+    except DjangoValidationError as exc:
+        return Status(400, {"errors": exc.message_dict})
+    except QuotaExceeded as exc:
+        return ratelimit.too_many_requests(request, str(exc), as_json=True)
+    return Status(202, job_payload(job=job))
+
+
+@router.get(
+    "/jobs/{job_id}",
+    response={200: JobOut, 404: Message},
+    url_name="api_job",
+    summary="A job's progress, images and verdict (owner or staff)",
+    exclude_unset=True,
+)
+def job_status(request: HttpRequest, job_id: int) -> Any:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)  # type: ignore[arg-type]
+    if job is None:
+        return Status(404, {"error": "No such job."})
+    return job_payload(job=job)

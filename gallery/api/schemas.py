@@ -1,0 +1,140 @@
+"""Request and response schemas of the JSON API. The render request is built from the recipe
+type (engine.recipe): its fields, types, defaults and descriptions are the recipe's own."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from ninja import Field, Schema
+from pydantic import create_model
+
+from engine.recipe import field_type, has_default, input_name, recipe_fields, spec
+
+
+def _recipe_in() -> type[Schema]:
+    fields: dict[str, Any] = {}
+    for recipe_field in recipe_fields():
+        about = spec(recipe_field)
+        kind, optional = field_type(recipe_field)
+        choices = [value for value, _ in about.choices]
+        if recipe_field.name == "precision":  # what this deployment's workers render
+            choices = list(settings.SEEDBANK_PRECISIONS)
+        default = recipe_field.default if has_default(recipe_field) else ...
+        if about.input_name == "model_version":
+            optional, default = True, None  # absent: the default model version
+        fields[input_name(recipe_field)] = (
+            kind | None if optional else kind,
+            Field(
+                default,
+                title=about.label,
+                description=(about.help or None)
+                if not about.local_ref
+                else f"{about.help} Id of a {about.label.lower()} on this site.".strip(),
+                json_schema_extra={"enum": choices} if choices else None,
+            ),
+        )
+    model: type[Schema] = create_model("RecipeIn", __base__=Schema, **fields)
+    return model
+
+
+RecipeIn = _recipe_in()
+
+
+class Errors(Schema):
+    errors: dict[str, list[str]] = Field(description="messages by field name")
+
+
+class Message(Schema):
+    error: str
+
+
+class LexicaImage(Schema):
+    id: str
+    gallery: str
+    src: str
+    srcSmall: str
+    prompt: str
+    width: int
+    height: int
+    seed: str  # Lexica sends seeds as strings
+    grid: bool
+    model: str
+    guidance: float
+    promptid: str
+    nsfw: bool
+
+
+class LexicaResponse(Schema):
+    images: list[LexicaImage]
+
+
+class Scores(Schema):
+    rank: float
+    cosine: float | None
+    keyword: float | None
+
+
+class ImageResult(Schema):
+    id: int
+    url: str
+    src: str
+    pixel_sha256: str
+    recipe: dict[str, Any] = Field(description="the portable recipe (model by name and digest)")
+    scores: Scores
+
+
+class ImagesResponse(Schema):
+    results: list[ImageResult]
+    hidden_below_threshold: int
+    next_cursor: str | None
+
+
+class ImagesQuery(Schema):
+    """Ranked search: words (q) or an image id (like), filters, threshold, cursor."""
+
+    q: str = Field("", max_length=500, description="words (vector, keyword or hybrid)")
+    mode: str = Field(
+        "hybrid", description="ranking", json_schema_extra={"enum": ["hybrid", "vector", "keyword"]}
+    )
+    like: int | None = Field(None, description="image id for image→image")
+    cursor: str | None = Field(None, description="next_cursor of the previous page")
+    limit: int = Field(24, ge=1, le=100, description="page size")
+    model: str = Field("", description="model version name, e.g. tiny-sd@seed0")
+    scheduler: str = Field("", description="canonical scheduler name, e.g. PNDM")
+    width: int | None = Field(None, ge=1, description="exact width in pixels")
+    height: int | None = Field(None, ge=1, description="exact height in pixels")
+    seed: int | None = Field(None, ge=0, description="exact seed")
+    date_from: str = Field("", description="created on or after (YYYY-MM-DD)")
+    date_to: str = Field("", description="created on or before (YYYY-MM-DD)")
+    collection: str = Field("", description="slug of a public collection")
+    nsfw: str = Field(
+        "include", json_schema_extra={"enum": ["include", "exclude", "only"]}, description="NSFW"
+    )
+    min_score: float | None = Field(None, description="hide vector matches below this cosine")
+
+
+class Progress(Schema):
+    step: int
+    total: int
+
+
+class JobImage(Schema):
+    id: int
+    status: str
+    seed: int
+    pixel_sha256: str
+    url: str
+    src: str | None
+
+
+class JobOut(Schema):
+    id: int
+    kind: str
+    status: str
+    progress: Progress
+    error: str
+    render_seconds: float | None
+    url: str
+    images: list[JobImage]
+    reproduction: dict[str, Any] | None = Field(None, description="verdict of a rerun")

@@ -1,0 +1,157 @@
+"""GET /search (Lexica's shape) and GET /images (recipes, scores, filters, cursor)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.urls import resolve, reverse
+from django.urls.exceptions import Resolver404
+from ninja import Query, Router, Status
+
+from gallery import ratelimit
+from gallery.api.schemas import Errors, ImagesQuery, ImagesResponse, LexicaResponse, Message
+from gallery.forms.search import SearchForm
+from generator.models import Image
+from generator.selectors.records import image_by_file, image_detail
+from search.selectors import SearchFilters, SearchResults, image_vector, search_images
+
+router = Router(tags=["search"])
+
+
+def _messages(errors: dict[str, list[dict[str, str]]]) -> dict[str, list[str]]:
+    return {name: [item["message"] for item in items] for name, items in errors.items()}
+
+
+def _image_from_url(request: HttpRequest, value: str) -> Image | None:
+    """A record named by a URL of this site: its page (/images/7/) or its media file."""
+    path = value
+    host = request.get_host()
+    for prefix in (f"http://{host}", f"https://{host}"):
+        if value.startswith(prefix):
+            path = value[len(prefix) :]
+    if not path.startswith("/"):
+        return None
+    try:
+        match = resolve(path.split("?")[0])
+    except Resolver404:
+        return None
+    if match.url_name == "image_detail":
+        return image_detail(image_id=int(match.kwargs["image_id"]))
+    if match.url_name == "media":
+        return image_by_file(name=match.kwargs["path"])
+    return None
+
+
+def _lexica_image(request: HttpRequest, image: Image) -> dict[str, Any]:
+    src = request.build_absolute_uri(image.display_url)
+    return {
+        "id": str(image.pk),
+        "gallery": request.build_absolute_uri(reverse("image_detail", args=[image.pk])),
+        "src": src,
+        "srcSmall": request.build_absolute_uri(image.thumbnail.url) if image.thumbnail else src,
+        "prompt": image.prompt,
+        "width": image.width,
+        "height": image.height,
+        "seed": str(image.seed),  # Lexica sends seeds as strings
+        "grid": False,
+        "model": image.model_name,
+        "guidance": image.guidance,
+        "promptid": str(image.pk),
+        "nsfw": image.nsfw,
+    }
+
+
+@router.get(
+    "/search",
+    response={200: LexicaResponse, 400: Message, 429: Message},
+    url_name="api_lexica_search",
+    summary="Lexica-compatible search (words, meaning, or an image URL)",
+)
+def lexica_search(
+    request: HttpRequest,
+    q: str = Query("", description="words, or the URL of an image page/file on this site"),
+) -> Any:
+    """GET /api/v1/search?q=… in Lexica's shape. q may be an image URL of this site."""
+    query = q.strip()[:500]
+    if not query:
+        return Status(400, {"error": "Pass a search query as q."})
+    if refused := ratelimit.search_refused(request, as_json=True):
+        return refused
+    source = _image_from_url(request, query) if "/" in query else None
+    if source is not None:
+        vector = image_vector(source)
+        results = (
+            search_images(vector=vector, mode="vector", limit=50, exclude_id=source.pk)
+            if vector
+            else SearchResults(hits=[])
+        )
+    else:
+        results = search_images(query=query, mode="hybrid", limit=50)
+    return {"images": [_lexica_image(request, hit.image) for hit in results.hits]}
+
+
+@router.get(
+    "/images",
+    response={200: ImagesResponse, 400: Errors, 429: Message},
+    url_name="api_images",
+    summary="Ranked search with recipes, scores, filters and a cursor",
+)
+def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type: ignore[type-arg]
+    """The query schema documents and type-checks the parameters; the search form (the same as
+    the search page's) then applies the choices that depend on the archive."""
+    """GET /api/v1/images: ranked search with scores, filters and cursor pagination."""
+    form = SearchForm(request.GET)
+    if not form.is_valid():
+        return Status(400, {"errors": _messages(form.errors.get_json_data())})
+    if refused := ratelimit.search_refused(request, as_json=True):
+        return refused
+    data = form.cleaned_data
+    try:
+        offset = int(request.GET.get("cursor") or 0)
+        limit = min(int(request.GET.get("limit") or 24), 100)
+    except ValueError:
+        return Status(400, {"errors": {"cursor": ["cursor and limit are integers"]}})
+    if offset < 0 or limit < 1 or offset > 500:
+        return Status(400, {"errors": {"cursor": ["cursor must be 0..500"]}})
+    query, like = data["q"].strip(), data.get("like")
+    filters: SearchFilters = form.filters()
+    if like:
+        source = image_detail(image_id=like)
+        vector = image_vector(source) if source else None
+        results = (
+            search_images(vector=vector, mode="vector", filters=filters, limit=offset + limit,
+                          exclude_id=like, min_score=data.get("min_score"))
+            if vector else SearchResults(hits=[])
+        )  # fmt: skip
+    elif query:
+        results = search_images(
+            query=query,
+            mode=data.get("mode") or "hybrid",
+            filters=filters,
+            limit=offset + limit,
+            min_score=data.get("min_score"),
+        )
+    else:
+        return Status(400, {"errors": {"q": ["Pass q (words) or like (an image id)."]}})
+    page = results.hits[offset : offset + limit]
+    more = len(results.hits) == offset + limit and offset + limit <= 500
+    return {
+        "results": [
+            {
+                "id": hit.image.pk,
+                "url": request.build_absolute_uri(reverse("image_detail", args=[hit.image.pk])),
+                "src": request.build_absolute_uri(hit.image.display_url),
+                "pixel_sha256": hit.image.pixel_sha256,
+                "recipe": hit.image.recipe_portable(),
+                "scores": {
+                    "rank": hit.score,
+                    "cosine": hit.vector_score,
+                    "keyword": hit.keyword_score,
+                },
+            }
+            for hit in page
+        ],
+        "hidden_below_threshold": results.hidden_below_threshold,
+        "next_cursor": str(offset + limit) if more else None,
+    }

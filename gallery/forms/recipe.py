@@ -1,0 +1,175 @@
+"""The recipe form, built from the recipe type: engine.recipe.Recipe lists the fields, their
+types, defaults, labels and help; this module only decides how each kind of field is typed in.
+
+A field left blank takes the recipe's default (the JSON API does the same); the rules themselves
+are engine.recipe.recipe_errors, shared with the API and the services.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import io
+from typing import Any
+
+from django import forms
+from django.conf import settings
+
+from engine.recipe import (
+    Recipe,
+    field_type,
+    has_default,
+    input_name,
+    recipe_errors,
+    recipe_fields,
+    spec,
+)
+from gallery.forms.uploads import picture_from_upload
+from generator.models import SourceImage
+from generator.selectors.recipes import (
+    model_version_default,
+    model_versions_renderable,
+    recipe_limits,
+)
+from generator.services.records import source_image_store
+
+_NUMBER_FIELDS: dict[type, type[forms.Field]] = {int: forms.IntegerField, float: forms.FloatField}
+
+
+def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
+    about = spec(recipe_field)
+    kind, _ = field_type(recipe_field)
+    options: dict[str, Any] = {"label": about.label, "help_text": about.help, "required": False}
+    if has_default(recipe_field):
+        options["initial"] = (
+            about.suggested if about.suggested is not None else (recipe_field.default)
+        )
+    if about.input_name == "model_version":  # the one reference people choose from a list
+        return forms.ModelChoiceField(
+            queryset=model_versions_renderable(),
+            empty_label=None,
+            label=about.label,
+            error_messages={"invalid_choice": "Unknown model version; choose one from the list."},
+        )
+    if about.hidden:
+        return _NUMBER_FIELDS[kind](widget=forms.HiddenInput, **options)
+    if about.choices:
+        return forms.TypedChoiceField(
+            choices=about.choices,
+            error_messages={
+                "invalid_choice": f"Unknown {about.label.lower()} %(value)s; "
+                "choose one from the list."
+            },
+            **options,
+        )
+    if kind is str:
+        widget = forms.Textarea(attrs={"rows": 3}) if about.multiline else forms.TextInput
+        return forms.CharField(widget=widget, strip=False, **options)
+    return _NUMBER_FIELDS[kind](**options)
+
+
+class RecipeFormBase(forms.Form):
+    """The upload fields: how img2img/inpainting inputs arrive before they are stored."""
+
+    init_upload = forms.FileField(required=False, label="Init image (PNG, JPEG or WebP)")
+    mask_upload = forms.FileField(required=False, label="Mask (white = repaint, black = keep)")
+    # The mask painter's canvas, as a PNG data: URL.
+    mask_data = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Offered per deployment (SEEDBANK_PRECISIONS): fp16 only where GPU workers support it.
+        precision = self.fields["precision"]
+        assert isinstance(precision, forms.ChoiceField)
+        precision.choices = [(p, p) for p in settings.SEEDBANK_PRECISIONS]
+        precision.error_messages["invalid_choice"] = (
+            "Precision %(value)s is not available on this deployment's workers "
+            "(fp16 needs CUDA GPUs); use fp32."
+        )
+        default = model_version_default()
+        if default is not None:
+            self.fields["model_version"].initial = default.pk
+
+    def clean_init_upload(self) -> Any:
+        upload = self.cleaned_data.get("init_upload")
+        return picture_from_upload(upload) if upload else None
+
+    def clean_mask_upload(self) -> Any:
+        upload = self.cleaned_data.get("mask_upload")
+        return picture_from_upload(upload) if upload else None
+
+    def clean_mask_data(self) -> Any:
+        value = self.cleaned_data.get("mask_data") or ""
+        if not value:
+            return None
+        prefix = "data:image/png;base64,"
+        if not value.startswith(prefix):
+            raise forms.ValidationError("The painted mask must be a PNG data URL.")
+        try:
+            data = base64.b64decode(value[len(prefix) :], validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise forms.ValidationError("The painted mask is not valid base64.") from exc
+        return picture_from_upload(io.BytesIO(data))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if self.errors:  # a field failed to parse; recipe checks would only repeat it
+            return cleaned
+        # Uploads become ids only once the recipe is accepted (recipe()); a stand-in id lets the
+        # shared rules check that the inputs the mode needs are there.
+        has_init = cleaned.get("init_upload") is not None or cleaned.get("init_image_id")
+        has_mask = any(cleaned.get(name) for name in ("mask_upload", "mask_data", "mask_id"))
+        stand_in = self._recipe(init_image_id=-1 if has_init else None,
+                                mask_id=-1 if has_mask else None)  # fmt: skip
+        for name, messages in recipe_errors(stand_in, recipe_limits()).items():
+            for message in messages:
+                field = {"init_image": "init_upload", "mask": "mask_upload"}.get(name, name)
+                self.add_error(field if field in self.fields else None, message)
+        return cleaned
+
+    def recipe(self) -> Recipe:
+        """The accepted recipe; stores uploaded init images and masks (by content hash)."""
+        data = self.cleaned_data
+        init_id, mask_id = data.get("init_image_id"), data.get("mask_id")
+        if data.get("init_upload") is not None:
+            init_id = source_image_store(picture=data["init_upload"], kind=SourceImage.Kind.INIT).pk
+        painted = data.get("mask_upload") or data.get("mask_data")
+        if painted is not None:
+            mask_id = source_image_store(picture=painted, kind=SourceImage.Kind.MASK).pk
+        return self._recipe(init_image_id=init_id, mask_id=mask_id)
+
+    def _recipe(self, *, init_image_id: int | None, mask_id: int | None) -> Recipe:
+        values: dict[str, Any] = {}
+        for recipe_field in recipe_fields():
+            value = self.cleaned_data.get(input_name(recipe_field))
+            if value in (None, "") and has_default(recipe_field):
+                continue  # blank takes the recipe's default
+            values[recipe_field.name] = value
+        values["model_version_id"] = values.pop("model_version_id").pk
+        values.update(init_image_id=init_image_id, mask_id=mask_id)
+        recipe = Recipe(**values)
+        # Inputs the mode does not use are dropped, not refused: switching the mode back to
+        # text-to-image after uploading an init image is a normal thing to do.
+        if recipe.mode == "txt2img":
+            recipe = dataclasses.replace(recipe, init_image_id=None, mask_id=None, strength=None)
+        elif recipe.mode == "img2img":
+            recipe = dataclasses.replace(recipe, mask_id=None)
+        return recipe
+
+    @classmethod
+    def initial_from_image(cls, image: Any) -> dict[str, Any]:
+        """The form's values for a record's recipe."""
+        recipe = image.recipe()
+        return {input_name(f): getattr(recipe, f.name) for f in recipe_fields()}
+
+
+# The recipe's fields first, in the recipe type's order; then the upload fields.
+RecipeForm = type(
+    "RecipeForm",
+    (RecipeFormBase,),
+    {
+        **{input_name(f): _form_field(f) for f in recipe_fields()},
+        "field_order": [input_name(f) for f in recipe_fields()],
+    },
+)

@@ -1,0 +1,68 @@
+"""The search form: query, mode, filters, threshold, and image→image by upload or record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from engine.schedulers import SCHEDULERS
+from gallery.forms.uploads import picture_from_upload
+from gallery.selectors import (
+    collection_choices_public,
+    collection_image_ids,
+    model_names_rendered,
+)
+from search.selectors import SearchFilters
+
+MODES = [("hybrid", "words + meaning"), ("vector", "meaning (CLIP)"), ("keyword", "exact words")]
+
+
+class SearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=500, label="Search")
+    mode = forms.ChoiceField(choices=MODES, required=False, initial="hybrid")
+    # A FileField, not ImageField: open_upload gives the clear messages (bombs, limits, types).
+    image = forms.FileField(required=False, label="…or find images like this one")
+    like = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    model = forms.ChoiceField(required=False)
+    scheduler = forms.ChoiceField(required=False)
+    width = forms.IntegerField(required=False, min_value=1)
+    height = forms.IntegerField(required=False, min_value=1)
+    seed = forms.IntegerField(required=False, min_value=0)
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    collection = forms.ChoiceField(required=False)
+    nsfw = forms.ChoiceField(
+        required=False,
+        choices=[("include", "show NSFW"), ("exclude", "hide NSFW"), ("only", "only NSFW")],
+    )
+    min_score = forms.FloatField(
+        required=False, min_value=-1.0, max_value=1.0, label="Relevance threshold (cosine)"
+    )
+    collapse = forms.BooleanField(required=False, label="Collapse near-duplicates")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        models = model_names_rendered()
+        self.fields["model"].choices = [("", "any model"), *((m, m) for m in models)]
+        self.fields["scheduler"].choices = [("", "any scheduler"), *((s, s) for s in SCHEDULERS)]
+        collections = collection_choices_public()
+        self.fields["collection"].choices = [("", "any collection"), *collections]
+
+    def clean_image(self) -> Any:
+        upload = self.cleaned_data.get("image")
+        return picture_from_upload(upload) if upload else None
+
+    def filters(self) -> SearchFilters:
+        data = self.cleaned_data
+        return SearchFilters(
+            model=data.get("model") or "",
+            scheduler=data.get("scheduler") or "",
+            width=data.get("width"),
+            height=data.get("height"),
+            seed=data.get("seed"),
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            within=collection_image_ids(slug=slug) if (slug := data.get("collection")) else None,
+            nsfw=data.get("nsfw") or "include",
+        )

@@ -1,0 +1,47 @@
+"""JSON shapes the pages and the API share: a job with its images (and verdict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+
+from generator.models import RenderJob
+from generator.selectors.jobs import job_images
+
+
+def job_payload(*, job: RenderJob) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "id": job.pk,
+        "kind": job.kind,
+        "status": job.status,
+        "progress": {"step": job.progress_step, "total": job.progress_total},
+        "error": job.error,
+        "render_seconds": job.render_seconds,
+        "url": reverse("job_detail", args=[job.pk]),
+        "images": [
+            {
+                "id": image.pk,
+                "status": image.status,
+                "seed": image.seed,
+                "pixel_sha256": image.pixel_sha256,
+                "url": reverse("image_detail", args=[image.pk]),
+                "src": image.image_file.url if image.image_file else None,
+            }
+            for image in job_images(job=job)
+        ],
+    }
+    reproduction = getattr(job, "reproduction", None) if job.kind == job.Kind.REPRODUCE else None
+    if reproduction is not None:
+        payload["reproduction"] = {
+            "id": reproduction.pk,
+            "image_id": reproduction.image_id,
+            "verdict": reproduction.verdict,
+            "pixel_sha256": reproduction.pixel_sha256,
+            "original_sha256": reproduction.image.pixel_sha256,
+            "max_abs_diff": reproduction.max_abs_diff,
+            "psnr": reproduction.psnr,
+            "environment_diff": reproduction.environment_diff,
+            "src": reproduction.image_file.url if reproduction.image_file else None,
+        }
+    return payload

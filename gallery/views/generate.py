@@ -1,0 +1,99 @@
+"""The generate form and the job progress page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from gallery import ratelimit
+from gallery.forms.recipe import RecipeForm
+from gallery.payloads import job_payload
+from generator.models import SourceImage
+from generator.selectors.jobs import job_for_viewer
+from generator.selectors.quotas import QuotaExceeded
+from generator.selectors.recipes import source_image_find
+from generator.selectors.records import image_detail
+from generator.services.records import source_from_record
+from generator.services.render_jobs import render_job_create
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def generate(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        form = RecipeForm(request.POST, request.FILES)
+    else:
+        form = RecipeForm(initial=_initial_from_record(request))
+    if request.method == "POST" and (refused := ratelimit.generation_refused(request)):
+        return refused
+    if request.method == "POST" and form.is_valid():
+        try:
+            job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        except QuotaExceeded as exc:
+            return ratelimit.too_many_requests(request, str(exc))
+        else:
+            return redirect("job_detail", job_id=job.pk)
+    status = 400 if request.method == "POST" else 200
+    context = {"form": form, "init_source": init_source(form)}
+    return render(request, "generator/generate.html", context, status=status)
+
+
+def init_source(form: Any) -> Any:
+    """The stored init image the form points at, for the preview and the mask painter."""
+    return source_image_find(source_id=form["init_image_id"].value(), kind=SourceImage.Kind.INIT)
+
+
+# "Use prompt / use seed / use all": which recipe fields a new image takes from a record.
+USE_FIELDS = {
+    "prompt": ("prompt", "negative_prompt"),
+    "seed": ("seed",),
+    "all": tuple(RecipeForm.base_fields),
+}
+
+
+def _initial_from_record(request: HttpRequest) -> dict[str, Any]:
+    init = request.GET.get("init", "")
+    record = image_detail(image_id=int(init), viewer=request.user) if init.isdigit() else None
+    if record is not None and record.image_file:  # "use as init image"
+        return {
+            "mode": "img2img",
+            "init_image_id": source_from_record(image=record).pk,
+            "strength": 0.6,
+            "prompt": record.prompt,
+            "width": record.width,
+            "height": record.height,
+        }
+    source = request.GET.get("from", "")
+    image = image_detail(image_id=int(source)) if source.isdigit() else None
+    if image is None:
+        return {}
+    wanted = {
+        name for use in request.GET.get("use", "all").split(",") for name in USE_FIELDS.get(use, ())
+    }
+    recipe = RecipeForm.initial_from_image(image)
+    return {name: value for name, value in recipe.items() if name in wanted}
+
+
+@require_GET
+def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)
+    if job is None:
+        raise Http404("No such job")
+    return render(
+        request, "generator/job_detail.html", {"job": job, "payload": job_payload(job=job)}
+    )
+
+
+@require_GET
+def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)
+    if job is None:
+        return JsonResponse({"error": "No such job."}, status=404)
+    return JsonResponse(job_payload(job=job))

@@ -1,0 +1,224 @@
+"""Browse, search, record detail and remix."""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.contrib.auth import login as auth_login
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from engine.export import export_script
+from gallery import ratelimit
+from gallery.forms.recipe import RecipeForm
+from gallery.selectors import (
+    collection_detail,
+    collection_images,
+    collections_visible_to,
+    gallery_page,
+)
+from gallery.services import remix_submit
+from gallery.views.generate import init_source
+from gallery.views.search import search_page
+from generator.models import Image
+from generator.selectors.model_versions import image_model_problem
+from generator.selectors.quotas import QuotaExceeded
+from generator.selectors.records import (
+    image_children,
+    image_detail,
+    image_export_document,
+    image_last_reproduction,
+    image_parent,
+    image_pending_restore,
+    reproduction_summary,
+    user_renders,
+)
+from generator.selectors.stats import job_cost_usd, render_stats
+from generator.services.reproductions import image_restore_request
+from search.selectors import images_near_duplicates, images_similar_to, near_duplicate_bound
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    if request.GET.get("q", "").strip():  # the header's search box works from any page
+        return search_page(request)
+    cursor = request.GET.get("before")
+    page = gallery_page(cursor=cursor, page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE)
+    collections = collections_visible_to(None)[:12] if not cursor else []
+    return render(request, "gallery/home.html", {"page": page, "collections": collections})
+
+
+@require_GET
+def detail(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = image_detail(image_id=image_id, viewer=request.user)
+    if image is None:
+        raise Http404("No such image")
+    restore = image_restore_request(
+        image=image, requested_by=request.user if request.user.is_authenticated else None
+    )
+    context = {
+        "image": image,
+        "restore": restore,
+        "model_problem": image_model_problem(image=image),
+        "recipe_json": json.dumps(image.recipe_portable(), ensure_ascii=False, indent=2),
+        "environment_json": json.dumps(image.environment, ensure_ascii=False, indent=2),
+        "children": image_children(image=image, viewer=request.user),
+        "parent": image_parent(image=image, viewer=request.user),
+        "similar": images_similar_to(image=image),
+        "near_duplicates": images_near_duplicates(image=image),
+        "near_duplicate_bound": near_duplicate_bound(),
+        "last_reproduction": image_last_reproduction(image=image),
+        "cost": _image_cost(image),
+    }
+    return render(request, "gallery/detail.html", context)
+
+
+@require_GET
+def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse:
+    """The record's recipe as JSON, or as a standalone script (torch + diffusers only)."""
+    image = image_detail(image_id=image_id, viewer=request.user)
+    if image is None:
+        raise Http404("No such image")
+    if image.mode != Image.Mode.TXT2IMG:
+        # The standalone script does not carry init images and masks yet: refuse rather than
+        # hand out a script that would render something else.
+        return HttpResponse(
+            "Export covers text-to-image recipes; this record is "
+            f"{image.get_mode_display()}. Copy its recipe JSON instead.",
+            status=409,
+            content_type="text/plain; charset=utf-8",
+        )
+    document = image_export_document(image=image)
+    if fmt == "json":
+        response: HttpResponse = JsonResponse(document, json_dumps_params={"ensure_ascii": False})
+    else:
+        response = HttpResponse(export_script(document), content_type="text/x-python")
+    response["Content-Disposition"] = f'attachment; filename="seedbank-{image.pk}.{fmt}"'
+    return response
+
+
+@require_GET
+def staff_dashboard(request: HttpRequest) -> HttpResponse:
+    if not request.user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if not request.user.is_staff:
+        raise PermissionDenied("The dashboard is for staff.")
+    stats = render_stats(days=14)
+    context = {
+        "summary": reproduction_summary(),
+        "stats": stats,
+        "image_bars": bar_chart([(d.day, d.images) for d in stats.days]),
+        "seconds_bars": bar_chart([(d.day, d.render_seconds) for d in stats.days]),
+        "cost_bars": bar_chart([(d.day, float(d.cost_usd)) for d in stats.days]),
+    }
+    return render(request, "staff/dashboard.html", context)
+
+
+def bar_chart(points: list[tuple[object, float]]) -> list[dict[str, object]]:
+    """Bars for an inline SVG chart: height as a share of the largest value (0-100)."""
+    top = max((value for _, value in points), default=0) or 1
+    bars = []
+    for index, (label, value) in enumerate(points):
+        height = round(100 * value / top, 1)
+        bars.append({"label": label, "value": value, "x": index * 22, "y": 100 - height,
+                     "height": height})  # fmt: skip
+    return bars
+
+
+@require_GET
+def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
+    """Progress of re-rendering an evicted record (public, like the record itself)."""
+    image = image_detail(image_id=image_id, viewer=request.user)
+    if image is None:
+        return JsonResponse({"error": "No such image."}, status=404)
+    restore = image_pending_restore(image=image)
+    if restore is None:
+        return JsonResponse({"status": "done" if image.image_file else "failed", "progress": {}})
+    job = restore.job
+    return JsonResponse(
+        {
+            "status": job.status,
+            "progress": {"step": job.progress_step, "total": job.progress_total},
+        }
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def remix(request: HttpRequest, image_id: int) -> HttpResponse:
+    image = image_detail(image_id=image_id, viewer=request.user)
+    if image is None:
+        raise Http404("No such image")
+    if request.method == "POST":
+        if refused := ratelimit.generation_refused(request):
+            return refused
+        form = RecipeForm(request.POST, request.FILES)
+        if form.is_valid():
+            try:
+                job = remix_submit(owner=request.user, parent=image, recipe=form.recipe())  # type: ignore[arg-type]
+            except ValidationError as exc:
+                form.add_error(None, exc)
+            except QuotaExceeded as exc:
+                return ratelimit.too_many_requests(request, str(exc))
+            else:
+                return redirect("job_detail", job_id=job.pk)
+        status = 400
+    else:
+        form = RecipeForm(initial=RecipeForm.initial_from_image(image))
+        status = 200
+    context = {
+        "form": form,
+        "image": image,
+        "model_problem": image_model_problem(image=image),
+        "init_source": init_source(form),
+    }
+    return render(request, "gallery/remix.html", context, status=status)
+
+
+@require_GET
+def collection(request: HttpRequest, slug: str) -> HttpResponse:
+    found = collection_detail(slug=slug, viewer=request.user)
+    if found is None:  # private collections do not exist for non-staff
+        raise Http404("No such collection")
+    images = collection_images(collection=found, viewer=request.user)
+    return render(request, "gallery/collection.html", {"collection": found, "images": images})
+
+
+@require_GET
+def user_page(request: HttpRequest, username: str) -> HttpResponse:
+    images = user_renders(username=username, viewer=request.user)
+    if images is None:
+        raise Http404("No such user")
+    return render(request, "gallery/user.html", {"username": username, "images": images})
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request: HttpRequest) -> HttpResponse:
+    form = UserCreationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        auth_login(request, user)
+        return redirect("home")
+    return render(
+        request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200
+    )
+
+
+def _image_cost(image: Image) -> dict[str, object] | None:
+    """This image's share of its job's render time and cost (a batch splits them evenly)."""
+    job = image.job
+    if job is None or job.render_seconds is None:
+        return None
+    share = max(1, image.batch_size)
+    cost = job_cost_usd(job=job)
+    return {
+        "seconds": job.render_seconds / share,
+        "device": job.device,
+        "usd": None if cost is None else cost / share,
+    }

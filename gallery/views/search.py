@@ -1,0 +1,52 @@
+"""The search page: words, meaning or both, filters, and image→image by upload or record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods
+
+from gallery import ratelimit
+from gallery.forms.search import SearchForm
+from generator.selectors.records import image_detail
+from search.selectors import SearchResults, image_vector, search_images, uploaded_image_vector
+
+
+@require_http_methods(["GET", "POST"])
+def search_page(request: HttpRequest) -> HttpResponse:
+    """GET with q (words) or like=<id>; POST with an uploaded image (image→image)."""
+    form = SearchForm(request.POST or request.GET, request.FILES or None)
+    context: dict[str, Any] = {"form": form, "query": request.GET.get("q", "")}
+    if not form.is_valid():
+        return render(request, "search/results.html", context, status=400)
+    data = form.cleaned_data
+    query, like, upload = data["q"].strip(), data.get("like"), data.get("image")
+    if not (query or like or upload):
+        return render(request, "search/results.html", context)
+    if refused := ratelimit.search_refused(request):
+        return refused
+    options = {
+        "filters": form.filters(),
+        "limit": settings.SEEDBANK_GALLERY_PAGE_SIZE,
+        "min_score": data.get("min_score"),
+        "collapse_duplicates": data.get("collapse", False),
+    }
+    if upload is not None:
+        results = search_images(vector=uploaded_image_vector(upload), mode="vector", **options)
+        context["like_upload"] = True
+    elif like:
+        source = image_detail(image_id=like)
+        vector = image_vector(source) if source else None
+        results = (
+            search_images(vector=vector, mode="vector", exclude_id=like, **options)
+            if vector
+            else SearchResults(hits=[])
+        )
+        context["like_image"] = source
+    else:
+        results = search_images(query=query, mode=data.get("mode") or "hybrid", **options)
+    context["results"] = results
+    return render(request, "search/results.html", context)

@@ -1,0 +1,9 @@
+"""Models, records and render jobs. One concept per module; imported here for Django."""
+
+from generator.models.jobs import RenderJob
+from generator.models.model_versions import ModelVersion
+from generator.models.prices import DevicePrice
+from generator.models.records import Image, SourceImage
+from generator.models.reproductions import Reproduction
+
+__all__ = ["DevicePrice", "Image", "ModelVersion", "RenderJob", "Reproduction", "SourceImage"]

@@ -1,0 +1,157 @@
+"""Records: a recipe and what it produced (pixels, digest, environment), and the init images
+and masks that img2img and inpainting recipes point at."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
+from django.db import models
+
+from engine.recipe import MODE_LABELS, Recipe
+from generator.models.jobs import RenderJob
+from generator.models.model_versions import ModelVersion
+
+
+class SourceImage(models.Model):
+    """An uploaded init image or inpainting mask, stored once by the sha256 of its pixels."""
+
+    class Kind(models.TextChoices):
+        INIT = "init"
+        MASK = "mask"
+
+    pixel_sha256 = models.CharField(max_length=64)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    file = models.FileField(upload_to="sources/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["pixel_sha256", "kind"], name="source_once_per_kind")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.pixel_sha256[:12]}"
+
+
+class Image(models.Model):
+    """A recipe and what it produced: the pixels, their digest and the environment."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        READY = "ready"
+        FAILED = "failed"
+
+    # The modes and their labels are the recipe type's (engine.recipe).
+    Mode = models.TextChoices(
+        "Mode", [(mode.upper(), (mode, label)) for mode, label in MODE_LABELS.items()]
+    )
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    job = models.ForeignKey(
+        RenderJob, null=True, blank=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    # Remix lineage: a child is an edited rerun of its parent.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children"
+    )
+
+    # --- the recipe ---
+    model_version = models.ForeignKey(
+        ModelVersion, null=True, on_delete=models.SET_NULL, related_name="images"
+    )
+    # Snapshot of the model identity, so a record stays explainable if the model goes away.
+    model_name = models.CharField(max_length=300)
+    model_digest = models.CharField(max_length=64)
+    mode = models.CharField(max_length=20, choices=Mode.choices, default=Mode.TXT2IMG)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    seed = models.BigIntegerField()
+    scheduler = models.CharField(max_length=40)
+    steps = models.PositiveSmallIntegerField()
+    guidance = models.FloatField()
+    width = models.PositiveSmallIntegerField()
+    height = models.PositiveSmallIntegerField()
+    precision = models.CharField(max_length=8, default="fp32")
+    batch_size = models.PositiveSmallIntegerField(default=1)
+    batch_index = models.PositiveSmallIntegerField(default=0)
+    # img2img / inpainting inputs: how far from the init image to go, and what to repaint.
+    init_image = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    mask = models.ForeignKey(
+        SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    strength = models.FloatField(null=True, blank=True)
+
+    # --- the outcome ---
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    image_file = models.FileField(upload_to="images/", blank=True)
+    # Eviction drops the full image once its recipe has been verified bit-identical; the
+    # thumbnail stays for the grid and the pixels come back on demand (gallery.services).
+    thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
+    evicted_at = models.DateTimeField(null=True, blank=True)
+    pixel_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    environment = models.JSONField(default=dict, blank=True)
+    # Moderation: hidden records vanish for everyone but staff; NSFW ones are blurred and
+    # filterable; featured ones are staff picks.
+    hidden = models.BooleanField(default=False)
+    nsfw = models.BooleanField(default=False)
+    featured = models.BooleanField(default=False)
+    # Full-text over prompt (weight A) and negative prompt (D); see search/keywords.py.
+    search_vector = SearchVectorField(null=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["search_vector"], name="image_search_vector_gin"),
+            # Keyset pagination of the public gallery: newest ready images first.
+            models.Index(
+                fields=["-created_at", "-id"],
+                name="gallery_ready_newest",
+                condition=models.Q(status="ready", hidden=False),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+    @property
+    def display_url(self) -> str:
+        """The full image when it is stored, else its thumbnail (an evicted record)."""
+        if self.image_file:
+            return str(self.image_file.url)
+        return str(self.thumbnail.url) if self.thumbnail else ""
+
+    @property
+    def batch_seeds(self) -> list[int]:
+        """Seeds of the batch this image was rendered in: a batch gets seed, seed+1, ..."""
+        first = self.seed - self.batch_index
+        return [first + index for index in range(self.batch_size)]
+
+    def recipe(self) -> Recipe:
+        """This record's recipe, one image of it: columns are named like the recipe's fields."""
+        return replace(Recipe.from_values(vars(self)), batch_size=1)
+
+    def recipe_portable(self) -> dict[str, Any]:
+        """The recipe as it means the same in any archive: model and inputs by digest, plus the
+        batch this image was rendered in (batch position moves pixels)."""
+        portable: dict[str, Any] = {"model": self.model_name, "model_digest": self.model_digest}
+        portable.update(self.recipe().portable())
+        portable.update(batch_size=self.batch_size, batch_index=self.batch_index)
+        if self.mode == self.Mode.TXT2IMG:
+            portable.pop("strength")
+        else:
+            portable["init_image_sha256"] = (
+                self.init_image.pixel_sha256 if self.init_image else None
+            )
+            portable["mask_sha256"] = self.mask.pixel_sha256 if self.mask else None
+        return portable

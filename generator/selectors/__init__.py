@@ -1,0 +1,1 @@
+"""Reads for models, records and render jobs, one concept per module."""

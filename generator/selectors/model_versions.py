@@ -1,0 +1,86 @@
+"""Reads for model versions: whether a record's model can still re-render it, model pages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.weights import MODEL_INDEX, files_digest
+from generator.models import Image, ModelVersion
+from generator.selectors.records import images_public
+
+MODEL_PAGE_IMAGES = 48
+
+
+class ModelUnavailable(Exception):
+    """The model a record was made with is gone or changed: re-rendering would be a lie."""
+
+
+def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVersion:
+    """The model to re-render `image` with, or ModelUnavailable saying what is wrong.
+
+    Pages pass verify_files=False (existence only); workers digest the files before every render.
+    """
+    expected = image.model_digest
+    model_version = image.model_version
+    if model_version is None:
+        raise ModelUnavailable(
+            f"The model this record was made with ({image.model_name}, weights digest "
+            f"{expected}) has been deleted; it cannot be re-rendered."
+        )
+    if model_version.weights_digest != expected:
+        raise ModelUnavailable(
+            f"{model_version} is now registered with weights digest "
+            f"{model_version.weights_digest}, but this record was made with {expected}."
+        )
+    path = Path(model_version.path)
+    if not (path / MODEL_INDEX).is_file():
+        raise ModelUnavailable(
+            f"The files of {model_version} are missing at {path} "
+            f"(expected weights digest {expected})."
+        )
+    if verify_files:
+        found = files_digest(path)
+        if found != expected:
+            raise ModelUnavailable(
+                f"The files of {model_version} at {path} have changed: expected weights digest "
+                f"{expected}, found {found}."
+            )
+    return model_version
+
+
+def image_model_problem(*, image: Image) -> str | None:
+    """Why `image` cannot be re-rendered with its own model (cheap checks only), or None."""
+    try:
+        model_version_check(image=image, verify_files=False)
+    except ModelUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def model_version_find(*, name: str, revision: str) -> ModelVersion | None:
+    return ModelVersion.objects.filter(name=name, revision=revision).first()
+
+
+def model_version_by_id(*, model_id: int) -> ModelVersion | None:
+    return ModelVersion.objects.filter(pk=model_id).first()
+
+
+def model_version_page(*, model_id: int) -> ModelVersion | None:
+    """A model for its public page (archived ones too: their records stay readable)."""
+    return ModelVersion.objects.select_related("blend_a", "blend_b").filter(pk=model_id).first()
+
+
+def model_version_images(
+    *, model_version: ModelVersion, limit: int = MODEL_PAGE_IMAGES
+) -> list[Image]:
+    """The model's public images, newest first."""
+    return list(
+        images_public().filter(model_version=model_version).order_by("-created_at", "-id")[:limit]
+    )
+
+
+def model_versions_named(*, names: tuple[str, ...]) -> list[ModelVersion]:
+    """Unarchived models with these names, by name."""
+    return list(
+        ModelVersion.objects.filter(name__in=names, archived_at__isnull=True).order_by("name")
+    )

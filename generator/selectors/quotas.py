@@ -1,0 +1,45 @@
+"""Per-user allowances: images and GPU seconds per rolling 24 hours."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db.models import Sum
+from django.utils import timezone
+
+from generator.models import Image, RenderJob
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class QuotaExceeded(Exception):
+    """A user's daily allowance is spent; the message says which and when it frees up."""
+
+
+def quota_check(*, user: User | None, renders: int) -> None:
+    """Refuse work past the user's rolling 24-hour allowance (staff and system work are exempt)."""
+    if user is None or user.is_staff:
+        return
+    since = timezone.now() - timedelta(hours=24)
+    done = Image.objects.filter(owner=user, created_at__gte=since).count()
+    allowed = settings.SEEDBANK_QUOTA_RENDERS_PER_DAY
+    if done + renders > allowed:
+        raise QuotaExceeded(
+            f"Daily render quota reached: {done} of {allowed} images in the last 24 hours. "
+            "It frees up as your earlier renders pass 24 hours."
+        )
+    seconds = (
+        RenderJob.objects.filter(owner=user, created_at__gte=since).aggregate(
+            total=Sum("render_seconds")
+        )["total"]
+        or 0.0
+    )
+    budget = settings.SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY
+    if seconds >= budget:
+        raise QuotaExceeded(
+            f"Daily GPU-time quota reached: {seconds:.0f} of {budget} GPU-seconds in the last "
+            "24 hours."
+        )

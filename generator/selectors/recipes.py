@@ -1,0 +1,67 @@
+"""Which recipes this deployment accepts: the engine's rules with this deployment's limits."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+
+from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
+from generator.models import ModelVersion, SourceImage
+
+
+def recipe_limits() -> RecipeLimits:
+    return RecipeLimits(
+        max_side=settings.SEEDBANK_MAX_SIDE,
+        max_steps=settings.SEEDBANK_MAX_STEPS,
+        max_batch=settings.SEEDBANK_MAX_BATCH,
+    )
+
+
+def model_versions_renderable() -> QuerySet[ModelVersion]:
+    """Models that take new work (archived ones keep their records but render nothing new)."""
+    return ModelVersion.objects.filter(archived_at__isnull=True)
+
+
+def model_version_default() -> ModelVersion | None:
+    return ModelVersion.objects.filter(is_default=True).first()
+
+
+def recipe_validate(*, recipe: Recipe) -> ModelVersion:
+    """Raise ValidationError (by field) unless the recipe can be rendered; return its model."""
+    errors = recipe_errors(recipe, recipe_limits())
+    model_version = (
+        model_versions_renderable().filter(pk=recipe.model_version_id).first()
+        if recipe.model_version_id is not None
+        else None
+    )
+    if model_version is None:
+        errors.setdefault("model_version", []).append(
+            f"Unknown model version {recipe.model_version_id!r}; choose a registered one that "
+            "is not archived."
+        )
+    if recipe.precision in PRECISIONS and recipe.precision not in settings.SEEDBANK_PRECISIONS:
+        errors.setdefault("precision", []).append(
+            f"Precision {recipe.precision} is not available on this deployment's workers "
+            "(fp16 needs CUDA GPUs); use fp32."
+        )
+    for name, source_id, kind in (
+        ("init_image", recipe.init_image_id, SourceImage.Kind.INIT),
+        ("mask", recipe.mask_id, SourceImage.Kind.MASK),
+    ):
+        if (
+            source_id is not None
+            and not SourceImage.objects.filter(pk=source_id, kind=kind).exists()
+        ):
+            errors.setdefault(name, []).append(f"Unknown {kind} image {source_id}.")
+    if errors:
+        raise ValidationError(errors)
+    assert model_version is not None
+    return model_version
+
+
+def source_image_find(*, source_id: object, kind: str) -> SourceImage | None:
+    """A stored init image or mask by id (any value a form may hold), or None."""
+    if not str(source_id or "").isdigit():
+        return None
+    return SourceImage.objects.filter(pk=int(str(source_id)), kind=kind).first()

@@ -1,0 +1,148 @@
+"""Reads for records: what the public and staff may see, lineage, reproduction verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from engine.export import export_document
+from generator.models import Image, Reproduction
+
+
+def images_public() -> QuerySet[Image]:
+    """What the gallery, search and the API list: finished, not hidden by moderation."""
+    return Image.objects.filter(status=Image.Status.READY, hidden=False)
+
+
+def images_visible_to(viewer: Any) -> QuerySet[Image]:
+    """Records a viewer may open: staff also reach hidden ones (moderation, lineage)."""
+    if viewer is not None and getattr(viewer, "is_staff", False):
+        return Image.objects.filter(status=Image.Status.READY)
+    return images_public()
+
+
+def image_detail(*, image_id: int, viewer: Any = None) -> Image | None:
+    return (
+        images_visible_to(viewer)
+        .select_related("model_version", "parent", "owner", "job", "init_image", "mask")
+        .filter(pk=image_id)
+        .first()
+    )
+
+
+def image_by_file(*, name: str) -> Image | None:
+    """The public record whose stored file is `name` (a media path), for image URLs."""
+    return images_public().filter(image_file=name).first()
+
+
+def images_any_exist() -> bool:
+    return Image.objects.exists()
+
+
+def image_children(*, image: Image, viewer: Any = None) -> list[Image]:
+    return list(images_visible_to(viewer).filter(parent=image).order_by("created_at"))
+
+
+def image_parent(*, image: Image, viewer: Any = None) -> Image | None:
+    """The remix parent, if this viewer may see it (a hidden parent shows to staff only)."""
+    if image.parent_id is None:
+        return None
+    return images_visible_to(viewer).filter(pk=image.parent_id).first()
+
+
+def user_renders(*, username: str, viewer: Any = None, limit: int = 96) -> list[Image] | None:
+    """A user's finished renders, newest first; None when there is no such user."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        return None
+    visible = images_visible_to(viewer)
+    if viewer is not None and viewer.pk == user.pk:  # your own hidden records stay yours
+        visible = Image.objects.filter(status=Image.Status.READY)
+    return list(visible.filter(owner=user).order_by("-created_at", "-id")[:limit])
+
+
+def image_last_reproduction(*, image: Image) -> Reproduction | None:
+    return (
+        image.reproductions.exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-finished_at")
+        .first()
+    )
+
+
+def image_pending_restore(*, image: Image) -> Reproduction | None:
+    return (
+        image.reproductions.select_related("job")
+        .filter(purpose=Reproduction.Purpose.RESTORE, verdict=Reproduction.Verdict.PENDING)
+        .first()
+    )
+
+
+def images_evictable() -> list[Image]:
+    """Stored records whose latest finished reproduction is bit-identical."""
+    return [
+        image
+        for image in Image.objects.filter(
+            status=Image.Status.READY, evicted_at__isnull=True
+        ).exclude(image_file="")
+        if (last := image_last_reproduction(image=image)) is not None
+        and last.verdict == Reproduction.Verdict.BIT_IDENTICAL
+    ]
+
+
+def reproductions_finished(*, ids: list[int]) -> QuerySet[Reproduction]:
+    return Reproduction.objects.filter(pk__in=ids).exclude(verdict=Reproduction.Verdict.PENDING)
+
+
+def reproductions_not_identical(*, images: QuerySet[Image]) -> QuerySet[Reproduction]:
+    """Finished checks of `images` that did not reproduce bit for bit, by record."""
+    return (
+        Reproduction.objects.filter(image__in=images)
+        .exclude(verdict__in=[Reproduction.Verdict.BIT_IDENTICAL, Reproduction.Verdict.PENDING])
+        .order_by("image_id")
+    )
+
+
+@dataclass(frozen=True)
+class ReproductionSummary:
+    records: int
+    checked: int
+    by_verdict: dict[str, int]  # the latest finished check of each record
+
+    @property
+    def bit_identical_rate(self) -> float | None:
+        if not self.checked:
+            return None
+        return self.by_verdict.get(Reproduction.Verdict.BIT_IDENTICAL, 0) / self.checked
+
+
+def reproduction_summary(*, images: QuerySet[Image] | None = None) -> ReproductionSummary:
+    """How many records reproduce, judged by each record's latest finished reproduction."""
+    latest = (
+        Reproduction.objects.filter(image=OuterRef("pk"))
+        .exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-finished_at")
+        .values("verdict")[:1]
+    )
+    rows = (
+        (images if images is not None else images_public())
+        .annotate(last_verdict=Subquery(latest))
+        .values("last_verdict")
+        .annotate(count=Count("id"))
+    )
+    counts = {row["last_verdict"]: row["count"] for row in rows}
+    unchecked = counts.pop(None, 0)
+    checked = sum(counts.values())
+    return ReproductionSummary(records=checked + unchecked, checked=checked, by_verdict=counts)
+
+
+def image_export_document(*, image: Image) -> dict[str, Any]:
+    """The record as a portable export (engine.export): recipe, batch seeds, environment."""
+    return export_document(
+        recipe=image.recipe_portable(),
+        model_path=image.model_version.path if image.model_version else "",
+        pixel_sha256=image.pixel_sha256,
+        environment=image.environment,
+    )

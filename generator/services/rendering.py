@@ -1,0 +1,203 @@
+"""The worker side of render jobs: claim, run the engine pipeline, store pixels and verdicts.
+
+Only the Celery tasks (generator/tasks.py) call into this module; it is what imports torch and
+diffusers (through engine.pipeline), so web processes never load them.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image as PILImage
+
+from engine import pipeline, verdicts
+from engine.pipeline import RenderedImage, RenderRequest
+from engine.png_metadata import png_text_for
+from generator.models import Image, ModelVersion, RenderJob, Reproduction
+from generator.selectors.model_versions import model_version_check
+from generator.services.records import image_store_pixels
+from generator.services.render_jobs import (
+    render_job_claim,
+    render_job_done,
+    render_job_fail,
+    render_job_progress,
+)
+from generator.signals import records_ready
+
+logger = logging.getLogger(__name__)
+
+
+def render_request_for(
+    *, image: Image, model_version: ModelVersion, seeds: Sequence[int], batch_index_offset: int
+) -> RenderRequest:
+    """The pipeline request for `image`'s recipe with the given seeds (shared by a batch)."""
+
+    def read(source: Any) -> bytes | None:
+        if source is None:
+            return None
+        with source.file.open("rb") as handle:
+            return bytes(handle.read())
+
+    return RenderRequest(
+        model_path=model_version.path,
+        recipe=image.recipe(),
+        seeds=tuple(seeds),
+        batch_index_offset=batch_index_offset,
+        init_image=read(image.init_image),
+        mask=read(image.mask),
+    )
+
+
+def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> list[RenderedImage]:
+    """Render `image`'s recipe on this worker (its whole batch, or its seed alone), reporting
+    progress on the job row and timing the work. Raises ModelUnavailable before rendering."""
+    model_version = model_version_check(image=image)
+    if whole_batch:
+        seeds, offset = image.batch_seeds, 0
+    else:
+        seeds, offset = [image.seed], image.batch_index
+    request = render_request_for(
+        image=image, model_version=model_version, seeds=seeds, batch_index_offset=offset
+    )
+    switches = pipeline.configure_determinism(settings.SEEDBANK_TORCH_THREADS)
+    started = time.perf_counter()
+    rendered = pipeline.render_splitting_on_oom(
+        request,
+        on_step=lambda step, total: render_job_progress(job_id=job.pk, step=step, total=total),
+        png_text=png_text_for(image.recipe_portable()),
+    )
+    job.render_seconds = time.perf_counter() - started
+    environment = rendered[0].environment
+    # "cuda: NVIDIA A100-SXM4-40GB" / "cpu: AMD EPYC": the kind first, so prices can match it.
+    job.device = f"{environment.get('device', '?')}: {environment.get('device_name', '?')}"
+    logger.info(
+        "job %s rendered %d image(s) in %.2fs %s",
+        job.pk,
+        len(rendered),
+        job.render_seconds,
+        switches,
+    )
+    return rendered
+
+
+def render_job_run(*, job_id: int) -> None:
+    """Worker side of a render job. Idempotent: a finished job is left alone."""
+    job = render_job_claim(job_id=job_id)
+    if job is None:
+        return
+    images = list(job.images.select_related("model_version").order_by("batch_index"))
+    if not images:
+        render_job_fail(job=job, error="This job has no images to render.")
+        return
+    try:
+        rendered = pipeline_run(job=job, image=images[0])
+    except Exception as exc:
+        logger.exception("render job %s failed", job_id)
+        render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+        return
+
+    with transaction.atomic():
+        for image, result in zip(images, rendered, strict=True):
+            image_store_pixels(image=image, png=result.png, pixel_sha256=result.pixel_sha256)
+            image.environment = result.environment
+            # After an out-of-memory split the image came from a smaller batch: the record says
+            # which, so a rerun renders that same sub-batch (batch size moves pixels).
+            image.batch_size = result.environment["batch_size"]
+            image.batch_index = result.environment["batch_index"]
+            image.status = Image.Status.READY
+            image.finished_at = timezone.now()
+            image.save(
+                update_fields=["environment", "batch_size", "batch_index", "status", "finished_at"]
+            )
+        render_job_done(job=job)
+        ready = [image.pk for image in images]
+        transaction.on_commit(lambda: records_ready.send(sender=Image, image_ids=ready))
+
+
+def _pixels(data: bytes) -> np.ndarray:
+    with PILImage.open(io.BytesIO(data)) as decoded:
+        return np.asarray(decoded.convert("RGB"))
+
+
+def _original_pixels(image: Image) -> np.ndarray | None:
+    if not image.image_file:  # evicted: only its sha256 is left to compare with
+        return None
+    with image.image_file.open("rb") as handle:
+        return _pixels(handle.read())
+
+
+def reproduction_run(*, reproduction_id: int) -> None:
+    """Worker side: re-render the original's recipe and classify the result."""
+    reproduction = (
+        Reproduction.objects.select_related("image__model_version", "job")
+        .filter(pk=reproduction_id)
+        .first()
+    )
+    if reproduction is None:
+        return
+    job = render_job_claim(job_id=reproduction.job_id)
+    if job is None:
+        return
+    original = reproduction.image
+    try:
+        rendered = pipeline_run(job=job, image=original, whole_batch=reproduction.whole_batch)
+        # Rendered with its batch: pick its own position. Alone: the one image there is.
+        (result,) = (
+            [r for r in rendered if r.batch_index == original.batch_index]
+            if reproduction.whole_batch
+            else rendered
+        )
+        original_pixels = _original_pixels(original)
+    except Exception as exc:
+        logger.exception("reproduction %s failed", reproduction_id)
+        render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+        return
+
+    if original_pixels is None:
+        max_abs: int | None = 0 if result.pixel_sha256 == original.pixel_sha256 else None
+        psnr = float("inf") if max_abs == 0 else None
+    else:
+        max_abs, psnr = verdicts.pixel_difference(original_pixels, _pixels(result.png))
+    reproduction.verdict = verdicts.verdict(
+        original_sha256=original.pixel_sha256,
+        candidate_sha256=result.pixel_sha256,
+        max_abs_diff=255 if max_abs is None else max_abs,
+    )
+    with transaction.atomic():
+        restoring = (
+            reproduction.purpose == Reproduction.Purpose.RESTORE
+            and reproduction.verdict == Reproduction.Verdict.BIT_IDENTICAL
+        )
+        if restoring:
+            # Only pixels proven identical go back: the record then serves the same bytes.
+            image_store_pixels(image=original, png=result.png, pixel_sha256=result.pixel_sha256)
+            original.evicted_at = None
+            original.save(update_fields=["evicted_at"])
+        else:
+            if reproduction.image_file:
+                reproduction.image_file.delete(save=False)
+            reproduction.image_file.save(
+                f"{original.pk}-{reproduction.pk}-{result.pixel_sha256[:12]}.png",
+                ContentFile(result.png),
+                save=False,
+            )
+        reproduction.pixel_sha256 = result.pixel_sha256
+        reproduction.max_abs_diff = max_abs
+        reproduction.psnr = None if psnr is None or math.isinf(psnr) else psnr
+        reproduction.environment = result.environment
+        reproduction.environment_diff = verdicts.environment_diff(
+            original.environment, result.environment
+        )
+        reproduction.finished_at = timezone.now()
+        reproduction.save()
+        render_job_done(job=job)

@@ -1,0 +1,61 @@
+"""Reproduction checks and restores of evicted records: rows first, then the queue."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.db import transaction
+
+from generator.models import Image, RenderJob, Reproduction
+from generator.selectors.records import image_pending_restore
+from generator.services.queue import REPRODUCE_TASK, job_send
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+def reproduction_create(
+    *,
+    image: Image,
+    requested_by: User | None,
+    purpose: str = Reproduction.Purpose.CHECK,
+    whole_batch: bool = True,
+) -> Reproduction:
+    """Queue a re-render of `image` (row first, then the task once committed)."""
+    with transaction.atomic():
+        job = RenderJob.objects.create(
+            kind=RenderJob.Kind.REPRODUCE, owner=requested_by, progress_total=image.steps
+        )
+        reproduction = Reproduction.objects.create(
+            image=image,
+            job=job,
+            requested_by=requested_by,
+            purpose=purpose,
+            whole_batch=whole_batch,
+        )
+        transaction.on_commit(
+            lambda: job_send(job_id=job.pk, task_name=REPRODUCE_TASK, arg=reproduction.pk)
+        )
+    return reproduction
+
+
+def image_restore_request(*, image: Image, requested_by: User | None) -> Reproduction | None:
+    """Ask the worker to re-render an evicted record; reuse a restore already on its way."""
+    if image.evicted_at is None:
+        return None
+    last = (
+        image.reproductions.filter(purpose=Reproduction.Purpose.RESTORE)
+        .exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-created_at")
+        .first()
+    )
+    if last is not None and last.created_at > image.evicted_at:
+        # A restore since the eviction did not prove identical pixels: retrying on every page
+        # view would burn GPU time for the same answer. Staff can re-run a check.
+        return None
+    pending = image_pending_restore(image=image)
+    if pending is not None:
+        return pending
+    return reproduction_create(
+        image=image, requested_by=requested_by, purpose=Reproduction.Purpose.RESTORE
+    )
