@@ -26,9 +26,11 @@ browser:
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null; }
 
+# import-linter keeps the layers one-way and the engine free of Django (pyproject.toml).
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 # django-stubs imports settings; explicit URLs keep mypy from starting the embedded servers
 # (mypy exits with os._exit, which would leave pgserver's handle list stale).

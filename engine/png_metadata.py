@@ -6,11 +6,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 from engine.infotext import InfotextRecipe, recipe_to_json, short_model_hash, to_infotext
 from engine.pipeline import PngText
+
+_INFOTEXT_FIELDS = tuple(field.name for field in dataclasses.fields(InfotextRecipe))
 
 
 def png_text_for(recipe: Mapping[str, Any]) -> PngText:
@@ -21,16 +24,12 @@ def png_text_for(recipe: Mapping[str, Any]) -> PngText:
     def chunks(seed: int, batch_index: int, batch_size: int) -> dict[str, str]:
         # The batch actually rendered: after an out-of-memory split it is smaller than asked.
         full = {**recipe, "seed": seed, "batch_index": batch_index, "batch_size": batch_size}
+        # The A1111 record shares the recipe's names for what it can carry; the rest of the
+        # recipe (precision, mode, batch) lives in the exact "seedbank" chunk.
+        shared = {name: full[name] for name in _INFOTEXT_FIELDS if name in full}
         infotext = to_infotext(
             InfotextRecipe(
-                prompt=full["prompt"],
-                negative_prompt=full["negative_prompt"],
-                steps=full["steps"],
-                scheduler=full["scheduler"],
-                guidance=full["guidance"],
-                seed=seed,
-                width=full["width"],
-                height=full["height"],
+                **shared,
                 model_name=full["model"],
                 model_hash=short_model_hash(full["model_digest"]),
             )

@@ -77,7 +77,7 @@ def collection_choices_public() -> list[tuple[str, str]]:
     return list(Collection.objects.filter(is_public=True).values_list("slug", "title"))
 
 
-def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem]:
+def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem, Any]:
     """The ids of a public collection's records, as a subquery for search filters."""
     return CollectionItem.objects.filter(collection__slug=slug, collection__is_public=True).values(
         "image_id"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Max, QuerySet
@@ -33,6 +34,17 @@ def remix_submit(*, owner: User, parent: Image, recipe: Recipe) -> RenderJob:
         if recipe.pixel_key() == parent.recipe().pixel_key():
             return reproduction_create(image=parent, requested_by=owner).job
     return render_job_create(owner=owner, recipe=recipe, parent=parent)
+
+
+def staff_user_ensure(*, username: str, password: str) -> User:
+    """The staff account of that name; created (with this password) when it does not exist."""
+    user, created = get_user_model().objects.get_or_create(
+        username=username, defaults={"is_staff": True, "is_superuser": True}
+    )
+    if created:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return user  # type: ignore[return-value]
 
 
 def _require_staff(actor: User | None) -> None:

@@ -17,10 +17,10 @@ def _recipe_in() -> type[Schema]:
     for recipe_field in recipe_fields():
         about = spec(recipe_field)
         kind, optional = field_type(recipe_field)
-        choices = [value for value, _ in about.choices]
+        choices: list[Any] = [value for value, _ in about.choices]
         if recipe_field.name == "precision":  # what this deployment's workers render
             choices = list(settings.SEEDBANK_PRECISIONS)
-        default = recipe_field.default if has_default(recipe_field) else ...
+        default: Any = recipe_field.default if has_default(recipe_field) else ...
         if about.input_name == "model_version":
             optional, default = True, None  # absent: the default model version
         fields[input_name(recipe_field)] = (

@@ -43,11 +43,15 @@ class SearchForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        models = model_names_rendered()
-        self.fields["model"].choices = [("", "any model"), *((m, m) for m in models)]
-        self.fields["scheduler"].choices = [("", "any scheduler"), *((s, s) for s in SCHEDULERS)]
-        collections = collection_choices_public()
-        self.fields["collection"].choices = [("", "any collection"), *collections]
+        models = [(name, name) for name in model_names_rendered()]
+        self._choices("model", [("", "any model"), *models])
+        self._choices("scheduler", [("", "any scheduler"), *((s, s) for s in SCHEDULERS)])
+        self._choices("collection", [("", "any collection"), *collection_choices_public()])
+
+    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = choices
 
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")

@@ -48,7 +48,7 @@ class Image(models.Model):
         FAILED = "failed"
 
     # The modes and their labels are the recipe type's (engine.recipe).
-    Mode = models.TextChoices(
+    Mode = models.TextChoices(  # type: ignore[call-overload]  # stubs lack the functional form
         "Mode", [(mode.upper(), (mode, label)) for mode, label in MODE_LABELS.items()]
     )
 

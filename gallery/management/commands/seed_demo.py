@@ -2,12 +2,12 @@
 
 import os
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine.recipe import Recipe
 from engine.schedulers import SCHEDULERS
 from gallery.demo import DEMO_PROMPTS
+from gallery.services import staff_user_ensure
 from generator.management.progress import wait_with_progress
 from generator.models import ModelVersion
 from generator.selectors.jobs import jobs_failed_count, jobs_finished
@@ -36,13 +36,7 @@ class Command(BaseCommand):
         parser.add_argument("--timeout", type=float, default=600.0)
 
     def handle(self, *args: object, wait: bool, timeout: float, **options: object) -> None:
-        user_model = get_user_model()
-        user, created = user_model.objects.get_or_create(
-            username=DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
-        )
-        if created:
-            user.set_password(demo_password())
-            user.save(update_fields=["password"])
+        user = staff_user_ensure(username=DEMO_USERNAME, password=demo_password())
         if images_any_exist():
             self.stdout.write("Gallery already has images; no demo renders queued.")
             return
