@@ -6,7 +6,7 @@ reproducible after this code base is gone. Given the same machine and library ve
 prints the record's pixel sha256 and exits 0.
 
 The script deliberately mirrors `engine.pipeline` (determinism switches, one CPU generator
-per seed, the whole batch in one call, the pixel hash); tests/generator/test_export.py runs the
+per seed, the whole batch in one call, the pixel hash); tests/engine/test_export.py runs the
 exported scripts in fresh processes so the two cannot drift apart silently.
 """
 

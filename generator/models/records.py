@@ -95,7 +95,7 @@ class Image(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     image_file = models.FileField(upload_to="images/", blank=True)
     # Eviction drops the full image once its recipe has been verified bit-identical; the
-    # thumbnail stays for the grid and the pixels come back on demand (gallery.services).
+    # thumbnail stays for the grid and the pixels come back on demand (a restore reproduction).
     thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
     evicted_at = models.DateTimeField(null=True, blank=True)
     pixel_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
@@ -105,7 +105,7 @@ class Image(models.Model):
     hidden = models.BooleanField(default=False)
     nsfw = models.BooleanField(default=False)
     featured = models.BooleanField(default=False)
-    # Full-text over prompt (weight A) and negative prompt (D); see search/keywords.py.
+    # Full-text over prompt (weight A) and negative prompt (D): generator.services.records.
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
