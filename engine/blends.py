@@ -32,6 +32,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from engine.weights import open_permissions
+
 # The components whose weights are blended; everything else (tokenizer, scheduler) comes from B.
 BLENDED_COMPONENTS = ("unet", "vae", "text_encoder")
 WEIGHTS_SUFFIX = ".safetensors"
@@ -60,7 +62,7 @@ def materialise_blend(a_path: Path, b_path: Path, alpha: float, out_path: Path) 
         _copy_b(b_root, tmp, skip=set(plan))
         for relative in plan:
             _blend_file(a_root / relative, b_root / relative, float(alpha), tmp / relative)
-        _open_permissions(tmp)
+        open_permissions(tmp)
         os.rename(tmp, out)  # fails if a racing writer created `out`: theirs stays
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -194,13 +196,3 @@ def _walk_files(root: Path) -> Iterator[Path]:
     # Sorted so that any failure is the same on every run; symlinks (a hub cache snapshot) are
     # followed and copied as files.
     return iter(sorted((p for p in root.rglob("*") if p.is_file()), key=lambda p: p.as_posix()))
-
-
-def _open_permissions(root: Path) -> None:
-    # mkdtemp makes the folder 0700; workers running as other users must read the model.
-    umask = os.umask(0)
-    os.umask(umask)
-    for folder, _, files in os.walk(root):
-        os.chmod(folder, 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o666 & ~umask)

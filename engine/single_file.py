@@ -34,6 +34,7 @@ import torch
 from safetensors import safe_open
 
 from engine.pipeline import quiet_loading  # also applies the torchvision guard first
+from engine.weights import open_permissions
 
 UNET_PREFIX = "model.diffusion_model."
 VAE_PREFIXES = ("first_stage_model.", "vae.")
@@ -165,7 +166,7 @@ def convert_single_file(
     try:
         with quiet_loading():
             pipe.save_pretrained(tmp, safe_serialization=True)
-        _open_permissions(tmp)
+        open_permissions(tmp)
         os.rename(tmp, out_dir)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -208,13 +209,3 @@ def _check_everything_loaded(pipe: Any, info: CheckpointInfo, extract_ema: bool)
                 f"{len(missing)} tensors missing, {len(wrong)} of another shape (first: {first!r})."
                 " Is --config a folder of the same architecture?"
             )
-
-
-def _open_permissions(root: Path) -> None:
-    # mkdtemp makes the folder 0700; workers running as other users must read the model.
-    umask = os.umask(0)
-    os.umask(umask)
-    for folder, _, files in os.walk(root):
-        os.chmod(folder, 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o666 & ~umask)

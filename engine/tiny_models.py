@@ -37,6 +37,8 @@ from diffusers.schedulers.scheduling_pndm import PNDMScheduler  # noqa: E402
 from open_clip.tokenizer import bytes_to_unicode, default_bpe  # noqa: E402
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer  # noqa: E402
 
+from engine.weights import open_permissions  # noqa: E402
+
 TINY_CLIP_NAME = "seedbank-tiny-clip"
 TINY_CLIP_CONFIG: dict[str, Any] = {
     # 512 like ViT-B-32, so the pgvector column keeps its size when a real CLIP replaces this one.
@@ -101,7 +103,7 @@ def _build_atomically(path: Path, marker: str, write: Callable[[Path], None]) ->
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.building-", dir=path.parent))
     try:
         write(tmp)
-        _open_permissions(tmp)
+        open_permissions(tmp)
         try:
             # rename replaces only an absent or empty target: a finished model is never clobbered.
             os.rename(tmp, path)
@@ -111,17 +113,6 @@ def _build_atomically(path: Path, marker: str, write: Callable[[Path], None]) ->
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
-
-
-def _open_permissions(root: Path) -> None:
-    # mkdtemp makes the folder 0700 and some savers write 0600 files; other users' workers
-    # (a web process, a CPU worker) must read the model, so give it the umask's usual modes.
-    umask = os.umask(0)
-    os.umask(umask)
-    for folder, _, files in os.walk(root):
-        os.chmod(folder, 0o777 & ~umask)
-        for name in files:
-            os.chmod(os.path.join(folder, name), 0o666 & ~umask)
 
 
 def _write_tiny_sd(target: Path, seed: int, variant: str) -> None:

@@ -8,6 +8,7 @@ file listing (names, sizes, mtimes) for the life of the process.
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,3 +53,15 @@ def _files(root: Path) -> Iterator[Path]:
     if not root.is_dir():
         raise FileNotFoundError(f"No model folder at {root}")
     return (p for p in root.rglob("*") if p.is_file())
+
+
+def open_permissions(root: Path) -> None:
+    """Give a freshly built model folder the umask's usual modes: mkdtemp makes folders 0700 and
+    some savers write 0600 files, but workers running as other users (a web process, a CPU
+    worker) must read the model."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for folder, _, files in os.walk(root):
+        os.chmod(folder, 0o777 & ~umask)
+        for name in files:
+            os.chmod(os.path.join(folder, name), 0o666 & ~umask)

@@ -21,16 +21,18 @@ def _recipe_in() -> type[Schema]:
         if recipe_field.name == "precision":  # what this deployment's workers render
             choices = list(settings.SEEDBANK_PRECISIONS)
         default: Any = recipe_field.default if has_default(recipe_field) else ...
+        description = about.help
+        if about.local_ref:
+            description = f"Id of a stored {about.label.lower()} on this site."
         if about.input_name == "model_version":
-            optional, default = True, None  # absent: the default model version
+            optional, default = True, None
+            description = "Id of a model version on this site; absent: the site's default model."
         fields[input_name(recipe_field)] = (
             kind | None if optional else kind,
             Field(
                 default,
                 title=about.label,
-                description=(about.help or None)
-                if not about.local_ref
-                else f"{about.help} Id of a {about.label.lower()} on this site.".strip(),
+                description=description or None,
                 json_schema_extra={"enum": choices} if choices else None,
             ),
         )
