@@ -14,6 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from config import embedded
+from config.secrets import local_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,13 +49,32 @@ def env_bool(name: str, default: bool) -> bool:
 
 VAR_DIR = Path(env_str("SEEDBANK_VAR_DIR", str(BASE_DIR / "var"))).resolve()
 
-DEBUG = env_bool("DJANGO_DEBUG", True)
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+# Off unless asked for: a visitor never sees a traceback, not even on a laptop demo.
+DEBUG = env_bool("DJANGO_DEBUG", False)
+# Production sets DJANGO_SECRET_KEY. Without it, a local install makes one once and keeps it in
+# SEEDBANK_VAR_DIR (never in the repository), so sessions survive a restart of `make run`.
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "") or local_secret_key(VAR_DIR)
 ALLOWED_HOSTS = [h for h in env_str("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+
+# --- behind a TLS proxy (SEEDBANK_HTTPS=1) --------------------------------------------------
+# The proxy terminates TLS and says so in X-Forwarded-Proto; cookies are then secure only, HSTS
+# is sent, and POSTs from the public origins pass CSRF's origin check.
+SEEDBANK_HTTPS = env_bool("SEEDBANK_HTTPS", False)
+if SEEDBANK_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = env_bool("SEEDBANK_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("SEEDBANK_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SEEDBANK_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("SEEDBANK_HSTS_PRELOAD", True)
+CSRF_TRUSTED_ORIGINS = [o for o in env_str("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
+# Rate limits key clients by address. Behind a proxy every request comes from the proxy, so the
+# client's own address is read from this header (set by *your* proxy; never trust it otherwise).
+SEEDBANK_CLIENT_IP_HEADER = env_str("SEEDBANK_CLIENT_IP_HEADER", "")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -64,20 +84,38 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "csp",
     "generator",
     "gallery",
     "search",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Serves collected static files from the application server (compressed, cached forever).
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "config.middleware.OverloadMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Scripts and styles come only from our own static files (no inline code anywhere).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+    }
+}
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -103,9 +141,20 @@ if embedded.use_embedded("DATABASE_URL"):
 else:
     _database_url = os.environ["DATABASE_URL"]
 try:
-    DATABASES = {"default": dj_database_url.parse(_database_url, conn_max_age=60)}
+    DATABASES = {"default": dj_database_url.parse(_database_url)}
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+# One bounded pool per process (psycopg_pool through Django): a request borrows a connection and
+# gives it back, so connections never outlive their threads and never exceed
+# processes x SEEDBANK_DB_POOL_MAX. Size it so that web processes x (threads) plus workers stay
+# under the server's max_connections. A request that waits longer than the timeout for one
+# answers 503 (config.middleware.OverloadMiddleware), not 500.
+SEEDBANK_DB_POOL_MAX = env_int("SEEDBANK_DB_POOL_MAX", 8, minimum=1)
+DATABASES["default"]["OPTIONS"]["pool"] = {
+    "min_size": 1,
+    "max_size": SEEDBANK_DB_POOL_MAX,
+    "timeout": env_int("SEEDBANK_DB_POOL_TIMEOUT", 10, minimum=1),
+}
 # libpq's `?host=/socket/dir` arrives in OPTIONS; Django's own HOST field is where tools (and
 # child processes rebuilding the URL) look for it.
 if not DATABASES["default"]["HOST"] and "host" in DATABASES["default"]["OPTIONS"]:
@@ -131,6 +180,11 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
+# collectstatic (run by `make run`) writes hashed, compressed copies that whitenoise serves.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 # Local runs and tests serve media from Django; production points MEDIA at object storage.
@@ -212,12 +266,23 @@ CACHES = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "config.middleware.RequestIdFilter"}},
+    "formatters": {
+        # Time, level, logger and the request id (or "-" outside a request): one line each.
+        "line": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"}
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "line",
+            "filters": ["request_id"],
+        }
+    },
     # Libraries that log to the root logger (open_clip narrates every model load) stay quiet;
     # Seedbank's own modules and Celery report at SEEDBANK_LOG_LEVEL.
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         name: {"level": env_str("SEEDBANK_LOG_LEVEL", "INFO")}
-        for name in ("generator", "gallery", "search", "config", "celery", "django")
+        for name in ("engine", "generator", "gallery", "search", "config", "celery", "django")
     },
 }

@@ -12,11 +12,24 @@ from django.shortcuts import render
 WINDOW_SECONDS = 60
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client's address: from the trusted proxy's header when one is configured
+    (SEEDBANK_CLIENT_IP_HEADER, e.g. X-Forwarded-For: the proxy appends the peer it saw, so
+    the last entry is the one it vouches for), else the TCP peer."""
+    header = settings.SEEDBANK_CLIENT_IP_HEADER
+    if header:
+        forwarded = request.headers.get(header, "")
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last[:64]
+    return str(request.META.get("REMOTE_ADDR", "unknown"))
+
+
 def client_identity(request: HttpRequest) -> str:
-    """Signed-in users by id; visitors by address (behind a proxy, configure it to set this)."""
+    """Signed-in users by id; visitors by address."""
     if request.user.is_authenticated:
         return f"user:{request.user.pk}"
-    return f"ip:{request.META.get('REMOTE_ADDR', 'unknown')}"
+    return f"ip:{client_address(request)}"
 
 
 def hit(*, scope: str, identity: str, per_minute: int) -> int | None:

@@ -1,4 +1,5 @@
-"""`make run`: migrate, build the tiny models, start a Celery worker and the site, seed the demo.
+"""`make run`: migrate, build the tiny models, collect static files, start a Celery worker and
+the site on gunicorn (config/gunicorn.py), seed the demo.
 
 Everything it starts stops on Ctrl-C. A second run reuses the data under SEEDBANK_VAR_DIR.
 """
@@ -30,6 +31,12 @@ def worker_command() -> list[str]:
     ]  # fmt: skip
 
 
+def web_command(addr: str) -> list[str]:
+    """The application server: gunicorn with the settings in config/gunicorn.py."""
+    config = str(settings.BASE_DIR / "config" / "gunicorn.py")
+    return [sys.executable, "-m", "gunicorn", "-c", config, "--bind", addr, "config.wsgi"]
+
+
 def child_environment() -> dict[str, str]:
     """Children reuse this process's servers instead of attaching again."""
     env = dict(os.environ)
@@ -55,17 +62,14 @@ class Command(BaseCommand):
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0)
         call_command("build_tiny_models")
         env = child_environment()
         # Own sessions: Ctrl-C reaches only this process, which then stops the children in
         # order instead of racing them.
         children = [
             subprocess.Popen(worker_command(), env=env, start_new_session=True),
-            subprocess.Popen(
-                [sys.executable, "manage.py", "runserver", addr, "--noreload"],
-                env=env,
-                start_new_session=True,
-            ),
+            subprocess.Popen(web_command(addr), env=env, start_new_session=True),
         ]
         try:
             call_command("seed_demo", wait=True)

@@ -1,0 +1,75 @@
+"""Request ids for the logs, and a 503 (not a 500) when the database is saturated."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import re
+import uuid
+from collections.abc import Callable
+
+from django.db import OperationalError
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+_request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+# An id a proxy sent is kept only if it looks like one (it ends up in every log line).
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+RETRY_AFTER_SECONDS = 5
+
+
+class RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = _request_id.get()
+        return True
+
+
+class RequestIdMiddleware:
+    """Tag every log line of a request with its id (the proxy's X-Request-ID, or a new one)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        given = request.headers.get("X-Request-ID", "")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex[:16]
+        token = _request_id.set(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            _request_id.reset(token)
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class OverloadMiddleware:
+    """No free database connection (pool timeout, server full): 503 with Retry-After.
+
+    The pool bounds connections, so saturation shows up as a wait that times out; the answer
+    tells clients to come back instead of failing them, and the site recovers by itself as soon
+    as the load drops.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, OperationalError):
+            return None
+        logger.warning("database unavailable, answering 503: %s", exception)
+        wants_json = request.path.startswith("/api/")
+        if wants_json:
+            response = HttpResponse(
+                b'{"error": "The service is busy; try again shortly."}',
+                status=503,
+                content_type="application/json",
+            )
+        else:
+            response = HttpResponse(render_to_string("503.html"), status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
