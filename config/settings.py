@@ -96,6 +96,7 @@ MIDDLEWARE = [
     # Serves collected static files from the application server (compressed, cached forever).
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.middleware.OverloadMiddleware",
+    "config.middleware.RejectNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
-from ninja.errors import AuthenticationError, ValidationError
+from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from gallery.api import renders, search
 
@@ -32,6 +32,10 @@ _MESSAGES = {
     "string_type": "Enter text.",
     "model_type": "Send a JSON object.",
     "dict_type": "Send a JSON object.",
+    "int_type": "Enter a whole number.",
+    "float_type": "Enter a number.",
+    "bool_type": "Enter true or false.",
+    "value_error": "",  # our own validators' messages are already in people's words
 }
 
 
@@ -47,7 +51,8 @@ def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
             if names
             else "__all__"
         )
-        message = _MESSAGES.get(error.get("type", ""), error.get("msg", "Invalid value."))
+        message = _MESSAGES.get(error.get("type", "")) or error.get("msg", "Invalid value.")
+        message = message.removeprefix("Value error, ")
         by_field.setdefault(field, []).append(message)
     return by_field
 
@@ -55,6 +60,15 @@ def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
 @api.exception_handler(ValidationError)
 def invalid_input(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return api.create_response(request, {"errors": _field_errors(exc.errors)}, status=400)
+
+
+@api.exception_handler(HttpError)
+def refused(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if exc.status_code == 400:  # the body could not be parsed (not JSON, too deep, too long)
+        body: dict[str, Any] = {"errors": {"__all__": ["The body is not valid JSON."]}}
+    else:
+        body = {"error": str(exc)}
+    return api.create_response(request, body, status=exc.status_code)
 
 
 @api.exception_handler(AuthenticationError)

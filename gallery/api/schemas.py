@@ -3,13 +3,32 @@ type (engine.recipe): its fields, types, defaults and descriptions are the recip
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from django.conf import settings
 from ninja import Field, Schema
-from pydantic import create_model
+from pydantic import AfterValidator, ConfigDict, create_model
 
 from engine.recipe import field_type, has_default, input_name, recipe_fields, spec
+
+
+def _storable(text: str) -> str:
+    """Text Postgres can store: no NUL characters, no lone UTF-16 surrogates."""
+    if "\x00" in text:
+        raise ValueError("Text cannot contain NUL characters.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("Text must be valid Unicode (no lone surrogates).") from None
+    return text
+
+
+SafeText = Annotated[str, AfterValidator(_storable)]
+
+
+class StrictSchema(Schema):
+    # A boolean is not a number and an object is not a prompt: no lax coercion in the API.
+    model_config = ConfigDict(strict=True)
 
 
 def _recipe_in() -> type[Schema]:
@@ -17,6 +36,7 @@ def _recipe_in() -> type[Schema]:
     for recipe_field in recipe_fields():
         about = spec(recipe_field)
         kind, optional = field_type(recipe_field)
+        annotation: Any = SafeText if kind is str else kind
         choices: list[Any] = [value for value, _ in about.choices]
         if recipe_field.name == "precision":  # what this deployment's workers render
             choices = list(settings.SEEDBANK_PRECISIONS)
@@ -28,7 +48,7 @@ def _recipe_in() -> type[Schema]:
             optional, default = True, None
             description = "Id of a model version on this site; absent: the site's default model."
         fields[input_name(recipe_field)] = (
-            kind | None if optional else kind,
+            annotation | None if optional else annotation,
             Field(
                 default,
                 title=about.label,
@@ -36,7 +56,7 @@ def _recipe_in() -> type[Schema]:
                 json_schema_extra={"enum": choices} if choices else None,
             ),
         )
-    model: type[Schema] = create_model("RecipeIn", __base__=Schema, **fields)
+    model: type[Schema] = create_model("RecipeIn", __base__=StrictSchema, **fields)
     return model
 
 
@@ -95,7 +115,7 @@ class ImagesResponse(Schema):
 class ImagesQuery(Schema):
     """Ranked search: words (q) or an image id (like), filters, threshold, cursor."""
 
-    q: str = Field("", max_length=500, description="words (vector, keyword or hybrid)")
+    q: SafeText = Field("", max_length=500, description="words (vector, keyword or hybrid)")
     mode: str = Field(
         "hybrid", description="ranking", json_schema_extra={"enum": ["hybrid", "vector", "keyword"]}
     )

@@ -1,0 +1,98 @@
+"""Hostile and malformed input gets a 400 with a message, never a 500 (issue: hostile input)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from generator.models import RenderJob
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def quiet_client() -> Client:
+    return Client(raise_request_exception=False)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/images?q=",
+        "/api/v1/images?q=%20",
+        "/api/v1/search?q=%00",
+        "/users/%00/",
+        "/collections/%00/",
+        "/search/?q=%00",
+        "/api/v1/images?q=%00",
+        "/images/99999999999999999999999/",
+        "/api/v1/images?q=cat&limit=99999999999999999999999",
+        "/api/v1/images?q=cat&seed=-5",
+    ],
+)
+def test_hostile_urls_answer_4xx(quiet_client, url) -> None:
+    assert 400 <= quiet_client.get(url).status_code < 500
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ("[" * 100_000, "__all__"),  # nesting deeper than any parser's recursion limit
+        ('{"prompt": "x", "seed": ' + "9" * 5000 + "}", "__all__"),  # past int()'s digit limit
+        ('{"prompt": "\\ud800"}', "prompt"),  # a lone surrogate: not storable text
+        ('{"prompt": "a\\u0000b"}', "prompt"),  # NUL: Postgres text cannot hold it
+        ('{"prompt": "x", "steps": true}', "steps"),  # a boolean is not a number
+        ('{"prompt": "x", "guidance": "7.5"}', "guidance"),  # a string is not a number
+        ('{"prompt": {"text": "a cat"}}', "prompt"),  # an object is not a prompt
+        ('{"prompt": ["a cat"]}', "prompt"),
+        ("null", "prompt"),  # no object at all: the required field is missing
+        ('"a cat"', "prompt"),
+    ],
+)
+def test_hostile_render_bodies_answer_400_by_field(client, user, model_version, body, field):
+    client.force_login(user)
+    response = client.post("/api/v1/renders", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert field in errors and all(isinstance(m, str) and m for m in errors[field]), errors
+    assert RenderJob.objects.count() == 0
+
+
+def test_integers_are_accepted_where_numbers_are_asked(client, user, model_version) -> None:
+    client.force_login(user)
+    payload = {"prompt": "x", "guidance": 7, "steps": 4}
+    response = client.post("/api/v1/renders", json.dumps(payload), content_type="application/json")
+    assert response.status_code == 202, response.content
+
+
+TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=60)
+
+
+@settings(max_examples=60, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(q=TEXT, mode=TEXT, width=TEXT, seed=TEXT, nsfw=TEXT, cursor=TEXT)
+def test_search_parameters_never_500(quiet_client, q, mode, width, seed, nsfw, cursor) -> None:
+    params = {"q": q, "mode": mode, "width": width, "seed": seed, "nsfw": nsfw}
+    for url in ("/search/", "/api/v1/images", "/api/v1/search"):
+        response = quiet_client.get(url, {**params, "cursor": cursor})
+        assert response.status_code < 500, (url, params, response.content[:300])
+
+
+@settings(max_examples=40, derandomize=True, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(prompt=TEXT, steps=TEXT, width=TEXT, scheduler=TEXT, strength=TEXT, mask_data=TEXT)
+def test_the_generate_form_never_500(
+    user, model_version, prompt, steps, width, scheduler, strength, mask_data
+) -> None:
+    client = Client(raise_request_exception=False)
+    client.force_login(user)
+    data = {
+        "model_version": model_version.pk, "prompt": prompt, "steps": steps, "width": width,
+        "scheduler": scheduler, "strength": strength, "mask_data": mask_data, "mode": "img2img",
+    }  # fmt: skip
+    response = client.post("/generate/", data)
+    assert response.status_code < 500, (data, response.content[:300])
