@@ -151,7 +151,7 @@ except ValueError as exc:
 # under the server's max_connections. A request that waits longer than the timeout for one
 # answers 503 (config.middleware.OverloadMiddleware), not 500.
 SEEDBANK_DB_POOL_MAX = env_int("SEEDBANK_DB_POOL_MAX", 8, minimum=1)
-DATABASES["default"]["OPTIONS"]["pool"] = {
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": 1,
     "max_size": SEEDBANK_DB_POOL_MAX,
     "timeout": env_int("SEEDBANK_DB_POOL_TIMEOUT", 10, minimum=1),
@@ -253,6 +253,7 @@ SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, 
 SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY", 1800, minimum=1)
 SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
 SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
+SEEDBANK_RATE_SIGNUP_PER_HOUR = env_int("SEEDBANK_RATE_SIGNUP_PER_HOUR", 5, minimum=1)
 # Rate-limit counters must be shared by every web process: Redis in production
 # (SEEDBANK_CACHE_URL=redis://…); one local process (make run, tests) is fine with memory.
 _cache_url = os.environ.get("SEEDBANK_CACHE_URL", "")

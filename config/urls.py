@@ -21,6 +21,7 @@ urlpatterns = [
     path("", records.home, name="home"),
     path("images/<int:image_id>/", records.detail, name="image_detail"),
     path("images/<int:image_id>/remix/", records.remix, name="image_remix"),
+    path("images/<int:image_id>/restore/", records.restore, name="image_restore"),
     path("images/<int:image_id>/restore.json", records.restore_status, name="image_restore_status"),
     re_path(
         r"^images/(?P<image_id>[0-9]+)/export\.(?P<fmt>json|py)$",

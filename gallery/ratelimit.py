@@ -32,13 +32,14 @@ def client_identity(request: HttpRequest) -> str:
     return f"ip:{client_address(request)}"
 
 
-def hit(*, scope: str, identity: str, per_minute: int) -> int | None:
-    """Count one request; when over the limit return the seconds until the window resets."""
+def hit(*, scope: str, identity: str, per_minute: int, window: int = WINDOW_SECONDS) -> int | None:
+    """Count one request; when over the limit (per_minute per `window` seconds) return the
+    seconds until the window resets."""
     now = time.time()
-    key = f"ratelimit:{scope}:{identity}:{int(now // WINDOW_SECONDS)}"
-    cache.add(key, 0, timeout=WINDOW_SECONDS + 1)
+    key = f"ratelimit:{scope}:{identity}:{int(now // window)}"
+    cache.add(key, 0, timeout=window + 1)
     if cache.incr(key) > per_minute:
-        return WINDOW_SECONDS - int(now % WINDOW_SECONDS)
+        return window - int(now % window)
     return None
 
 
@@ -71,6 +72,20 @@ def search_refused(request: HttpRequest, *, as_json: bool = False) -> HttpRespon
     """A 429 when this client searches faster than the search rate limit, else None."""
     return _refused(request, "search", "searches",
                     settings.SEEDBANK_RATE_SEARCH_PER_MINUTE, as_json)  # fmt: skip
+
+
+def signup_refused(request: HttpRequest) -> HttpResponse | None:
+    """A 429 when one address creates accounts faster than SEEDBANK_RATE_SIGNUP_PER_HOUR."""
+    per_hour = settings.SEEDBANK_RATE_SIGNUP_PER_HOUR
+    wait = hit(scope="signup", identity=f"ip:{client_address(request)}", per_minute=per_hour,
+               window=3600)  # fmt: skip
+    if wait is None:
+        return None
+    message = (
+        f"Too many new accounts from your address: {per_hour} per hour. "
+        f"Try again in {wait // 60 + 1} minutes."
+    )
+    return too_many_requests(request, message, retry_after=wait)
 
 
 def _refused(

@@ -30,7 +30,7 @@ def remix_submit(*, owner: User, parent: Image, recipe: Recipe) -> RenderJob:
         except ModelUnavailable as exc:
             raise ValidationError(str(exc)) from exc
     if recipe.batch_size == 1 and recipe.seed is not None:
-        recipe_validate(recipe=recipe)
+        recipe_validate(recipe=recipe, user=owner)
         if recipe.pixel_key() == parent.recipe().pixel_key():
             return reproduction_create(image=parent, requested_by=owner).job
     return render_job_create(owner=owner, recipe=recipe, parent=parent)

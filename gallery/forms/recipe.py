@@ -26,13 +26,14 @@ from engine.recipe import (
     spec,
 )
 from gallery.forms.uploads import picture_from_upload
-from generator.models import SourceImage
+from generator.models import Image
 from generator.selectors.recipes import (
     model_version_default,
     model_versions_renderable,
     recipe_limits,
 )
-from generator.services.records import source_image_store
+from generator.selectors.records import image_detail
+from generator.services.records import source_from_record, source_image_store
 
 _NUMBER_FIELDS: dict[type, type[forms.Field]] = {int: forms.IntegerField, float: forms.FloatField}
 
@@ -76,9 +77,13 @@ class RecipeFormBase(forms.Form):
     mask_upload = forms.FileField(required=False, label="Mask (white = repaint, black = keep)")
     # The mask painter's canvas, as a PNG data: URL.
     mask_data = forms.CharField(required=False, widget=forms.HiddenInput)
+    # "Use as init image": a record whose pixels become the init image once the form is sent
+    # (a page view stores nothing).
+    init_record = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, viewer: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self.viewer = viewer
         # Offered per deployment (SEEDBANK_PRECISIONS): fp16 only where GPU workers support it.
         precision = self.fields["precision"]
         assert isinstance(precision, forms.ChoiceField)
@@ -112,13 +117,24 @@ class RecipeFormBase(forms.Form):
             raise forms.ValidationError("The painted mask is not valid base64.") from exc
         return picture_from_upload(io.BytesIO(data))
 
+    def clean_init_record(self) -> Image | None:
+        record_id = self.cleaned_data.get("init_record")
+        if record_id is None:
+            return None
+        record = image_detail(image_id=record_id, viewer=self.viewer)
+        if record is None or not record.image_file:
+            raise forms.ValidationError("That record cannot be used as an init image.")
+        return record
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
         if self.errors:  # a field failed to parse; recipe checks would only repeat it
             return cleaned
         # Uploads become ids only once the recipe is accepted (recipe()); a stand-in id lets the
         # shared rules check that the inputs the mode needs are there.
-        has_init = cleaned.get("init_upload") is not None or cleaned.get("init_image_id")
+        has_init = any(
+            cleaned.get(name) for name in ("init_upload", "init_record", "init_image_id")
+        )
         has_mask = any(cleaned.get(name) for name in ("mask_upload", "mask_data", "mask_id"))
         stand_in = self._recipe(init_image_id=-1 if has_init else None,
                                 mask_id=-1 if has_mask else None)  # fmt: skip
@@ -129,14 +145,18 @@ class RecipeFormBase(forms.Form):
         return cleaned
 
     def recipe(self) -> Recipe:
-        """The accepted recipe; stores uploaded init images and masks (by content hash)."""
-        data = self.cleaned_data
+        """The accepted recipe; stores uploaded init images and masks (by content hash, as the
+        viewer's own). Call it once the quota allows the render: storing is a write."""
+        data, owner = self.cleaned_data, self.viewer
         init_id, mask_id = data.get("init_image_id"), data.get("mask_id")
+        if data.get("init_record") is not None:
+            init_id = source_from_record(image=data["init_record"], owner=owner).pk
         if data.get("init_upload") is not None:
-            init_id = source_image_store(picture=data["init_upload"], kind=SourceImage.Kind.INIT).pk
+            init = source_image_store(picture=data["init_upload"], kind="init", owner=owner)
+            init_id = init.pk
         painted = data.get("mask_upload") or data.get("mask_data")
         if painted is not None:
-            mask_id = source_image_store(picture=painted, kind=SourceImage.Kind.MASK).pk
+            mask_id = source_image_store(picture=painted, kind="mask", owner=owner).pk
         return self._recipe(init_image_id=init_id, mask_id=mask_id)
 
     def _recipe(self, *, init_image_id: int | None, mask_id: int | None) -> Recipe:

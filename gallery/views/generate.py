@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
@@ -13,12 +14,10 @@ from django.views.decorators.http import require_GET, require_http_methods
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
 from gallery.payloads import job_payload
-from generator.models import SourceImage
 from generator.selectors.jobs import job_for_viewer
-from generator.selectors.quotas import QuotaExceeded
+from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.selectors.recipes import source_image_find
 from generator.selectors.records import image_detail
-from generator.services.records import source_from_record
 from generator.services.render_jobs import render_job_create
 
 
@@ -26,13 +25,15 @@ from generator.services.render_jobs import render_job_create
 @require_http_methods(["GET", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        form = RecipeForm(request.POST, request.FILES)
+        form = RecipeForm(request.POST, request.FILES, viewer=request.user)
     else:
-        form = RecipeForm(initial=_initial_from_record(request))
+        form = RecipeForm(initial=_initial_from_record(request), viewer=request.user)
     if request.method == "POST" and (refused := ratelimit.generation_refused(request)):
         return refused
     if request.method == "POST" and form.is_valid():
         try:
+            # Checked before the form stores uploads: a refused render leaves nothing behind.
+            quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
             job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
         except ValidationError as exc:
             form.add_error(None, exc)
@@ -41,13 +42,27 @@ def generate(request: HttpRequest) -> HttpResponse:
         else:
             return redirect("job_detail", job_id=job.pk)
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "init_source": init_source(form)}
+    context = {"form": form, "init_source": init_source(form, request.user)}
     return render(request, "generator/generate.html", context, status=status)
 
 
-def init_source(form: Any) -> Any:
-    """The stored init image the form points at, for the preview and the mask painter."""
-    return source_image_find(source_id=form["init_image_id"].value(), kind=SourceImage.Kind.INIT)
+@dataclass(frozen=True)
+class InitPreview:
+    url: str
+    width: int
+    height: int
+
+
+def init_source(form: Any, viewer: Any) -> InitPreview | None:
+    """The init image the form points at (a stored source, or a record to use), for the preview
+    and the mask painter."""
+    record_id = form["init_record"].value()
+    if str(record_id or "").isdigit():
+        record = image_detail(image_id=int(record_id), viewer=viewer)
+        if record is not None and record.image_file:
+            return InitPreview(record.image_file.url, record.width, record.height)
+    source = source_image_find(source_id=form["init_image_id"].value(), kind="init")
+    return InitPreview(source.file.url, source.width, source.height) if source else None
 
 
 # "Use prompt / use seed / use all": which recipe fields a new image takes from a record.
@@ -64,7 +79,7 @@ def _initial_from_record(request: HttpRequest) -> dict[str, Any]:
     if record is not None and record.image_file:  # "use as init image"
         return {
             "mode": "img2img",
-            "init_image_id": source_from_record(image=record).pk,
+            "init_record": record.pk,
             "strength": 0.6,
             "prompt": record.prompt,
             "width": record.width,

@@ -12,7 +12,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from engine.export import export_script
 from gallery import ratelimit
@@ -28,8 +28,9 @@ from gallery.views.generate import init_source
 from gallery.views.search import search_page
 from generator.models import Image
 from generator.selectors.model_versions import image_model_problem
-from generator.selectors.quotas import QuotaExceeded
+from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.selectors.records import (
+    environment_public,
     image_children,
     image_detail,
     image_export_document,
@@ -59,15 +60,15 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
-    restore = image_restore_request(
-        image=image, requested_by=request.user if request.user.is_authenticated else None
-    )
+    restore = image_pending_restore(image=image)  # a page view never queues work
     context = {
         "image": image,
         "restore": restore,
         "model_problem": image_model_problem(image=image),
         "recipe_json": json.dumps(image.recipe_portable(), ensure_ascii=False, indent=2),
-        "environment_json": json.dumps(image.environment, ensure_ascii=False, indent=2),
+        "environment_json": json.dumps(
+            environment_public(image.environment), ensure_ascii=False, indent=2
+        ),
         "children": image_children(image=image, viewer=request.user),
         "parent": image_parent(image=image, viewer=request.user),
         "similar": images_similar_to(image=image),
@@ -131,6 +132,22 @@ def bar_chart(points: list[tuple[object, float]]) -> list[dict[str, object]]:
     return bars
 
 
+@login_required
+@require_POST
+def restore(request: HttpRequest, image_id: int) -> HttpResponse:
+    """Re-render an evicted record's pixels from its recipe (costs the requester's quota)."""
+    image = image_detail(image_id=image_id, viewer=request.user)
+    if image is None:
+        raise Http404("No such image")
+    if refused := ratelimit.generation_refused(request):
+        return refused
+    try:
+        image_restore_request(image=image, requested_by=request.user)  # type: ignore[arg-type]
+    except QuotaExceeded as exc:
+        return ratelimit.too_many_requests(request, str(exc))
+    return redirect("image_detail", image_id=image.pk)
+
+
 @require_GET
 def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
     """Progress of re-rendering an evicted record (public, like the record itself)."""
@@ -158,9 +175,11 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     if request.method == "POST":
         if refused := ratelimit.generation_refused(request):
             return refused
-        form = RecipeForm(request.POST, request.FILES)
+        form = RecipeForm(request.POST, request.FILES, viewer=request.user)
         if form.is_valid():
             try:
+                # Checked before the form stores uploads: a refused render leaves nothing behind.
+                quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
                 job = remix_submit(owner=request.user, parent=image, recipe=form.recipe())  # type: ignore[arg-type]
             except ValidationError as exc:
                 form.add_error(None, exc)
@@ -170,13 +189,13 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
                 return redirect("job_detail", job_id=job.pk)
         status = 400
     else:
-        form = RecipeForm(initial=RecipeForm.initial_from_image(image))
+        form = RecipeForm(initial=RecipeForm.initial_from_image(image), viewer=request.user)
         status = 200
     context = {
         "form": form,
         "image": image,
         "model_problem": image_model_problem(image=image),
-        "init_source": init_source(form),
+        "init_source": init_source(form, request.user),
     }
     return render(request, "gallery/remix.html", context, status=status)
 
@@ -200,6 +219,8 @@ def user_page(request: HttpRequest, username: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST" and (refused := ratelimit.signup_refused(request)):
+        return refused
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()

@@ -18,6 +18,10 @@ from search.selectors import SearchResults, image_vector, search_images, uploade
 @require_http_methods(["GET", "POST"])
 def search_page(request: HttpRequest) -> HttpResponse:
     """GET with q (words) or like=<id>; POST with an uploaded image (image→image)."""
+    searching = request.method == "POST" or any(request.GET.get(k) for k in ("q", "like"))
+    # Counted before the form decodes an upload: decoding is the expensive part to refuse.
+    if searching and (refused := ratelimit.search_refused(request)):
+        return refused
     form = SearchForm(request.POST or request.GET, request.FILES or None)
     context: dict[str, Any] = {"form": form, "query": request.GET.get("q", "")}
     if not form.is_valid():
@@ -26,8 +30,6 @@ def search_page(request: HttpRequest) -> HttpResponse:
     query, like, upload = data["q"].strip(), data.get("like"), data.get("image")
     if not (query or like or upload):
         return render(request, "search/results.html", context)
-    if refused := ratelimit.search_refused(request):
-        return refused
     options = {
         "filters": form.filters(),
         "limit": settings.SEEDBANK_GALLERY_PAGE_SIZE,

@@ -25,6 +25,11 @@ class SourceImage(models.Model):
 
     pixel_sha256 = models.CharField(max_length=64)
     kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Uploads belong to whoever uploaded them: others may use a source only through a record
+    # they can see (a remix keeps its parent's init image). Blank: made by the system.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     file = models.FileField(upload_to="sources/")
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
@@ -32,7 +37,9 @@ class SourceImage(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["pixel_sha256", "kind"], name="source_once_per_kind")
+            models.UniqueConstraint(
+                fields=["owner", "pixel_sha256", "kind"], name="source_once_per_owner_and_kind"
+            )
         ]
 
     def __str__(self) -> str:

@@ -6,10 +6,10 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
 
-from generator.models import Image, RenderJob
+from generator.models import Image, RenderJob, Reproduction
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -24,7 +24,11 @@ def quota_check(*, user: User | None, renders: int) -> None:
     if user is None or user.is_staff:
         return
     since = timezone.now() - timedelta(hours=24)
-    done = Image.objects.filter(owner=user, created_at__gte=since).count()
+    # A rerun (remix unchanged, restore) renders the whole batch unless asked for one seed.
+    reruns = Reproduction.objects.filter(requested_by=user, created_at__gte=since).aggregate(
+        images=Sum(Case(When(whole_batch=True, then=F("image__batch_size")), default=Value(1)))
+    )["images"]
+    done = Image.objects.filter(owner=user, created_at__gte=since).count() + (reruns or 0)
     allowed = settings.SEEDBANK_QUOTA_RENDERS_PER_DAY
     if done + renders > allowed:
         raise QuotaExceeded(

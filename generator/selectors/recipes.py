@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
 from generator.models import ModelVersion, SourceImage
+from generator.selectors.records import images_visible_to
 
 
 def recipe_limits() -> RecipeLimits:
@@ -27,8 +30,10 @@ def model_version_default() -> ModelVersion | None:
     return ModelVersion.objects.filter(is_default=True).first()
 
 
-def recipe_validate(*, recipe: Recipe) -> ModelVersion:
-    """Raise ValidationError (by field) unless the recipe can be rendered; return its model."""
+def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
+    """Raise ValidationError (by field) unless `user` may render the recipe; return its model.
+
+    `user` None is the system (demo seeding, commands), which may use any stored source."""
     errors = recipe_errors(recipe, recipe_limits())
     model_version = (
         model_versions_renderable().filter(pk=recipe.model_version_id).first()
@@ -49,15 +54,24 @@ def recipe_validate(*, recipe: Recipe) -> ModelVersion:
         ("init_image", recipe.init_image_id, SourceImage.Kind.INIT),
         ("mask", recipe.mask_id, SourceImage.Kind.MASK),
     ):
-        if (
-            source_id is not None
-            and not SourceImage.objects.filter(pk=source_id, kind=kind).exists()
-        ):
+        if source_id is not None and not source_usable(source_id=source_id, kind=kind, user=user):
             errors.setdefault(name, []).append(f"Unknown {kind} image {source_id}.")
     if errors:
         raise ValidationError(errors)
     assert model_version is not None
     return model_version
+
+
+def source_usable(*, source_id: int, kind: str, user: Any) -> bool:
+    """A source is usable by the system, staff, its owner, or anyone who can see a record made
+    with it (remixing an img2img record keeps its init image)."""
+    sources = SourceImage.objects.filter(pk=source_id, kind=kind)
+    if user is None or getattr(user, "is_staff", False):
+        return sources.exists()
+    if sources.filter(owner_id=user.pk).exists():
+        return True
+    made_with = Q(init_image_id=source_id) | Q(mask_id=source_id)
+    return images_visible_to(user).filter(made_with).exists()
 
 
 def source_image_find(*, source_id: object, kind: str) -> SourceImage | None:

@@ -138,11 +138,21 @@ def reproduction_summary(*, images: QuerySet[Image] | None = None) -> Reproducti
     return ReproductionSummary(records=checked + unchecked, checked=checked, by_verdict=counts)
 
 
+# Where this server keeps its files and which kernel it runs say nothing about the pixels that a
+# visitor could use, and a good deal to an attacker: kept on the row, never shown.
+PRIVATE_ENVIRONMENT_KEYS = ("model_path", "platform")
+
+
+def environment_public(environment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in environment.items() if k not in PRIVATE_ENVIRONMENT_KEYS}
+
+
 def image_export_document(*, image: Image) -> dict[str, Any]:
-    """The record as a portable export (engine.export): recipe, batch seeds, environment."""
+    """The record as a portable export (engine.export): recipe, batch seeds, environment. The
+    model is named by name and digest; the script is pointed at a local copy with --model."""
     return export_document(
         recipe=image.recipe_portable(),
-        model_path=image.model_version.path if image.model_version else "",
+        model_path="",
         pixel_sha256=image.pixel_sha256,
-        environment=image.environment,
+        environment=environment_public(image.environment),
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from django.contrib.postgres.search import SearchVector
 from django.core.files.base import ContentFile
@@ -18,6 +19,9 @@ from engine.keywords import segment
 from engine.thumbnails import thumbnail_webp
 from generator.models import Image, Reproduction, SourceImage
 from generator.selectors.records import image_last_reproduction
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str) -> None:
@@ -55,32 +59,36 @@ def image_keywords_index(*, image_ids: Iterable[int]) -> None:
         Image.objects.filter(pk__in=pks).update(search_vector=keyword_vector(prompt, negative))
 
 
-def source_image_store(*, picture: PILImage.Image, kind: str) -> SourceImage:
-    """Store an init image or mask once, by the sha256 of its decoded pixels."""
+def source_image_store(*, picture: PILImage.Image, kind: str, owner: User | None) -> SourceImage:
+    """Store an init image or mask once per owner, by the sha256 of its decoded pixels."""
     mode = "L" if kind == SourceImage.Kind.MASK else "RGB"
     normalised = picture.convert(mode)
     digest = hashlib.sha256(
         f"{mode}:{normalised.width}x{normalised.height}:".encode() + normalised.tobytes()
     ).hexdigest()
-    existing = SourceImage.objects.filter(pixel_sha256=digest, kind=kind).first()
+    existing = SourceImage.objects.filter(pixel_sha256=digest, kind=kind, owner=owner).first()
     if existing is not None:
         return existing
     buffer = io.BytesIO()
     normalised.save(buffer, format="PNG")
     source = SourceImage(
-        pixel_sha256=digest, kind=kind, width=normalised.width, height=normalised.height
+        pixel_sha256=digest,
+        kind=kind,
+        owner=owner,
+        width=normalised.width,
+        height=normalised.height,
     )
     source.file.save(f"{kind}-{digest[:16]}.png", ContentFile(buffer.getvalue()), save=False)
     source.save()
     return source
 
 
-def source_from_record(*, image: Image) -> SourceImage:
-    """'Use as init image': a record's own pixels become an init image."""
+def source_from_record(*, image: Image, owner: User | None) -> SourceImage:
+    """'Use as init image': a record's own pixels become an init image of `owner`'s."""
     if not image.image_file:
         raise ValueError("This record's image is evicted; open it first to re-render it.")
     with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
-        return source_image_store(picture=decoded, kind=SourceImage.Kind.INIT)
+        return source_image_store(picture=decoded, kind=SourceImage.Kind.INIT, owner=owner)
 
 
 def image_evict(*, image: Image) -> int:

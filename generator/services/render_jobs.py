@@ -26,7 +26,7 @@ def render_job_create(
     parent: Image | None = None,
 ) -> RenderJob:
     """Create the job and one pending image per seed, then queue the job once committed."""
-    model_version = recipe_validate(recipe=recipe)
+    model_version = recipe_validate(recipe=recipe, user=owner)
     recipe = recipe.with_seed()
     assert recipe.seed is not None
     with transaction.atomic():

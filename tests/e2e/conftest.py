@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from django.conf import settings
 from django.db import connection
 
@@ -77,3 +78,20 @@ def wait_for(predicate, *, timeout: float = 90.0, interval: float = 0.25):
             return value
         time.sleep(interval)
     raise AssertionError("condition not met in time")
+
+
+def signed_in_session(base_url: str, username: str, password: str) -> requests.Session:
+    session = requests.Session()
+    session.get(f"{base_url}/accounts/login/").raise_for_status()
+    response = session.post(
+        f"{base_url}/accounts/login/",
+        data={
+            "username": username,
+            "password": password,
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{base_url}/accounts/login/"},
+        allow_redirects=False,
+    )
+    assert response.status_code == 302, response.text[:500]
+    return session

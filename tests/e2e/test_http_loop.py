@@ -14,26 +14,9 @@ from PIL import Image as PILImage
 
 from generator.models import Image, Reproduction
 from search.models import ImageEmbedding
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import signed_in_session, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-
-def signed_in_session(base_url: str, username: str, password: str) -> requests.Session:
-    session = requests.Session()
-    session.get(f"{base_url}/accounts/login/").raise_for_status()
-    response = session.post(
-        f"{base_url}/accounts/login/",
-        data={
-            "username": username,
-            "password": password,
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{base_url}/accounts/login/"},
-        allow_redirects=False,
-    )
-    assert response.status_code == 302, response.text[:500]
-    return session
 
 
 def finished_job(session: requests.Session, base_url: str, job_id: int) -> dict:

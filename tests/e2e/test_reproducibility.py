@@ -11,7 +11,7 @@ from django.core.management import call_command
 from engine.recipe import Recipe
 from generator.models import Image, RenderJob, Reproduction
 from generator.services.render_jobs import render_job_create
-from tests.e2e.conftest import wait_for
+from tests.e2e.conftest import signed_in_session, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -62,9 +62,17 @@ def test_evicted_record_is_rerendered_on_open(
     image.refresh_from_db()
     assert not image.image_file and not (media_root / f"images/{image.pk}").exists()
 
-    # A visitor opens the record: the page asks the worker to re-render, then serves the bytes.
+    # A visitor's page view queues nothing; a signed-in user asks, and the worker re-renders.
     page = requests.get(f"{live_server.url}/images/{image.pk}/")
-    assert page.status_code == 200 and "Re-rendering it from the recipe" in page.text
+    assert page.status_code == 200 and "Sign in</a> to re-render" in page.text
+    assert not Reproduction.objects.filter(purpose=Reproduction.Purpose.RESTORE).exists()
+    session = signed_in_session(live_server.url, user.username, "pw-for-tests-1")
+    asked = session.post(
+        f"{live_server.url}/images/{image.pk}/restore/",
+        data={"csrfmiddlewaretoken": session.cookies["csrftoken"]},
+        headers={"Referer": f"{live_server.url}/images/{image.pk}/"},
+    )
+    assert asked.status_code == 200 and "Re-rendering it from the recipe" in asked.text
     wait_for(lambda: Image.objects.get(pk=image.pk).evicted_at is None)
     image.refresh_from_db()
     served = requests.get(f"{live_server.url}{image.image_file.url}")
@@ -81,14 +89,14 @@ def test_img2img_and_inpaint_render_and_rerun_through_the_worker(
 
     from generator.models import SourceImage
     from generator.services.records import source_image_store
-    from tests.e2e.test_http_loop import finished_job, signed_in_session
+    from tests.e2e.test_http_loop import finished_job
 
     init = source_image_store(
-        picture=PILImage.new("RGB", (64, 64), (40, 160, 90)), kind=SourceImage.Kind.INIT
+        picture=PILImage.new("RGB", (64, 64), (40, 160, 90)), kind=SourceImage.Kind.INIT, owner=user
     )
     mask_picture = PILImage.new("L", (64, 64), 0)
     mask_picture.paste(255, (8, 8, 40, 40))
-    mask = source_image_store(picture=mask_picture, kind=SourceImage.Kind.MASK)
+    mask = source_image_store(picture=mask_picture, kind=SourceImage.Kind.MASK, owner=user)
     fields = {
         "prompt": "a frog",
         "seed": 12,

@@ -75,8 +75,10 @@ def _value(name: str, prop: dict[str, Any], sources: dict[str, int], model_id: i
 def test_posting_every_documented_field_renders_exactly_that_recipe(
     client, user, model_version, media_root
 ) -> None:
-    init = source_image_store(picture=PILImage.new("RGB", (64, 64), "red"), kind="init")
-    mask = source_image_store(picture=PILImage.new("L", (64, 64), 255), kind=SourceImage.Kind.MASK)
+    init = source_image_store(picture=PILImage.new("RGB", (64, 64), "red"), kind="init", owner=user)
+    mask = source_image_store(
+        picture=PILImage.new("L", (64, 64), 255), kind=SourceImage.Kind.MASK, owner=user
+    )
     properties = _recipe_schema(_schema(client))["properties"]
     sources = {"init": init.pk, "mask": mask.pk}
     payload = {

@@ -171,8 +171,18 @@ def test_exported_script_of_a_record_prints_its_sha256(
     script = tmp_path / "reproduce.py"
     script.write_bytes(response.content)
     # A fresh interpreter, outside the repository, with no Seedbank on the path.
+    # No server path travels with the export: the script is pointed at a local model copy.
+    assert model_version.path not in response.content.decode()
+    assert model_version.path not in client.get(f"/images/{record.pk}/").content.decode()
     result = subprocess.run(
-        [sys.executable, str(script), "--out", str(tmp_path / "out.png")],
+        [
+            sys.executable,
+            str(script),
+            "--out",
+            str(tmp_path / "out.png"),
+            "--model",
+            model_version.path,
+        ],
         cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": ""},
         capture_output=True,

@@ -132,12 +132,18 @@ def test_use_as_init_image_prefills_from_a_record(
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=False):
         record = submit(client, model_version, mode="txt2img")
+    sources_before = SourceImage.objects.count()
     response = client.get("/generate/", {"init": record.pk})
     initial = response.context["form"].initial
     assert initial["mode"] == "img2img" and initial["prompt"] == record.prompt
-    source = SourceImage.objects.get(pk=initial["init_image_id"])
-    assert response.context["init_source"] == source
+    assert initial["init_record"] == record.pk
+    assert response.context["init_source"].url == record.image_file.url
     assert "<canvas" in response.content.decode()  # the mask painter
+    assert SourceImage.objects.count() == sources_before  # a page view stores nothing
+
+    with django_capture_on_commit_callbacks(execute=False):
+        child = submit(client, model_version, mode="img2img", init_record=record.pk)
+    assert child.init_image.owner == user  # the record's pixels, now the user's init image
 
 
 def test_export_refuses_img2img_records_rather_than_mislead(
