@@ -190,6 +190,8 @@ MEDIA_URL = "media/"
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media"))).resolve()
 # Local runs and tests serve media from Django; production points MEDIA at object storage.
 SEEDBANK_SERVE_MEDIA = env_bool("SEEDBANK_SERVE_MEDIA", True)
+# Behind nginx: the internal location that maps to MEDIA_ROOT (gallery/views/media.py).
+SEEDBANK_MEDIA_ACCEL_PREFIX = env_str("SEEDBANK_MEDIA_ACCEL_PREFIX", "")
 
 # --- Celery -----------------------------------------------------------------------------------
 if embedded.use_embedded("CELERY_BROKER_URL"):

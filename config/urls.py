@@ -5,11 +5,10 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path, re_path
-from django.views.static import serve
 
 from config.health import healthz
 from gallery.api import api
-from gallery.views import generate, models, records, search
+from gallery.views import generate, media, models, records, search
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -46,7 +45,5 @@ urlpatterns = [
 ]
 if settings.SEEDBANK_SERVE_MEDIA:  # production serves media from object storage instead
     urlpatterns += [
-        re_path(
-            r"^media/(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}, name="media"
-        ),
+        re_path(r"^media/(?P<path>.*)$", media.media, name="media"),
     ]

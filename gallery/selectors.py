@@ -45,6 +45,21 @@ def gallery_page(*, cursor: str | None, page_size: int) -> GalleryPage:
     return GalleryPage(images=rows, next_cursor=_encode_cursor(rows[-1]) if has_more else None)
 
 
+def collections_with_covers(*, viewer: Any, limit: int) -> list[Collection]:
+    """Collections for the home page; a cover the viewer may not see (hidden, not ready) is
+    dropped rather than shown."""
+    collections = list(collections_visible_to(viewer)[:limit])
+    visible = set(
+        images_visible_to(viewer)
+        .filter(pk__in=[c.cover_id for c in collections if c.cover_id])
+        .values_list("pk", flat=True)
+    )
+    for collection in collections:
+        if collection.cover_id not in visible:
+            collection.cover = None
+    return collections
+
+
 def collections_visible_to(viewer: Any) -> QuerySet[Collection]:
     collections = Collection.objects.select_related("cover")
     if viewer is not None and getattr(viewer, "is_staff", False):

@@ -20,7 +20,7 @@ from gallery.forms.recipe import RecipeForm
 from gallery.selectors import (
     collection_detail,
     collection_images,
-    collections_visible_to,
+    collections_with_covers,
     gallery_page,
 )
 from gallery.services import remix_submit
@@ -51,7 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
         return search_page(request)
     cursor = request.GET.get("before")
     page = gallery_page(cursor=cursor, page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE)
-    collections = collections_visible_to(None)[:12] if not cursor else []
+    collections = collections_with_covers(viewer=None, limit=12) if not cursor else []
     return render(request, "gallery/home.html", {"page": page, "collections": collections})
 
 

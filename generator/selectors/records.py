@@ -6,10 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from engine.export import export_document
-from generator.models import Image, Reproduction
+from generator.models import Image, Reproduction, SourceImage
 
 
 def images_public() -> QuerySet[Image]:
@@ -156,3 +156,36 @@ def image_export_document(*, image: Image) -> dict[str, Any]:
         pixel_sha256=image.pixel_sha256,
         environment=environment_public(image.environment),
     )
+
+
+def media_visible(*, name: str, viewer: Any) -> bool:
+    """Whether `viewer` may fetch the stored file `name` (a path under MEDIA_ROOT).
+
+    A file is served only to someone who may see the record it belongs to: a record's image and
+    thumbnail follow the record (hidden ones only to staff and their owner), a reproduction's
+    image follows its record, and an uploaded source goes to its uploader, staff, or whoever
+    can see a record made with it. Anything else is not served at all.
+    """
+    folder = name.split("/", 1)[0]
+    records = _records_visible_or_owned(viewer)
+    if folder == "images":
+        return records.filter(image_file=name).exists()
+    if folder == "thumbnails":
+        return records.filter(thumbnail=name).exists()
+    if folder == "reproductions":
+        return Reproduction.objects.filter(image_file=name, image__in=records).exists()
+    if folder == "sources":
+        sources = SourceImage.objects.filter(file=name)
+        if viewer is not None and viewer.is_authenticated:
+            if viewer.is_staff or sources.filter(owner_id=viewer.pk).exists():
+                return sources.exists()
+        used = records.filter(Q(init_image__in=sources) | Q(mask__in=sources))
+        return used.exists()
+    return False
+
+
+def _records_visible_or_owned(viewer: Any) -> QuerySet[Image]:
+    visible = images_visible_to(viewer)
+    if viewer is not None and getattr(viewer, "is_authenticated", False):
+        return Image.objects.filter(Q(pk__in=visible.values("pk")) | Q(owner_id=viewer.pk))
+    return visible

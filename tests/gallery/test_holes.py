@@ -129,3 +129,37 @@ def test_pages_and_exports_show_no_server_paths(client, model_version):
         assert "/srv/secret" not in text and "Linux-6.1-secret" not in text
         assert "2.13.0" in text
     assert Image.objects.get(pk=image.pk).environment["model_path"] == "/srv/secret/models/tiny"
+
+
+def test_hidden_records_media_is_not_served_to_visitors(
+    client, staff_user, media_root, model_version
+):
+    image = ImageFactory(model_version=model_version)
+    url = image.image_file.url
+    assert client.get(url).status_code == 200
+    image.hidden = True
+    image.save(update_fields=["hidden"])
+    assert client.get(url).status_code == 404
+    client.force_login(image.owner or staff_user)
+    assert client.get(url).status_code == 200  # staff (or the owner) still see it
+
+
+def test_uploads_are_served_to_their_owner_only(client, user, media_root):
+    source = source_image_store(picture=PILImage.new("RGB", (64, 64), "blue"), kind="init",
+                                owner=user)  # fmt: skip
+    assert client.get(source.file.url).status_code == 404
+    client.force_login(user)
+    assert client.get(source.file.url).status_code == 200
+
+
+def test_media_paths_cannot_escape_media_root(client, media_root):
+    assert client.get("/media/../config/settings.py").status_code == 404
+    assert client.get("/media/images/../../etc/passwd").status_code == 404
+
+
+def test_hidden_collection_covers_are_not_shown(client, model_version, media_root):
+    from gallery.models import Collection
+
+    cover = ImageFactory(model_version=model_version, hidden=True)
+    Collection.objects.create(title="C", slug="c", is_public=True, cover=cover)
+    assert cover.image_file.url not in client.get("/").content.decode()
