@@ -24,3 +24,11 @@ max_requests_jitter = 500
 accesslog = "-"
 access_log_format = '%(t)s access %(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 errorlog = "-"
+
+
+def post_worker_init(worker: object) -> None:
+    """Load the CLIP text model before the first visitor waits for it (seconds, once)."""
+    # Imported here: Django is set up only once gunicorn has loaded the application.
+    from search.selectors import text_embedder_warm
+
+    text_embedder_warm()

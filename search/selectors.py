@@ -5,6 +5,7 @@ are ever compared."""
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +23,8 @@ from engine.weights import files_digest
 from generator.models import Image
 from generator.selectors.records import images_public
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
+
+logger = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
 CANDIDATES = 100  # how deep each list goes before fusion
@@ -163,6 +166,14 @@ def _vector_ranked(
     if len(rows) < limit:  # the filter ate the HNSW candidates: pay for the exact answer
         return run(exact=True, ef_search=0), "exact (hnsw came up short)"
     return rows, f"hnsw ef_search={ef_search}"
+
+
+def text_embedder_warm() -> None:
+    """Load the active CLIP model in this process (web workers call it at start)."""
+    try:
+        _text_vector("warm-up")
+    except Exception:  # a missing model must not stop the site; searches will say so
+        logger.exception("could not load the CLIP model ahead of the first search")
 
 
 def _text_vector(query: str) -> list[float]:
@@ -319,6 +330,27 @@ def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
         exclude_id=image.pk,
         min_score=near_duplicate_bound(),
     ).hits
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    similar: list[SearchHit]
+    near_duplicates: list[SearchHit]
+    bound: float
+
+
+def image_neighbours(*, image: Image, similar: int = 8, duplicates: int = 12) -> Neighbours:
+    """A record page's similar images and near-duplicates from one vector search: the nearest
+    records, and those of them within the near-duplicate bound."""
+    bound = near_duplicate_bound()
+    vector = image_vector(image)
+    if vector is None:
+        return Neighbours(similar=[], near_duplicates=[], bound=bound)
+    hits = search_images(
+        vector=vector, mode="vector", limit=max(similar, duplicates), exclude_id=image.pk
+    ).hits
+    close = [hit for hit in hits if hit.vector_score is not None and hit.vector_score >= bound]
+    return Neighbours(similar=hits[:similar], near_duplicates=close[:duplicates], bound=bound)
 
 
 def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:

@@ -42,7 +42,7 @@ from generator.selectors.records import (
 )
 from generator.selectors.stats import job_cost_usd, render_stats
 from generator.services.reproductions import image_restore_request
-from search.selectors import images_near_duplicates, images_similar_to, near_duplicate_bound
+from search.selectors import image_neighbours
 
 
 @require_GET
@@ -61,6 +61,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     if image is None:
         raise Http404("No such image")
     restore = image_pending_restore(image=image)  # a page view never queues work
+    neighbours = image_neighbours(image=image)
     context = {
         "image": image,
         "restore": restore,
@@ -71,9 +72,9 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         ),
         "children": image_children(image=image, viewer=request.user),
         "parent": image_parent(image=image, viewer=request.user),
-        "similar": images_similar_to(image=image),
-        "near_duplicates": images_near_duplicates(image=image),
-        "near_duplicate_bound": near_duplicate_bound(),
+        "similar": neighbours.similar,
+        "near_duplicates": neighbours.near_duplicates,
+        "near_duplicate_bound": neighbours.bound,
         "last_reproduction": image_last_reproduction(image=image),
         "cost": _image_cost(image),
     }

@@ -23,7 +23,9 @@ from search.selectors import (
     SearchFilters,
     active_embedding_model,
     active_model_name,
+    image_neighbours,
     images_near_duplicates,
+    images_similar_to,
     search_images,
 )
 from search.services import embedding_model_ensure_registered
@@ -166,6 +168,11 @@ def test_near_duplicates_and_collapse(settings, media) -> None:
     twin = record("twin", axis(0, 0.01))
     other = record("other", axis(0, 1.0))
     assert [hit.image.pk for hit in images_near_duplicates(image=original)] == [twin.pk]
+    # The record page gets both lists from one search; they match the separate selectors.
+    neighbours = image_neighbours(image=original)
+    assert [hit.image.pk for hit in neighbours.near_duplicates] == [twin.pk]
+    similar = [hit.image.pk for hit in images_similar_to(image=original)]
+    assert [hit.image.pk for hit in neighbours.similar] == similar
     results = search_images(vector=list(axis(0)), mode="vector", collapse_duplicates=True)
     assert ids(results) == [original.pk, other.pk]
     assert results.hits[0].duplicates == [twin]
