@@ -48,6 +48,7 @@ def worker_process(
             worker_command(), env=env, stdout=log, stderr=subprocess.STDOUT,
             cwd=settings.BASE_DIR,
         )  # fmt: skip
+        process.log_path = log_path  # type: ignore[attr-defined]  # read by the topology test
         try:
             _wait_until_ready(process, log_path)
             yield process

@@ -22,12 +22,12 @@ from config import embedded
 from gallery.management.commands.seed_demo import DEMO_USERNAME, demo_password
 
 
-def worker_command() -> list[str]:
+def worker_command(name: str = "seedbank") -> list[str]:
     # --pool solo: one render at a time, and the pipeline stays warm in this one process.
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "-Q", "gpu,cpu", "--pool", "solo", "--loglevel", "INFO",
-        "-n", f"seedbank@{socket.gethostname()}",
+        "-n", f"{name}@{socket.gethostname()}",
     ]  # fmt: skip
 
 
