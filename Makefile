@@ -6,13 +6,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install browser lint typecheck bench clean
+.PHONY: run test install lock browser lint typecheck bench clean
 
-$(STAMP): pyproject.toml constraints.txt
+# Every package pinned with its sha256 (requirements.lock): a new diffusers or transformers
+# release cannot change pixels under us. The project itself goes in without dependencies.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	# constraints.txt pins the CPU build of torch for every install step.
-	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
+
+# After changing dependencies in pyproject.toml (or the torch pin in constraints.txt):
+# re-resolve and re-hash everything, then commit requirements.lock.
+lock: install
+	$(VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --extra dev --strip-extras -c constraints.txt \
+		-o requirements.lock pyproject.toml
 
 install: $(STAMP)
 
