@@ -242,10 +242,15 @@ def configure_determinism(threads):
     torch.set_num_threads(threads)
 
 
+NON_FINITE = {"Infinity": float("inf"), "-Infinity": float("-inf"), "NaN": float("nan")}
+
+
 def build_scheduler(config):
-    """The scheduler exactly as recorded: the full config, not just the class name."""
+    """The scheduler exactly as recorded: the full config, not just the class name. JSON has no
+    infinities, so they were recorded as strings (DPM++ 2M's lambda_min_clipped is -inf)."""
     cls = getattr(diffusers, config["_class_name"])
-    return cls.from_config(dict(config))
+    restored = {k: NON_FINITE.get(v, v) if isinstance(v, str) else v for k, v in config.items()}
+    return cls.from_config(restored)
 
 
 def load_pipeline(model_path, precision, device, scheduler_config):

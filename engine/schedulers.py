@@ -9,6 +9,7 @@ DiffusionDB metadata, API callers) go through `canonical_scheduler` first.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -201,7 +202,32 @@ def scheduler_config(scheduler: SchedulerMixin) -> dict[str, Any]:
     }
     config.setdefault("_class_name", type(scheduler).__name__)
     # A round-trip through JSON turns tuples and numpy scalars/arrays into lists and numbers.
-    return json.loads(json.dumps(config, default=_jsonable, sort_keys=True))  # type: ignore[no-any-return]
+    plain = json.loads(json.dumps(config, default=_jsonable, sort_keys=True))
+    return _finite(plain)  # type: ignore[no-any-return]
+
+
+# JSON (and Postgres jsonb) has no infinities or NaN, yet DPM++ 2M's config holds
+# lambda_min_clipped = -inf. They are recorded as these strings and read back by
+# `config_from_record`, so a recorded config rebuilds the very same scheduler.
+NON_FINITE = {"Infinity": math.inf, "-Infinity": -math.inf, "NaN": math.nan}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
+def config_from_record(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A recorded scheduler config with its non-finite floats restored."""
+    return {
+        key: NON_FINITE[value] if isinstance(value, str) and value in NON_FINITE else value
+        for key, value in config.items()
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -106,6 +106,20 @@ def render_job_run(*, job_id: int) -> None:
         render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
         return
 
+    try:
+        _store_rendered(job=job, images=images, rendered=rendered)
+    except Exception as exc:
+        # Whatever fails after the render (saving files, a value the database refuses) fails
+        # the job with its reason; the transaction rolled back, so its files go too.
+        logger.exception("storing render job %s failed", job_id)
+        _discard_files(images)
+        render_job_fail(job=job, error=f"Storing the result failed: {type(exc).__name__}: {exc}")
+        return
+    ready = [image.pk for image in images]
+    transaction.on_commit(lambda: records_ready.send(sender=Image, image_ids=ready))
+
+
+def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[RenderedImage]) -> None:
     with transaction.atomic():
         for image, result in zip(images, rendered, strict=True):
             image_store_pixels(image=image, png=result.png, pixel_sha256=result.pixel_sha256)
@@ -120,8 +134,15 @@ def render_job_run(*, job_id: int) -> None:
                 update_fields=["environment", "batch_size", "batch_index", "status", "finished_at"]
             )
         render_job_done(job=job)
-        ready = [image.pk for image in images]
-        transaction.on_commit(lambda: records_ready.send(sender=Image, image_ids=ready))
+
+
+def _discard_files(rows: list[Any]) -> None:
+    """Delete files written for rows whose transaction rolled back (their names are on the
+    instances, not in the database any more)."""
+    for row in rows:
+        stored = getattr(row, "image_file", None)
+        if stored:
+            stored.storage.delete(stored.name)
 
 
 def _pixels(data: bytes) -> np.ndarray:
@@ -173,31 +194,37 @@ def reproduction_run(*, reproduction_id: int) -> None:
         candidate_sha256=result.pixel_sha256,
         max_abs_diff=255 if max_abs is None else max_abs,
     )
-    with transaction.atomic():
-        restoring = (
-            reproduction.purpose == Reproduction.Purpose.RESTORE
-            and reproduction.verdict == Reproduction.Verdict.BIT_IDENTICAL
-        )
-        if restoring:
-            # Only pixels proven identical go back: the record then serves the same bytes.
-            image_store_pixels(image=original, png=result.png, pixel_sha256=result.pixel_sha256)
-            original.evicted_at = None
-            original.save(update_fields=["evicted_at"])
-        else:
-            if reproduction.image_file:
-                reproduction.image_file.delete(save=False)
-            reproduction.image_file.save(
-                f"{original.pk}-{reproduction.pk}-{result.pixel_sha256[:12]}.png",
-                ContentFile(result.png),
-                save=False,
+    restoring = (
+        reproduction.purpose == Reproduction.Purpose.RESTORE
+        and reproduction.verdict == Reproduction.Verdict.BIT_IDENTICAL
+    )
+    try:
+        with transaction.atomic():
+            if restoring:
+                # Only pixels proven identical go back: the record then serves the same bytes.
+                image_store_pixels(image=original, png=result.png, pixel_sha256=result.pixel_sha256)
+                original.evicted_at = None
+                original.save(update_fields=["evicted_at"])
+            else:
+                if reproduction.image_file:
+                    reproduction.image_file.delete(save=False)
+                reproduction.image_file.save(
+                    f"{original.pk}-{reproduction.pk}-{result.pixel_sha256[:12]}.png",
+                    ContentFile(result.png),
+                    save=False,
+                )
+            reproduction.pixel_sha256 = result.pixel_sha256
+            reproduction.max_abs_diff = max_abs
+            reproduction.psnr = None if psnr is None or math.isinf(psnr) else psnr
+            reproduction.environment = result.environment
+            reproduction.environment_diff = verdicts.environment_diff(
+                original.environment, result.environment
             )
-        reproduction.pixel_sha256 = result.pixel_sha256
-        reproduction.max_abs_diff = max_abs
-        reproduction.psnr = None if psnr is None or math.isinf(psnr) else psnr
-        reproduction.environment = result.environment
-        reproduction.environment_diff = verdicts.environment_diff(
-            original.environment, result.environment
-        )
-        reproduction.finished_at = timezone.now()
-        reproduction.save()
-        render_job_done(job=job)
+            reproduction.finished_at = timezone.now()
+            reproduction.save()
+            render_job_done(job=job)
+    except Exception as exc:
+        logger.exception("storing reproduction %s failed", reproduction_id)
+        # Only what this attempt wrote: a check never touches the original's own file.
+        _discard_files([original] if restoring else [reproduction])
+        render_job_fail(job=job, error=f"Storing the result failed: {type(exc).__name__}: {exc}")

@@ -9,9 +9,12 @@ import pytest
 from celery import current_app
 from PIL import Image as PILImage
 
+from engine import schedulers
 from engine.infotext import parse_infotext, read_png_chunks, recipe_from_json
 from engine.recipe import Recipe
+from engine.schedulers import SCHEDULERS
 from generator.models import Image, RenderJob
+from generator.services import rendering
 from generator.services.render_jobs import render_job_create
 from generator.services.rendering import render_job_run
 
@@ -169,3 +172,39 @@ def test_fp16_on_a_cpu_worker_fails_clearly_never_silently(user, model_version, 
     assert job.status == RenderJob.Status.FAILED
     assert "fp16 needs a CUDA device" in job.error
     assert Image.objects.get(job=job).status == Image.Status.FAILED
+
+
+@pytest.mark.parametrize("scheduler", list(SCHEDULERS))
+def test_every_scheduler_renders_and_is_stored(
+    user, model_version, scheduler, django_capture_on_commit_callbacks
+):
+    """DPM++ 2M's config holds -inf, which JSON cannot: it is recorded and rebuilt as a string."""
+    job = create_job(user, model_version, scheduler=scheduler, steps=4)
+    with django_capture_on_commit_callbacks(execute=False):
+        render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE, job.error
+    config = Image.objects.get(job=job).environment["scheduler_config"]
+    rebuilt = schedulers.build_scheduler(scheduler, schedulers.config_from_record(config))
+    assert schedulers.scheduler_config(rebuilt) == config
+
+
+def test_a_failure_after_the_render_fails_the_job_and_leaves_no_files(
+    user, model_version, media_root, monkeypatch, django_capture_on_commit_callbacks
+):
+    job = create_job(user, model_version)
+    real_store = rendering.image_store_pixels
+
+    def store_then_break(**kwargs):
+        real_store(**kwargs)
+        raise ValueError("the disk said no")
+
+    monkeypatch.setattr(rendering, "image_store_pixels", store_then_break)
+    before = set((media_root / "images").glob("*")) if (media_root / "images").exists() else set()
+    with django_capture_on_commit_callbacks(execute=False):
+        render_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.FAILED
+    assert "Storing the result failed: ValueError: the disk said no" in job.error
+    assert Image.objects.get(job=job).status == Image.Status.FAILED
+    assert set((media_root / "images").glob("*")) == before
