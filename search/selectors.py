@@ -154,7 +154,9 @@ def _vector_ranked(
                 cursor.execute("SET LOCAL enable_indexscan = off")
             else:
                 cursor.execute("SELECT set_config('hnsw.ef_search', %s, true)", [str(ef_search)])
-            return [(image_id, 1.0 - float(distance)) for image_id, distance in query]
+            # A fresh clone each time: iterating `query` itself twice would return the rows
+            # cached by the first run (the exact fallback must really run again).
+            return [(image_id, 1.0 - float(distance)) for image_id, distance in query.all()]
 
     if not filtered:
         ef_search = settings.SEEDBANK_HNSW_EF_SEARCH

@@ -10,6 +10,8 @@ from datetime import timedelta
 import numpy as np
 import pytest
 from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -154,6 +156,13 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
         filters=SearchFilters(seed=1), limit=10,
     )  # fmt: skip
     assert len(results.hits) == 6 and results.strategy == "exact (hnsw came up short)"
+    # The exact fallback must really query again: it once re-read the HNSW rows cached on the
+    # same QuerySet (wrong results labelled "exact" whenever the index came up short).
+    with CaptureQueriesContext(connection) as captured:
+        search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
+                      filters=SearchFilters(seed=1), limit=10)  # fmt: skip
+    vector_queries = [q["sql"] for q in captured.captured_queries if "<=>" in q["sql"]]
+    assert len(vector_queries) == 2, vector_queries
     results = search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector", limit=10)
     assert len(results.hits) == 10 and results.strategy.startswith("hnsw")
 
