@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 
@@ -20,6 +19,7 @@ from django.db import connection
 
 from config import embedded
 from gallery.management.commands.seed_demo import DEMO_USERNAME, demo_password
+from gallery.management.supervisor import CrashLoop, Supervisor
 
 
 def worker_command(name: str = "seedbank") -> list[str]:
@@ -64,13 +64,12 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("build_tiny_models")
-        env = child_environment()
-        # Own sessions: Ctrl-C reaches only this process, which then stops the children in
-        # order instead of racing them.
-        children = [
-            subprocess.Popen(worker_command(), env=env, start_new_session=True),
-            subprocess.Popen(web_command(addr), env=env, start_new_session=True),
-        ]
+        children = Supervisor(
+            {"worker": worker_command(), "web server": web_command(addr)},
+            env=child_environment(),
+            say=lambda line: self.stderr.write(f"runstack: {line}"),
+        )
+        children.start()
         try:
             call_command("seed_demo", wait=True)
             self.stdout.write(
@@ -80,22 +79,15 @@ class Command(BaseCommand):
                     "(staff: /admin/). Ctrl-C stops everything.\n"
                 )
             )
-            while all(child.poll() is None for child in children):
+            # A worker or web server that dies (killed, out of memory) is started again; the
+            # site keeps serving meanwhile. Only a crash loop stops everything.
+            while True:
+                children.check()
                 time.sleep(1)
-            raise CommandError("A child process exited; stopping the rest.")
+        except CrashLoop as exc:
+            raise CommandError(str(exc)) from exc
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
-            self._stop(children)
+            children.stop()
             embedded.stop_embedded_broker()
-
-    @staticmethod
-    def _stop(children: list[subprocess.Popen[bytes]]) -> None:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        for child in children:
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
