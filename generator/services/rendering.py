@@ -10,7 +10,7 @@ import io
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +25,7 @@ from engine.pipeline import RenderedImage, RenderRequest
 from engine.png_metadata import png_text_for
 from generator.models import Image, ModelVersion, RenderJob, Reproduction
 from generator.selectors.model_versions import model_version_check
+from generator.selectors.recipes import model_version_default
 from generator.services.records import image_store_pixels
 from generator.services.render_jobs import (
     render_job_claim,
@@ -73,7 +74,7 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
     started = time.perf_counter()
     rendered = pipeline.render_splitting_on_oom(
         request,
-        on_step=lambda step, total: render_job_progress(job_id=job.pk, step=step, total=total),
+        on_step=_progress_reporter(job_id=job.pk),
         png_text=png_text_for(image.recipe_portable()),
     )
     job.render_seconds = time.perf_counter() - started
@@ -88,6 +89,37 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
         switches,
     )
     return rendered
+
+
+# One progress UPDATE per step cost as much as a tiny render itself; people watching a bar need
+# a few updates a second at most. The last step is always written.
+PROGRESS_INTERVAL_SECONDS = 0.25
+
+
+def _progress_reporter(*, job_id: int) -> Callable[[int, int], None]:
+    last = -PROGRESS_INTERVAL_SECONDS
+
+    def report(step: int, total: int) -> None:
+        nonlocal last
+        now = time.monotonic()
+        if step >= total or now - last >= PROGRESS_INTERVAL_SECONDS:
+            last = now
+            render_job_progress(job_id=job_id, step=step, total=total)
+
+    return report
+
+
+def warm_default_model() -> None:
+    """Load the default model into this worker before the first job waits for it."""
+    model_version = model_version_default()
+    if model_version is None:
+        return
+    try:
+        pipeline.load(model_version.path, "fp32")
+    except Exception:  # a broken default model must not stop the worker; its jobs will say
+        logger.exception("could not load %s ahead of the first job", model_version)
+    else:
+        logger.info("loaded %s ahead of the first job", model_version)
 
 
 def render_job_run(*, job_id: int) -> None:

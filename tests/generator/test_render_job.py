@@ -7,9 +7,11 @@ import hashlib
 import numpy as np
 import pytest
 from celery import current_app
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
-from engine import schedulers
+from engine import pipeline, schedulers
 from engine.infotext import parse_infotext, read_png_chunks, recipe_from_json
 from engine.recipe import Recipe
 from engine.schedulers import SCHEDULERS
@@ -208,3 +210,22 @@ def test_a_failure_after_the_render_fails_the_job_and_leaves_no_files(
     assert "Storing the result failed: ValueError: the disk said no" in job.error
     assert Image.objects.get(job=job).status == Image.Status.FAILED
     assert set((media_root / "images").glob("*")) == before
+
+
+def test_progress_is_written_a_few_times_a_second_not_every_step(
+    user, model_version, django_capture_on_commit_callbacks
+):
+    job = create_job(user, model_version, steps=30)
+    with CaptureQueriesContext(connection) as captured, django_capture_on_commit_callbacks():
+        render_job_run(job_id=job.pk)
+    progress = [q for q in captured.captured_queries if '"progress_step" =' in q["sql"]
+                and q["sql"].startswith("UPDATE")]  # fmt: skip
+    job.refresh_from_db()
+    assert job.progress_step == job.progress_total == 30
+    assert 1 <= len(progress) < 15, len(progress)  # a 30-step render wrote far fewer than 30
+
+
+def test_a_worker_loads_the_default_model_before_its_first_job(model_version) -> None:
+    pipeline._load.cache_clear()
+    rendering.warm_default_model()
+    assert pipeline._load.cache_info().currsize == 1  # the default model, loaded
