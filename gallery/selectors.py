@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from gallery.models import Collection, CollectionItem
@@ -99,6 +100,15 @@ def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem, Any]:
     )
 
 
+MODEL_NAMES_CACHE_SECONDS = 60
+
+
 def model_names_rendered() -> list[str]:
-    """Every model name a record was made with, for the search filter."""
-    return list(Image.objects.order_by().values_list("model_name", flat=True).distinct())
+    """Every model name a record was made with, for the search filter. A DISTINCT over every
+    record grows with the archive, so the list is kept for a minute (a new model shows up in
+    the filter that much later)."""
+    cached: list[str] | None = cache.get("gallery:model-names")
+    if cached is None:
+        cached = list(Image.objects.order_by().values_list("model_name", flat=True).distinct())
+        cache.set("gallery:model-names", cached, MODEL_NAMES_CACHE_SECONDS)
+    return cached

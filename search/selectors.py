@@ -240,18 +240,20 @@ def search_images(
     matches are kept, since they match words the user typed.
     """
     filters = filters or SearchFilters()
-    candidates = filters.apply(images_public())
-    if exclude_id is not None:
-        candidates = candidates.exclude(pk=exclude_id)
+    unexcluded = filters.apply(images_public())
+    candidates = unexcluded if exclude_id is None else unexcluded.exclude(pk=exclude_id)
     depth = max(limit, CANDIDATES)
     vector_list: list[tuple[int, float]] = []
     keyword_list: list[tuple[int, float]] = []
     strategy = ""
     if mode in {"vector", "hybrid"} and (vector is not None or query):
         query_vector = vector if vector is not None else _text_vector(query)
+        # Leaving out one record (a record page's own) is not a filter: ask the index for one
+        # more and drop it, rather than counting the table and maybe searching exactly.
         vector_list, strategy = _vector_ranked(
-            query_vector, candidates, limit=depth, filtered=filters.active or exclude_id is not None
+            query_vector, unexcluded, limit=depth + 1, filtered=filters.active
         )
+        vector_list = [(pk, score) for pk, score in vector_list if pk != exclude_id][:depth]
     if mode in {"keyword", "hybrid"} and query and vector is None:
         keyword_list = _keyword_ranked(query, candidates, limit=depth)
 

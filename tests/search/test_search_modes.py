@@ -165,6 +165,14 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
     assert len(vector_queries) == 2, vector_queries
     results = search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector", limit=10)
     assert len(results.hits) == 10 and results.strategy.startswith("hnsw")
+    # Leaving out a record page's own record is not a filter: no table count, the index serves.
+    own = results.hits[0].image.pk
+    with CaptureQueriesContext(connection) as captured:
+        results = search_images(vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
+                                limit=10, exclude_id=own)  # fmt: skip
+    assert results.strategy.startswith("hnsw") and len(results.hits) == 10
+    assert own not in {hit.image.pk for hit in results.hits}
+    assert not [q for q in captured.captured_queries if "COUNT(" in q["sql"]]
 
 
 def test_near_duplicates_and_collapse(settings, media) -> None:
