@@ -32,13 +32,13 @@ def client_identity(request: HttpRequest) -> str:
     return f"ip:{client_address(request)}"
 
 
-def hit(*, scope: str, identity: str, per_minute: int, window: int = WINDOW_SECONDS) -> int | None:
-    """Count one request; when over the limit (per_minute per `window` seconds) return the
-    seconds until the window resets."""
+def hit(*, scope: str, identity: str, limit: int, window: int = WINDOW_SECONDS) -> int | None:
+    """Count one request; when over `limit` per `window` seconds return the seconds until the
+    window resets."""
     now = time.time()
     key = f"ratelimit:{scope}:{identity}:{int(now // window)}"
     cache.add(key, 0, timeout=window + 1)
-    if cache.incr(key) > per_minute:
+    if cache.incr(key) > limit:
         return window - int(now % window)
     return None
 
@@ -56,43 +56,50 @@ def too_many_requests(
     return response
 
 
-def limit_message(what: str, per_minute: int, retry_after: int) -> str:
-    return (
-        f"Too many {what}: the limit is {per_minute} a minute. Try again in {retry_after} seconds."
-    )
+def limit_message(what: str, limit: int, retry_after: int, period: str = "a minute") -> str:
+    return f"Too many {what}: the limit is {limit} {period}. Try again in {retry_after} seconds."
 
 
 def generation_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
     """A 429 when this user submits faster than the generation rate limit, else None."""
-    return _refused(request, "generate", "render requests",
-                    settings.SEEDBANK_RATE_GENERATE_PER_MINUTE, as_json)  # fmt: skip
+    limit = settings.SEEDBANK_RATE_GENERATE_PER_MINUTE
+    return _refused(request, scope="generate", what="render requests", limit=limit,
+                    as_json=as_json)  # fmt: skip
 
 
 def search_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
     """A 429 when this client searches faster than the search rate limit, else None."""
-    return _refused(request, "search", "searches",
-                    settings.SEEDBANK_RATE_SEARCH_PER_MINUTE, as_json)  # fmt: skip
+    limit = settings.SEEDBANK_RATE_SEARCH_PER_MINUTE
+    return _refused(request, scope="search", what="searches", limit=limit, as_json=as_json)
 
 
 def signup_refused(request: HttpRequest) -> HttpResponse | None:
     """A 429 when one address creates accounts faster than SEEDBANK_RATE_SIGNUP_PER_HOUR."""
-    per_hour = settings.SEEDBANK_RATE_SIGNUP_PER_HOUR
-    wait = hit(scope="signup", identity=f"ip:{client_address(request)}", per_minute=per_hour,
-               window=3600)  # fmt: skip
-    if wait is None:
-        return None
-    message = (
-        f"Too many new accounts from your address: {per_hour} per hour. "
-        f"Try again in {wait // 60 + 1} minutes."
+    return _refused(
+        request,
+        scope="signup",
+        what="new accounts from your address",
+        limit=settings.SEEDBANK_RATE_SIGNUP_PER_HOUR,
+        identity=f"ip:{client_address(request)}",  # by address even when signed in
+        window=3600,
+        period="an hour",
     )
-    return too_many_requests(request, message, retry_after=wait)
 
 
 def _refused(
-    request: HttpRequest, scope: str, what: str, per_minute: int, as_json: bool
+    request: HttpRequest,
+    *,
+    scope: str,
+    what: str,
+    limit: int,
+    as_json: bool = False,
+    identity: str | None = None,
+    window: int = WINDOW_SECONDS,
+    period: str = "a minute",
 ) -> HttpResponse | None:
-    wait = hit(scope=scope, identity=client_identity(request), per_minute=per_minute)
+    identity = identity or client_identity(request)
+    wait = hit(scope=scope, identity=identity, limit=limit, window=window)
     if wait is None:
         return None
-    message = limit_message(what, per_minute, wait)
+    message = limit_message(what, limit, wait, period)
     return too_many_requests(request, message, retry_after=wait, as_json=as_json)
