@@ -315,27 +315,6 @@ def collapse_near_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
     return kept
 
 
-def images_similar_to(*, image: Image, limit: int = 8) -> list[SearchHit]:
-    vector = image_vector(image)
-    if vector is None:
-        return []
-    return search_images(vector=vector, mode="vector", limit=limit, exclude_id=image.pk).hits
-
-
-def images_near_duplicates(*, image: Image, limit: int = 12) -> list[SearchHit]:
-    """Records whose image embedding is within the active model's near-duplicate bound."""
-    vector = image_vector(image)
-    if vector is None:
-        return []
-    return search_images(
-        vector=vector,
-        mode="vector",
-        limit=limit,
-        exclude_id=image.pk,
-        min_score=near_duplicate_bound(),
-    ).hits
-
-
 @dataclass(frozen=True)
 class Neighbours:
     similar: list[SearchHit]

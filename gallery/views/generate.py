@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,9 +12,11 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from engine.recipe import Recipe
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
 from gallery.payloads import job_payload
+from generator.models import RenderJob
 from generator.selectors.jobs import job_for_viewer
 from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.selectors.recipes import source_image_find
@@ -31,19 +34,33 @@ def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := ratelimit.generation_refused(request)):
         return refused
     if request.method == "POST" and form.is_valid():
-        try:
-            # Checked before the form stores uploads: a refused render leaves nothing behind.
-            quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
-            job = render_job_create(owner=request.user, recipe=form.recipe())  # type: ignore[arg-type]
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        except QuotaExceeded as exc:
-            return ratelimit.too_many_requests(request, str(exc))
-        else:
-            return redirect("job_detail", job_id=job.pk)
+        submitted = submit_recipe(
+            request,
+            form,
+            lambda recipe: render_job_create(owner=request.user, recipe=recipe),  # type: ignore[arg-type]
+        )
+        if submitted is not None:
+            return submitted
     status = 400 if request.method == "POST" else 200
     context = {"form": form, "init_source": init_source(form, request.user)}
     return render(request, "generator/generate.html", context, status=status)
+
+
+def submit_recipe(
+    request: HttpRequest, form: Any, submit: Callable[[Recipe], RenderJob]
+) -> HttpResponse | None:
+    """Send a valid recipe form to `submit`: the job page, a 429 over quota, or None with the
+    refusal added to the form (the caller shows it again)."""
+    try:
+        # Checked before the form stores uploads: a refused render leaves nothing behind.
+        quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
+        job = submit(form.recipe())
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return None
+    except QuotaExceeded as exc:
+        return ratelimit.too_many_requests(request, str(exc))
+    return redirect("job_detail", job_id=job.pk)
 
 
 @dataclass(frozen=True)

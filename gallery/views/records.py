@@ -9,7 +9,7 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -24,11 +24,11 @@ from gallery.selectors import (
     gallery_page,
 )
 from gallery.services import remix_submit
-from gallery.views.generate import init_source
+from gallery.views.generate import init_source, submit_recipe
 from gallery.views.search import search_page
 from generator.models import Image
 from generator.selectors.model_versions import image_model_problem
-from generator.selectors.quotas import QuotaExceeded, quota_check
+from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.records import (
     environment_public,
     image_children,
@@ -178,16 +178,13 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
             return refused
         form = RecipeForm(request.POST, request.FILES, viewer=request.user)
         if form.is_valid():
-            try:
-                # Checked before the form stores uploads: a refused render leaves nothing behind.
-                quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
-                job = remix_submit(owner=request.user, parent=image, recipe=form.recipe())  # type: ignore[arg-type]
-            except ValidationError as exc:
-                form.add_error(None, exc)
-            except QuotaExceeded as exc:
-                return ratelimit.too_many_requests(request, str(exc))
-            else:
-                return redirect("job_detail", job_id=job.pk)
+            submitted = submit_recipe(
+                request,
+                form,
+                lambda recipe: remix_submit(owner=request.user, parent=image, recipe=recipe),  # type: ignore[arg-type]
+            )
+            if submitted is not None:
+                return submitted
         status = 400
     else:
         form = RecipeForm(initial=RecipeForm.initial_from_image(image), viewer=request.user)

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import Case, F, Sum, Value, When
 from django.utils import timezone
 
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
 
 class QuotaExceeded(Exception):
     """A user's daily allowance is spent; the message says which and when it frees up."""
+
+
+def quota_hold(*, user: User | None, renders: int) -> None:
+    """quota_check inside the caller's transaction, with the user's row locked until it ends,
+    so two submissions at once cannot both pass the check before either is written."""
+    if user is not None:
+        get_user_model().objects.select_for_update().filter(pk=user.pk).first()
+    quota_check(user=user, renders=renders)
 
 
 def quota_check(*, user: User | None, renders: int) -> None:

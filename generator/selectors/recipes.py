@@ -6,11 +6,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
 from generator.models import ModelVersion, SourceImage
-from generator.selectors.records import images_visible_to
+from generator.selectors.records import images_visible_to, source_reachable
 
 
 def recipe_limits() -> RecipeLimits:
@@ -63,15 +63,11 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
 
 
 def source_usable(*, source_id: int, kind: str, user: Any) -> bool:
-    """A source is usable by the system, staff, its owner, or anyone who can see a record made
-    with it (remixing an img2img record keeps its init image)."""
+    """A source is usable by the system (user None) and as source_reachable says."""
     sources = SourceImage.objects.filter(pk=source_id, kind=kind)
-    if user is None or getattr(user, "is_staff", False):
+    if user is None:
         return sources.exists()
-    if sources.filter(owner_id=user.pk).exists():
-        return True
-    made_with = Q(init_image_id=source_id) | Q(mask_id=source_id)
-    return images_visible_to(user).filter(made_with).exists()
+    return source_reachable(sources=sources, viewer=user, records=images_visible_to(user))
 
 
 def source_image_find(*, source_id: object, kind: str) -> SourceImage | None:

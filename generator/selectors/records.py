@@ -176,12 +176,20 @@ def media_visible(*, name: str, viewer: Any) -> bool:
         return Reproduction.objects.filter(image_file=name, image__in=records).exists()
     if folder == "sources":
         sources = SourceImage.objects.filter(file=name)
-        if viewer is not None and viewer.is_authenticated:
-            if viewer.is_staff or sources.filter(owner_id=viewer.pk).exists():
-                return sources.exists()
-        used = records.filter(Q(init_image__in=sources) | Q(mask__in=sources))
-        return used.exists()
+        return source_reachable(sources=sources, viewer=viewer, records=records)
     return False
+
+
+def source_reachable(
+    *, sources: QuerySet[SourceImage], viewer: Any, records: QuerySet[Image]
+) -> bool:
+    """Whether `viewer` may use or see one of `sources`: staff, its uploader, or anyone who can
+    see one of `records` made with it (remixing an img2img record keeps its init image)."""
+    if getattr(viewer, "is_staff", False):
+        return sources.exists()
+    if getattr(viewer, "is_authenticated", False) and sources.filter(owner_id=viewer.pk).exists():
+        return True
+    return records.filter(Q(init_image__in=sources) | Q(mask__in=sources)).exists()
 
 
 def _records_visible_or_owned(viewer: Any) -> QuerySet[Image]:

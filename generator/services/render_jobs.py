@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
 from engine.recipe import Recipe
 from generator.models import Image, RenderJob, Reproduction
-from generator.selectors.quotas import quota_check
+from generator.selectors.quotas import quota_hold
 from generator.selectors.recipes import recipe_validate
 from generator.services.queue import RENDER_TASK, job_send
 from generator.services.records import image_keywords_index
@@ -30,10 +29,7 @@ def render_job_create(
     recipe = recipe.with_seed()
     assert recipe.seed is not None
     with transaction.atomic():
-        if owner is not None:
-            # Serialise one user's submissions so two at once cannot both pass the quota.
-            get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
-        quota_check(user=owner, renders=recipe.batch_size)
+        quota_hold(user=owner, renders=recipe.batch_size)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.RENDER, owner=owner, progress_total=recipe.steps
         )

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from generator.models import Image, RenderJob, Reproduction
-from generator.selectors.quotas import quota_check
+from generator.selectors.quotas import quota_hold
 from generator.selectors.records import image_pending_restore
 from generator.services.queue import REPRODUCE_TASK, job_send
 
@@ -26,10 +25,7 @@ def reproduction_create(
     """Queue a re-render of `image` (row first, then the task once committed). It costs the
     requester's quota like a new render: the whole batch, or one image when rendered alone."""
     with transaction.atomic():
-        if requested_by is not None:
-            # Serialise one user's submissions so two at once cannot both pass the quota.
-            get_user_model().objects.select_for_update().filter(pk=requested_by.pk).first()
-        quota_check(user=requested_by, renders=image.batch_size if whole_batch else 1)
+        quota_hold(user=requested_by, renders=image.batch_size if whole_batch else 1)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.REPRODUCE, owner=requested_by, progress_total=image.steps
         )

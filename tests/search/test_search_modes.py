@@ -26,8 +26,6 @@ from search.selectors import (
     active_embedding_model,
     active_model_name,
     image_neighbours,
-    images_near_duplicates,
-    images_similar_to,
     search_images,
 )
 from search.services import embedding_model_ensure_registered
@@ -184,12 +182,12 @@ def test_near_duplicates_and_collapse(settings, media) -> None:
     original = record("original", axis(0))
     twin = record("twin", axis(0, 0.01))
     other = record("other", axis(0, 1.0))
-    assert [hit.image.pk for hit in images_near_duplicates(image=original)] == [twin.pk]
-    # The record page gets both lists from one search; they match the separate selectors.
+    # The record page gets both lists from one search: the nearest records, and those of them
+    # within the bound.
     neighbours = image_neighbours(image=original)
     assert [hit.image.pk for hit in neighbours.near_duplicates] == [twin.pk]
-    similar = [hit.image.pk for hit in images_similar_to(image=original)]
-    assert [hit.image.pk for hit in neighbours.similar] == similar
+    nearest = search_images(vector=list(axis(0)), mode="vector", limit=8, exclude_id=original.pk)
+    assert [hit.image.pk for hit in neighbours.similar] == ids(nearest)
     results = search_images(vector=list(axis(0)), mode="vector", collapse_duplicates=True)
     assert ids(results) == [original.pk, other.pk]
     assert results.hits[0].duplicates == [twin]

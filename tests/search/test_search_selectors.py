@@ -8,7 +8,7 @@ from django.conf import settings
 
 from engine import embedder
 from search.models import EMBEDDING_DIM, ImageEmbedding
-from search.selectors import active_model_name, images_by_text, images_similar_to
+from search.selectors import active_model_name, image_neighbours, images_by_text
 from search.services import image_embedding_upsert
 from tests.factories import ImageFactory
 
@@ -70,12 +70,13 @@ def test_similar_images_exclude_the_record_and_rank_by_cosine(indexed) -> None:
         ((float(v @ vector), other.pk) for other, v in indexed if other.pk != image.pk),
         reverse=True,
     )
-    hits = images_similar_to(image=image, limit=3)
+    hits = image_neighbours(image=image, similar=3).similar
     assert [hit.image.pk for hit in hits] == [pk for _, pk in expected[:3]]
 
 
 def test_unindexed_record_has_no_similar_images(media_root, tiny_sd_path) -> None:
-    assert images_similar_to(image=ImageFactory()) == []
+    neighbours = image_neighbours(image=ImageFactory())
+    assert neighbours.similar == [] and neighbours.near_duplicates == []
 
 
 def test_embedding_upsert_uses_the_real_image_and_is_idempotent(media_root, tiny_sd_path) -> None:
