@@ -13,7 +13,7 @@ from celery import current_app
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 WORKER_PING_SECONDS = 0.5
 
@@ -43,7 +43,7 @@ def _workers() -> dict[str, Any]:
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request: HttpRequest) -> JsonResponse:
     checks = {"database": _timed(_database), "broker": _timed(_broker)}
     workers = _timed(_workers) if request.GET.get("workers") != "0" else {"ok": None}

@@ -233,11 +233,19 @@ SEEDBANK_MAX_SIDE = env_int("SEEDBANK_MAX_SIDE", 1024, minimum=64)
 SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
 SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)
 SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1)
+# How long anonymous visitors may be shown a cached page (gallery/page_cache.py); 0 turns it off.
+SEEDBANK_PAGE_CACHE_SECONDS = env_int("SEEDBANK_PAGE_CACHE_SECONDS", 10)
 
 # --- search ------------------------------------------------------------------------------
 # From bench/search.py (100k clustered 512-d vectors, m=16, ef_construction=64): ef_search 120
 # is the smallest with recall@10 >= 0.98 (0.987, p50 2.6 ms vs 307 ms exact).
 SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 120, minimum=1)
+# Every connection starts with it (a placeholder until pgvector loads, then adopted), so an
+# unfiltered search needs no transaction and SET LOCAL of its own: one round trip, not four.
+_pg_options = DATABASES["default"]["OPTIONS"]
+_pg_options["options"] = (
+    f"{_pg_options.get('options', '')} -c hnsw.ef_search={SEEDBANK_HNSW_EF_SEARCH}".strip()
+)
 # pgvector 0.6 filters after the HNSW scan, so a filter keeps ~ef_search x selectivity rows.
 # At 10 % selectivity ef_search 400 returned 10/10 rows (recall 0.998, 5 ms); at 1 % only exact
 # search over the filtered set did (9 ms for 1,000 rows). So: exact when the filter leaves at
@@ -256,9 +264,13 @@ SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY
 SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
 SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
 SEEDBANK_RATE_SIGNUP_PER_HOUR = env_int("SEEDBANK_RATE_SIGNUP_PER_HOUR", 5, minimum=1)
-# Rate-limit counters must be shared by every web process: Redis in production
-# (SEEDBANK_CACHE_URL=redis://…); one local process (make run, tests) is fine with memory.
+# Rate-limit counters and cached pages must be shared by every web process: Redis in
+# production (SEEDBANK_CACHE_URL=redis://…), the embedded Redis under make run.
 _cache_url = os.environ.get("SEEDBANK_CACHE_URL", "")
+if not _cache_url and CELERY_BROKER_URL.startswith("redis+socket://"):
+    # make run: the embedded Redis (database 1; the broker uses 0), so the gunicorn processes
+    # share rate-limit counters and cached pages.
+    _cache_url = "unix://" + CELERY_BROKER_URL.removeprefix("redis+socket://") + "?db=1"
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}

@@ -20,3 +20,8 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = True
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+
+# Each test process keeps its own counters and cached pages (the embedded Redis outlives a run,
+# and tests must not see each other's rate-limit hits); pages are not cached unless a test asks.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SEEDBANK_PAGE_CACHE_SECONDS = 0

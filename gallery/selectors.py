@@ -35,7 +35,9 @@ def _decode_cursor(cursor: str) -> tuple[datetime, int] | None:
 def gallery_page(*, cursor: str | None, page_size: int) -> GalleryPage:
     """Newest first. The cursor is the (created_at, id) of the last image shown: keyset
     pagination stays fast on deep pages and never repeats or skips rows as new ones arrive."""
-    images = images_public().select_related("model_version").order_by("-created_at", "-id")
+    images = (
+        images_public().listing().select_related("model_version").order_by("-created_at", "-id")
+    )
     position = _decode_cursor(cursor) if cursor else None
     if position is not None:
         created_at, pk = position
@@ -75,6 +77,7 @@ def collection_detail(*, slug: str, viewer: Any = None) -> Collection | None:
 def collection_images(*, collection: Collection, viewer: Any = None) -> list[Image]:
     return list(
         images_visible_to(viewer)
+        .listing()
         .filter(collection_items__collection=collection)
         .order_by("collection_items__position", "collection_items__id")
     )

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import logging
+from array import array
 from dataclasses import dataclass, field
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -124,8 +126,8 @@ def active_model_name() -> str:
     return active_embedding_model().name
 
 
-def near_duplicate_bound() -> float:
-    own = active_embedding_model().near_duplicate_cosine
+def near_duplicate_bound(model: EmbeddingModel | None = None) -> float:
+    own = (model or active_embedding_model()).near_duplicate_cosine
     return own if own is not None else float(settings.SEEDBANK_NEAR_DUPLICATE_COSINE)
 
 
@@ -133,7 +135,7 @@ def near_duplicate_bound() -> float:
 
 
 def _vector_ranked(
-    vector: list[float], candidates: QuerySet[Image], *, limit: int, filtered: bool
+    vector: list[float], candidates: QuerySet[Image], *, limit: int, filtered: bool, model_name: str
 ) -> tuple[list[tuple[int, float]], str]:
     """[(image id, cosine)] best first, and the strategy used.
 
@@ -141,7 +143,7 @@ def _vector_ranked(
     fewer than `limit` rows. A filtered query therefore searches exactly over the filtered set
     when it is small enough (bench/search.py measures the trade-off), else raises ef_search.
     """
-    embeddings = ImageEmbedding.objects.filter(model_name=active_model_name(), image__in=candidates)
+    embeddings = ImageEmbedding.objects.filter(model_name=model_name, image__in=candidates)
     query = (
         embeddings.annotate(distance=CosineDistance("embedding", vector))
         .order_by("distance")
@@ -149,6 +151,9 @@ def _vector_ranked(
     )
 
     def run(*, exact: bool, ef_search: int) -> list[tuple[int, float]]:
+        if not exact and ef_search == settings.SEEDBANK_HNSW_EF_SEARCH:
+            # The connection's own setting (config.settings sets it for every connection).
+            return [(image_id, 1.0 - float(distance)) for image_id, distance in query.all()]
         with transaction.atomic(), connection.cursor() as cursor:
             if exact:  # no vector index: the filter's own indexes, then an exact sort
                 cursor.execute("SET LOCAL enable_indexscan = off")
@@ -173,21 +178,30 @@ def _vector_ranked(
 def text_embedder_warm() -> None:
     """Load the active CLIP model in this process (web workers call it at start)."""
     try:
-        _text_vector("warm-up")
+        _text_vector("warm-up", active_embedding_model())
     except Exception:  # a missing model must not stop the site; searches will say so
         logger.exception("could not load the CLIP model ahead of the first search")
 
 
-def _text_vector(query: str) -> list[float]:
+def _text_vector(query: str, model: EmbeddingModel) -> list[float]:
+    return list(_text_vector_cached(model.path, query))
+
+
+@lru_cache(maxsize=1024)  # 1024 doubles arrays of EMBEDDING_DIM: a few MB per process
+def _text_vector_cached(path: str, query: str) -> array[float]:
+    # Popular queries repeat (the home page's search box, links to "cat"): a CLIP text forward
+    # costs milliseconds of CPU per request, a dictionary lookup nothing. Keyed by the model's
+    # path, so a re-embed with a new model never reuses the old model's vectors.
     # Imported here: torch and open_clip cost seconds; commands and admin never need them.
     from engine import embedder
 
-    (vector,) = embedder.embed_texts(active_embedding_model().path, [query])
-    return [float(x) for x in vector]
+    (vector,) = embedder.embed_texts(path, [query])
+    return array("d", (float(x) for x in vector))
 
 
-def image_vector(image: Image) -> list[float] | None:
-    own = ImageEmbedding.objects.filter(image=image, model_name=active_model_name()).first()
+def image_vector(image: Image, model: EmbeddingModel | None = None) -> list[float] | None:
+    name = (model or active_embedding_model()).name
+    own = ImageEmbedding.objects.filter(image=image, model_name=name).first()
     return None if own is None else [float(x) for x in own.embedding]
 
 
@@ -233,6 +247,7 @@ def search_images(
     min_score: float | None = None,
     exclude_id: int | None = None,
     collapse_duplicates: bool = False,
+    embedding_model: EmbeddingModel | None = None,
 ) -> SearchResults:
     """Ranked records for a text query (vector, keyword or hybrid) or a query vector (image).
 
@@ -240,6 +255,7 @@ def search_images(
     matches are kept, since they match words the user typed.
     """
     filters = filters or SearchFilters()
+    model = embedding_model or active_embedding_model()  # read once per search
     unexcluded = filters.apply(images_public())
     candidates = unexcluded if exclude_id is None else unexcluded.exclude(pk=exclude_id)
     depth = max(limit, CANDIDATES)
@@ -247,11 +263,15 @@ def search_images(
     keyword_list: list[tuple[int, float]] = []
     strategy = ""
     if mode in {"vector", "hybrid"} and (vector is not None or query):
-        query_vector = vector if vector is not None else _text_vector(query)
+        query_vector = vector if vector is not None else _text_vector(query, model)
         # Leaving out one record (a record page's own) is not a filter: ask the index for one
         # more and drop it, rather than counting the table and maybe searching exactly.
         vector_list, strategy = _vector_ranked(
-            query_vector, unexcluded, limit=depth + 1, filtered=filters.active
+            query_vector,
+            unexcluded,
+            limit=depth + 1,
+            filtered=filters.active,
+            model_name=model.name,
         )
         vector_list = [(pk, score) for pk, score in vector_list if pk != exclude_id][:depth]
     if mode in {"keyword", "hybrid"} and query and vector is None:
@@ -272,7 +292,11 @@ def search_images(
     else:
         ordered = sorted(_rrf(vector_list, keyword_list).items(), key=lambda item: -item[1])
 
-    records = Image.objects.select_related("model_version").in_bulk([pk for pk, _ in ordered])
+    # Only the rows shown are loaded (all ranked ones when near-duplicates may fold some away).
+    shown = ordered if collapse_duplicates else ordered[:limit]
+    records = (
+        Image.objects.listing().select_related("model_version").in_bulk([pk for pk, _ in shown])
+    )
     hits = [
         SearchHit(
             image=records[pk],
@@ -280,28 +304,28 @@ def search_images(
             vector_score=cosine.get(pk),
             keyword_score=keyword.get(pk),
         )
-        for pk, score in ordered
+        for pk, score in shown
         if pk in records
     ]
     if collapse_duplicates:
-        hits = collapse_near_duplicates(hits)
+        hits = collapse_near_duplicates(hits, model)
     return SearchResults(hits=hits[:limit], hidden_below_threshold=len(hidden), strategy=strategy)
 
 
 # --- near-duplicates -------------------------------------------------------------------------
 
 
-def _vectors(image_ids: list[int]) -> dict[int, np.ndarray]:
-    rows = ImageEmbedding.objects.filter(
-        image_id__in=image_ids, model_name=active_model_name()
-    ).values_list("image_id", "embedding")
+def _vectors(image_ids: list[int], model_name: str) -> dict[int, np.ndarray]:
+    rows = ImageEmbedding.objects.filter(image_id__in=image_ids, model_name=model_name).values_list(
+        "image_id", "embedding"
+    )
     return {image_id: np.asarray(vector, dtype=np.float32) for image_id, vector in rows}
 
 
-def collapse_near_duplicates(hits: list[SearchHit]) -> list[SearchHit]:
+def collapse_near_duplicates(hits: list[SearchHit], model: EmbeddingModel) -> list[SearchHit]:
     """Keep the best-ranked of each group whose vectors are within the near-duplicate bound."""
-    vectors = _vectors([hit.image.pk for hit in hits])
-    bound = near_duplicate_bound()
+    vectors = _vectors([hit.image.pk for hit in hits], model.name)
+    bound = near_duplicate_bound(model)
     kept: list[SearchHit] = []
     for hit in hits:
         mine = vectors.get(hit.image.pk)
@@ -325,12 +349,17 @@ class Neighbours:
 def image_neighbours(*, image: Image, similar: int = 8, duplicates: int = 12) -> Neighbours:
     """A record page's similar images and near-duplicates from one vector search: the nearest
     records, and those of them within the near-duplicate bound."""
-    bound = near_duplicate_bound()
-    vector = image_vector(image)
+    model = active_embedding_model()
+    bound = near_duplicate_bound(model)
+    vector = image_vector(image, model)
     if vector is None:
         return Neighbours(similar=[], near_duplicates=[], bound=bound)
     hits = search_images(
-        vector=vector, mode="vector", limit=max(similar, duplicates), exclude_id=image.pk
+        vector=vector,
+        mode="vector",
+        limit=max(similar, duplicates),
+        exclude_id=image.pk,
+        embedding_model=model,
     ).hits
     close = [hit for hit in hits if hit.vector_score is not None and hit.vector_score >= bound]
     return Neighbours(similar=hits[:similar], near_duplicates=close[:duplicates], bound=bound)

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_http_methods, require_safe
 
 from engine.recipe import Recipe
 from gallery import ratelimit
@@ -25,7 +25,7 @@ from generator.services.render_jobs import render_job_create
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = RecipeForm(request.POST, request.FILES, viewer=request.user)
@@ -113,7 +113,7 @@ def _initial_from_record(request: HttpRequest) -> dict[str, Any]:
     return {name: value for name, value in recipe.items() if name in wanted}
 
 
-@require_GET
+@require_safe
 def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_for_viewer(job_id=job_id, viewer=request.user)
     if job is None:
@@ -123,7 +123,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 def job_status(request: HttpRequest, job_id: int) -> JsonResponse:
     job = job_for_viewer(job_id=job_id, viewer=request.user)
     if job is None:

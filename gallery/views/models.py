@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
+from gallery.page_cache import anonymous_page_cache
 from generator.selectors.model_versions import (
     MODEL_PAGE_IMAGES,
     model_version_images,
@@ -13,7 +14,8 @@ from generator.selectors.model_versions import (
 )
 
 
-@require_GET
+@require_safe
+@anonymous_page_cache
 def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
     model_version = model_version_page(model_id=model_id)
     if model_version is None:

@@ -12,11 +12,12 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from engine.export import export_script
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
+from gallery.page_cache import anonymous_page_cache
 from gallery.selectors import (
     collection_detail,
     collection_images,
@@ -45,7 +46,8 @@ from generator.services.reproductions import image_restore_request
 from search.selectors import image_neighbours
 
 
-@require_GET
+@require_safe
+@anonymous_page_cache
 def home(request: HttpRequest) -> HttpResponse:
     if request.GET.get("q", "").strip():  # the header's search box works from any page
         return search_page(request)
@@ -55,7 +57,8 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "gallery/home.html", {"page": page, "collections": collections})
 
 
-@require_GET
+@require_safe
+@anonymous_page_cache
 def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
@@ -81,7 +84,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     return render(request, "gallery/detail.html", context)
 
 
-@require_GET
+@require_safe
 def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse:
     """The record's recipe as JSON, or as a standalone script (torch + diffusers only)."""
     image = image_detail(image_id=image_id, viewer=request.user)
@@ -105,7 +108,7 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     return response
 
 
-@require_GET
+@require_safe
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated:
         return redirect_to_login(request.get_full_path())
@@ -149,7 +152,7 @@ def restore(request: HttpRequest, image_id: int) -> HttpResponse:
     return redirect("image_detail", image_id=image.pk)
 
 
-@require_GET
+@require_safe
 def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
     """Progress of re-rendering an evicted record (public, like the record itself)."""
     image = image_detail(image_id=image_id, viewer=request.user)
@@ -168,7 +171,7 @@ def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
@@ -198,7 +201,8 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
     return render(request, "gallery/remix.html", context, status=status)
 
 
-@require_GET
+@require_safe
+@anonymous_page_cache
 def collection(request: HttpRequest, slug: str) -> HttpResponse:
     found = collection_detail(slug=slug, viewer=request.user)
     if found is None:  # private collections do not exist for non-staff
@@ -207,7 +211,8 @@ def collection(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "gallery/collection.html", {"collection": found, "images": images})
 
 
-@require_GET
+@require_safe
+@anonymous_page_cache
 def user_page(request: HttpRequest, username: str) -> HttpResponse:
     images = user_renders(username=username, viewer=request.user)
     if images is None:
@@ -215,7 +220,7 @@ def user_page(request: HttpRequest, username: str) -> HttpResponse:
     return render(request, "gallery/user.html", {"username": username, "images": images})
 
 
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def signup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and (refused := ratelimit.signup_refused(request)):
         return refused

@@ -7,15 +7,22 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from gallery import ratelimit
 from gallery.forms.search import SearchForm
+from gallery.page_cache import anonymous_page_cache
 from generator.selectors.records import image_detail
 from search.selectors import SearchResults, image_vector, search_images, uploaded_image_vector
 
 
-@require_http_methods(["GET", "POST"])
+# The upload form POSTs only because files need a body: a search stores and changes nothing, so
+# there is nothing to forge, and without a CSRF token the search page can be cached for
+# anonymous visitors (gallery/page_cache.py). The per-address rate limit still applies.
+@csrf_exempt
+@require_http_methods(["GET", "HEAD", "POST"])
+@anonymous_page_cache
 def search_page(request: HttpRequest) -> HttpResponse:
     """GET with q (words) or like=<id>; POST with an uploaded image (image→image)."""
     searching = request.method == "POST" or any(request.GET.get(k) for k in ("q", "like"))

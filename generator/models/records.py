@@ -46,6 +46,13 @@ class SourceImage(models.Model):
         return f"{self.kind} {self.pixel_sha256[:12]}"
 
 
+class ImageQuerySet(models.QuerySet["Image"]):
+    def listing(self) -> ImageQuerySet:
+        """Rows for grids and result lists: without the environment JSON and the text-search
+        vector, which are most of a row's bytes and which no grid shows (bench/search.py)."""
+        return self.defer("environment", "search_vector")
+
+
 class Image(models.Model):
     """A recipe and what it produced: the pixels, their digest and the environment."""
 
@@ -116,6 +123,8 @@ class Image(models.Model):
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ImageQuerySet.as_manager()
 
     class Meta:
         indexes = [

@@ -75,7 +75,10 @@ def model_version_images(
 ) -> list[Image]:
     """The model's public images, newest first."""
     return list(
-        images_public().filter(model_version=model_version).order_by("-created_at", "-id")[:limit]
+        images_public()
+        .listing()
+        .filter(model_version=model_version)
+        .order_by("-created_at", "-id")[:limit]
     )
 
 

@@ -10,14 +10,15 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
 from engine.export import export_document
 from generator.models import Image, Reproduction, SourceImage
+from generator.models.records import ImageQuerySet
 
 
-def images_public() -> QuerySet[Image]:
+def images_public() -> ImageQuerySet:
     """What the gallery, search and the API list: finished, not hidden by moderation."""
     return Image.objects.filter(status=Image.Status.READY, hidden=False)
 
 
-def images_visible_to(viewer: Any) -> QuerySet[Image]:
+def images_visible_to(viewer: Any) -> ImageQuerySet:
     """Records a viewer may open: staff also reach hidden ones (moderation, lineage)."""
     if viewer is not None and getattr(viewer, "is_staff", False):
         return Image.objects.filter(status=Image.Status.READY)
@@ -43,14 +44,24 @@ def images_any_exist() -> bool:
 
 
 def image_children(*, image: Image, viewer: Any = None) -> list[Image]:
-    return list(images_visible_to(viewer).filter(parent=image).order_by("created_at"))
+    return list(images_visible_to(viewer).listing().filter(parent=image).order_by("created_at"))
 
 
 def image_parent(*, image: Image, viewer: Any = None) -> Image | None:
     """The remix parent, if this viewer may see it (a hidden parent shows to staff only)."""
     if image.parent_id is None:
         return None
-    return images_visible_to(viewer).filter(pk=image.parent_id).first()
+    if not Image.parent.is_cached(image):  # not loaded by image_detail's select_related
+        return images_visible_to(viewer).filter(pk=image.parent_id).first()
+    parent = image.parent
+    return parent if parent is not None and image_visible_to(parent, viewer) else None
+
+
+def image_visible_to(image: Image, viewer: Any) -> bool:
+    """images_visible_to's rule for a record already loaded (kept next to it on purpose)."""
+    if image.status != Image.Status.READY:
+        return False
+    return not image.hidden or (viewer is not None and getattr(viewer, "is_staff", False))
 
 
 def user_renders(*, username: str, viewer: Any = None, limit: int = 96) -> list[Image] | None:
@@ -61,7 +72,7 @@ def user_renders(*, username: str, viewer: Any = None, limit: int = 96) -> list[
     visible = images_visible_to(viewer)
     if viewer is not None and viewer.pk == user.pk:  # your own hidden records stay yours
         visible = Image.objects.filter(status=Image.Status.READY)
-    return list(visible.filter(owner=user).order_by("-created_at", "-id")[:limit])
+    return list(visible.listing().filter(owner=user).order_by("-created_at", "-id")[:limit])
 
 
 def image_last_reproduction(*, image: Image) -> Reproduction | None:

@@ -167,3 +167,60 @@ def test_generate_form_takes_any_subset_of_a_record(client, user, model_version,
     assert initial("seed") == {"seed": 4242}
     assert initial("prompt,seed") == {"prompt": "a red fox", "negative_prompt": "", "seed": 4242}
     assert initial("all")["steps"] == 33 and initial("all")["seed"] == 4242
+
+
+def test_record_page_query_count_does_not_grow_with_neighbours_or_lineage(
+    client, media, django_assert_max_num_queries
+) -> None:
+    """Grids of similar records, remixes and near-duplicates load their rows without the wide
+    environment JSON and without one query per card (a deferred field read per row would)."""
+    import numpy as np
+
+    from search.models import EMBEDDING_DIM, ImageEmbedding
+    from search.selectors import active_model_name
+
+    rng = np.random.default_rng(1)
+    parent = ImageFactory(prompt="the parent")
+    record = ImageFactory(prompt="the record", parent=parent)
+    remixes = ImageFactory.create_batch(5, parent=record)
+    others = ImageFactory.create_batch(20)
+    for image in [parent, record, *remixes, *others]:
+        vector = rng.normal(size=EMBEDDING_DIM)
+        ImageEmbedding.objects.create(
+            image=image,
+            model_name=active_model_name(),
+            dim=EMBEDDING_DIM,
+            embedding=(vector / np.linalg.norm(vector)).astype(np.float32),
+        )
+    from search.selectors import active_embedding_model
+    from search.services import embedding_model_ensure_registered
+
+    embedding_model_ensure_registered(
+        model=active_embedding_model()
+    )  # as on any site with vectors: one active model
+    client.get(f"/images/{record.pk}/")  # settle per-process caches (the model list)
+    # The record, its pending restore, the active model, its vector, the neighbours, their rows,
+    # the remixes and the last reproduction: 8, whatever the number of cards.
+    with django_assert_max_num_queries(8) as captured:
+        body = client.get(f"/images/{record.pk}/").content.decode()
+    assert body.count('class="card') == 8  # the similar records
+    assert all(f'href="/images/{remix.pk}/"' in body for remix in remixes)
+    # Only the record itself is read with its environment.
+    wide = [q["sql"] for q in captured if '"generator_image"."environment"' in q["sql"]]
+    assert len(wide) == 1, wide
+
+
+def test_a_hidden_parent_is_linked_for_staff_only(client, media, django_user_model) -> None:
+    parent = ImageFactory(prompt="hidden parent", hidden=True)
+    child = ImageFactory(prompt="visible child", parent=parent)
+    assert f'href="/images/{parent.pk}/"' not in client.get(f"/images/{child.pk}/").content.decode()
+    staff = django_user_model.objects.create_user("curator", is_staff=True)
+    client.force_login(staff)
+    assert f'href="/images/{parent.pk}/"' in client.get(f"/images/{child.pk}/").content.decode()
+
+
+def test_head_is_answered_like_get_without_a_body(client, media) -> None:
+    image = ImageFactory()
+    for url in ("/", f"/images/{image.pk}/", "/search/?q=fox"):
+        response = client.head(url)
+        assert response.status_code == 200 and response.content == b"", url

@@ -94,7 +94,7 @@ def test_hybrid_fuses_by_reciprocal_rank(media, monkeypatch) -> None:
     both = record("fox, a red fox in snow", axis(0, 0.5))  # vector rank 2, keyword rank 1
     vector_only = record("an astronaut", axis(0, 0.1))  # vector rank 1
     keyword_only = record("a fox den", axis(9))  # keyword rank 2, vector rank 3
-    monkeypatch.setattr("search.selectors._text_vector", lambda query: list(axis(0)))
+    monkeypatch.setattr("search.selectors._text_vector", lambda query, model: list(axis(0)))
     results = search_images(query="fox", mode="hybrid")
     assert ids(results)[0] == both.pk  # in both lists: 1/62 + 1/61 beats any single list
     scores = {hit.image.pk: hit.score for hit in results.hits}

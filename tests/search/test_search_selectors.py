@@ -94,3 +94,12 @@ def test_embedding_skips_images_that_are_not_ready(media_root, tiny_sd_path) -> 
     image = ImageFactory(status="pending")
     assert image_embedding_upsert(image_id=image.pk) is None
     assert image_embedding_upsert(image_id=10**9) is None
+
+
+def test_connections_start_with_the_configured_hnsw_ef_search() -> None:
+    """An unfiltered search relies on it instead of a transaction with SET LOCAL."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW hnsw.ef_search")
+        assert cursor.fetchone()[0] == str(settings.SEEDBANK_HNSW_EF_SEARCH)
