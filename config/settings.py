@@ -212,10 +212,45 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
+    "generator.tasks.sweep_jobs": {"queue": "cpu"},
     "generator.tasks.*": {"queue": "gpu"},
     "search.tasks.*": {"queue": "cpu"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# A publish while the broker is down must fail fast (the request answers "queued" and the
+# sweeper sends the job later), not hang the request in Celery's default retry loop.
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0.2, "interval_step": 0}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A GPU pool process loads its model when it starts (generator/tasks.py), which takes longer
+# than Celery's 4 s default for a process to report ready.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
+
+# --- render jobs: leases, retries, the sweeper (generator/services/sweeper.py) ---------------
+# A running job's worker renews its lease every third of this; a job whose lease ran out is
+# queued again (its worker died) up to SEEDBANK_JOB_MAX_ATTEMPTS attempts, then failed.
+SEEDBANK_JOB_LEASE_SECONDS = env_int("SEEDBANK_JOB_LEASE_SECONDS", 60, minimum=1)
+SEEDBANK_JOB_MAX_ATTEMPTS = env_int("SEEDBANK_JOB_MAX_ATTEMPTS", 3, minimum=1)
+SEEDBANK_SWEEP_SECONDS = env_int("SEEDBANK_SWEEP_SECONDS", 15, minimum=1)
+# A queued job sent this long ago and still not claimed is sent again: a broker that lost its
+# data (restarted without persistence) must not lose jobs. A duplicate message is harmless:
+# only one delivery can claim the job.
+SEEDBANK_JOB_RESEND_SECONDS = env_int("SEEDBANK_JOB_RESEND_SECONDS", 600, minimum=1)
+# Task time limits from the recipe's size: base + per (megapixel x step x image). The default
+# is generous for a CPU worker; GPU deployments can lower it.
+SEEDBANK_JOB_TIME_LIMIT_BASE = env_int("SEEDBANK_JOB_TIME_LIMIT_BASE", 120, minimum=1)
+SEEDBANK_JOB_SECONDS_PER_MEGAPIXEL_STEP = float(
+    env_str("SEEDBANK_JOB_SECONDS_PER_MEGAPIXEL_STEP", "4.0")
+)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-render-jobs": {
+        "task": "generator.tasks.sweep_jobs",
+        "schedule": float(SEEDBANK_SWEEP_SECONDS),
+        # A sweep that waited longer than one interval is superseded by the next one.
+        "options": {"expires": float(SEEDBANK_SWEEP_SECONDS)},
+    }
+}
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- models and rendering -------------------------------------------------------------------
 SEEDBANK_MODELS_DIR = Path(env_str("SEEDBANK_MODELS_DIR", str(VAR_DIR / "models"))).resolve()

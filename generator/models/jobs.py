@@ -18,14 +18,28 @@ class RenderJob(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+        CANCELLED = "cancelled"
 
     kind = models.CharField(max_length=20, choices=Kind.choices, default=Kind.RENDER)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
-    # Stored so an operator can revoke the Celery task and so a redelivery is recognisable.
+    # Stored so a cancel can revoke the Celery task and so a redelivery is recognisable.
     celery_task_id = models.CharField(max_length=64, blank=True)
+    # When it was last published to the broker; null while it never was (the broker was down
+    # at submit): the sweeper sends it then (generator/services/sweeper.py).
+    sent_at = models.DateTimeField(null=True, blank=True)
+    # A running job is leased: its worker's heartbeat pushes lease_expires_at forward, and a
+    # job whose lease ran out (its worker died) is queued again by the sweeper, up to
+    # SEEDBANK_JOB_MAX_ATTEMPTS. claim_token fences each attempt: progress, storing and
+    # finishing only count while the row still holds this attempt's token.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    # The task's soft time limit, from the recipe's size (generator/services/queue.py).
+    time_limit_seconds = models.PositiveIntegerField(null=True, blank=True)
     progress_step = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
@@ -37,10 +51,21 @@ class RenderJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The sweeper and the queue position read only unfinished jobs.
+            models.Index(
+                fields=["status", "id"],
+                name="job_unfinished",
+                condition=models.Q(status__in=["queued", "running"]),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} job {self.pk} ({self.status})"
 
     @property
     def is_finished(self) -> bool:
-        return self.status in {self.Status.DONE, self.Status.FAILED}
+        return self.status in FINISHED
+
+
+FINISHED = {RenderJob.Status.DONE, RenderJob.Status.FAILED, RenderJob.Status.CANCELLED}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Case, F, Sum, Value, When
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils import timezone
 
 from generator.models import Image, RenderJob, Reproduction
@@ -28,16 +28,31 @@ def quota_hold(*, user: User | None, renders: int) -> None:
     quota_check(user=user, renders=renders)
 
 
+def _never_ran(job: str) -> Q:
+    """Jobs that cost nothing: never started, and either never reached the broker (it was down
+    at submit; the sweeper sends them later) or cancelled/failed before a worker took them."""
+    return Q(**{f"{job}attempts": 0}) & (
+        Q(**{f"{job}sent_at__isnull": True})
+        | Q(**{f"{job}status__in": [RenderJob.Status.FAILED, RenderJob.Status.CANCELLED]})
+    )
+
+
 def quota_check(*, user: User | None, renders: int) -> None:
     """Refuse work past the user's rolling 24-hour allowance (staff and system work are exempt)."""
     if user is None or user.is_staff:
         return
     since = timezone.now() - timedelta(hours=24)
     # A rerun (remix unchanged, restore) renders the whole batch unless asked for one seed.
-    reruns = Reproduction.objects.filter(requested_by=user, created_at__gte=since).aggregate(
-        images=Sum(Case(When(whole_batch=True, then=F("image__batch_size")), default=Value(1)))
-    )["images"]
-    done = Image.objects.filter(owner=user, created_at__gte=since).count() + (reruns or 0)
+    reruns = (
+        Reproduction.objects.filter(requested_by=user, created_at__gte=since)
+        .exclude(_never_ran("job__"))
+        .aggregate(
+            images=Sum(Case(When(whole_batch=True, then=F("image__batch_size")), default=Value(1)))
+        )["images"]
+    )
+    done = Image.objects.filter(owner=user, created_at__gte=since).exclude(
+        _never_ran("job__")
+    ).count() + (reruns or 0)
     allowed = settings.SEEDBANK_QUOTA_RENDERS_PER_DAY
     if done + renders > allowed:
         raise QuotaExceeded(

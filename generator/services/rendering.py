@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -28,10 +29,11 @@ from generator.selectors.model_versions import model_version_check
 from generator.selectors.recipes import model_version_default
 from generator.services.records import image_store_pixels
 from generator.services.render_jobs import (
+    JobStopped,
     render_job_claim,
     render_job_done,
     render_job_fail,
-    render_job_progress,
+    render_job_heartbeat,
 )
 from generator.signals import records_ready
 
@@ -74,7 +76,7 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
     started = time.perf_counter()
     rendered = pipeline.render_splitting_on_oom(
         request,
-        on_step=_progress_reporter(job_id=job.pk),
+        on_step=_progress_reporter(job=job),
         png_text=png_text_for(image.recipe_portable()),
     )
     job.render_seconds = time.perf_counter() - started
@@ -92,11 +94,12 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
 
 
 # One progress UPDATE per step cost as much as a tiny render itself; people watching a bar need
-# a few updates a second at most. The last step is always written.
+# a few updates a second at most. The last step is always written. Each write also renews the
+# job's lease and is where a cancelled (or taken-over) attempt learns to stop.
 PROGRESS_INTERVAL_SECONDS = 0.25
 
 
-def _progress_reporter(*, job_id: int) -> Callable[[int, int], None]:
+def _progress_reporter(*, job: RenderJob) -> Callable[[int, int], None]:
     last = -PROGRESS_INTERVAL_SECONDS
 
     def report(step: int, total: int) -> None:
@@ -104,9 +107,18 @@ def _progress_reporter(*, job_id: int) -> Callable[[int, int], None]:
         now = time.monotonic()
         if step >= total or now - last >= PROGRESS_INTERVAL_SECONDS:
             last = now
-            render_job_progress(job_id=job_id, step=step, total=total)
+            render_job_heartbeat(job=job, step=step, total=total)
 
     return report
+
+
+def _failure_reason(exc: BaseException, job: RenderJob) -> str:
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return (
+            f"The render took longer than its time limit ({job.time_limit_seconds} s for this "
+            "recipe's size) and was stopped."
+        )
+    return f"{type(exc).__name__}: {exc}"
 
 
 def warm_default_model() -> None:
@@ -122,10 +134,12 @@ def warm_default_model() -> None:
         logger.info("loaded %s ahead of the first job", model_version)
 
 
-def render_job_run(*, job_id: int) -> None:
-    """Worker side of a render job. Idempotent: a finished job is left alone."""
-    job = render_job_claim(job_id=job_id)
+def render_job_run(*, job_id: int, worker: str = "") -> None:
+    """Worker side of a render job. Idempotent: a finished job, or one another attempt holds,
+    is left alone."""
+    job = render_job_claim(job_id=job_id, worker=worker)
     if job is None:
+        logger.info("render job %s: nothing to do (finished, cancelled or held)", job_id)
         return
     images = list(job.images.select_related("model_version").order_by("batch_index"))
     if not images:
@@ -133,13 +147,21 @@ def render_job_run(*, job_id: int) -> None:
         return
     try:
         rendered = pipeline_run(job=job, image=images[0])
+    except JobStopped as exc:
+        logger.info("render job %s stopped: %s", job_id, exc)
+        return
     except Exception as exc:
         logger.exception("render job %s failed", job_id)
-        render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+        render_job_fail(job=job, error=_failure_reason(exc, job))
         return
 
     try:
         _store_rendered(job=job, images=images, rendered=rendered)
+    except JobStopped as exc:
+        # Cancelled or taken over while storing: the transaction rolled back; drop the files.
+        logger.info("render job %s stopped before storing: %s", job_id, exc)
+        _discard_files(images)
+        return
     except Exception as exc:
         # Whatever fails after the render (saving files, a value the database refuses) fails
         # the job with its reason; the transaction rolled back, so its files go too.
@@ -189,7 +211,7 @@ def _original_pixels(image: Image) -> np.ndarray | None:
         return _pixels(handle.read())
 
 
-def reproduction_run(*, reproduction_id: int) -> None:
+def reproduction_run(*, reproduction_id: int, worker: str = "") -> None:
     """Worker side: re-render the original's recipe and classify the result."""
     reproduction = (
         Reproduction.objects.select_related("image__model_version", "job")
@@ -198,8 +220,9 @@ def reproduction_run(*, reproduction_id: int) -> None:
     )
     if reproduction is None:
         return
-    job = render_job_claim(job_id=reproduction.job_id)
+    job = render_job_claim(job_id=reproduction.job_id, worker=worker)
     if job is None:
+        logger.info("reproduction %s: nothing to do (finished, cancelled or held)", reproduction_id)
         return
     original = reproduction.image
     try:
@@ -211,9 +234,12 @@ def reproduction_run(*, reproduction_id: int) -> None:
             else rendered
         )
         original_pixels = _original_pixels(original)
+    except JobStopped as exc:
+        logger.info("reproduction %s stopped: %s", reproduction_id, exc)
+        return
     except Exception as exc:
         logger.exception("reproduction %s failed", reproduction_id)
-        render_job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+        render_job_fail(job=job, error=_failure_reason(exc, job))
         return
 
     if original_pixels is None:
@@ -255,6 +281,9 @@ def reproduction_run(*, reproduction_id: int) -> None:
             reproduction.finished_at = timezone.now()
             reproduction.save()
             render_job_done(job=job)
+    except JobStopped as exc:
+        logger.info("reproduction %s stopped before storing: %s", reproduction_id, exc)
+        _discard_files([original] if restoring else [reproduction])
     except Exception as exc:
         logger.exception("storing reproduction %s failed", reproduction_id)
         # Only what this attempt wrote: a check never touches the original's own file.

@@ -9,7 +9,7 @@ from django.db import transaction
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
 from generator.selectors.records import image_pending_restore
-from generator.services.queue import REPRODUCE_TASK, job_send
+from generator.services.queue import job_send, job_time_limit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -24,10 +24,16 @@ def reproduction_create(
 ) -> Reproduction:
     """Queue a re-render of `image` (row first, then the task once committed). It costs the
     requester's quota like a new render: the whole batch, or one image when rendered alone."""
+    images = image.batch_size if whole_batch else 1
     with transaction.atomic():
-        quota_hold(user=requested_by, renders=image.batch_size if whole_batch else 1)
+        quota_hold(user=requested_by, renders=images)
         job = RenderJob.objects.create(
-            kind=RenderJob.Kind.REPRODUCE, owner=requested_by, progress_total=image.steps
+            kind=RenderJob.Kind.REPRODUCE,
+            owner=requested_by,
+            progress_total=image.steps,
+            time_limit_seconds=job_time_limit(
+                width=image.width, height=image.height, images=images, steps=image.steps
+            ),
         )
         reproduction = Reproduction.objects.create(
             image=image,
@@ -36,9 +42,7 @@ def reproduction_create(
             purpose=purpose,
             whole_batch=whole_batch,
         )
-        transaction.on_commit(
-            lambda: job_send(job_id=job.pk, task_name=REPRODUCE_TASK, arg=reproduction.pk)
-        )
+        transaction.on_commit(lambda: job_send(job=job))
     return reproduction
 
 

@@ -7,6 +7,7 @@ test database through its own connection and rendering with the real diffusers p
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,9 +20,76 @@ from django.db import connection
 
 from config import embedded
 from config.celery import app
-from gallery.management.commands.runstack import worker_command
+from gallery.management.commands.runstack import cpu_worker_command, worker_command
 
 WORKER_START_TIMEOUT_S = 120
+E2E_LEASE_SECONDS = 4
+
+
+class Workers:
+    """The real worker processes of a deployment: a render (gpu) worker and a cpu worker
+    (embeddings). Each runs in its own session, so a test can kill -9 a whole worker (main
+    process and pool) the way a machine crash would, and start a new one."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env = env
+        self.log_dir = log_dir
+        self.gpu: subprocess.Popen[bytes] | None = None
+        self.cpu: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"gpu-{self.starts}.log"
+
+    def start(self) -> None:
+        self.cpu = self._spawn(cpu_worker_command(), self.log_dir / "cpu.log")
+        self.start_gpu()
+
+    def start_gpu(self) -> None:
+        self.starts += 1
+        self.gpu = self._spawn(worker_command(), self.log_path)
+        _wait_until_ready(self.gpu, self.log_path, name="gpu@")
+
+    def kill_gpu(self) -> None:
+        """SIGKILL to the render worker's whole process group: no cleanup, no acks."""
+        assert self.gpu is not None
+        os.killpg(self.gpu.pid, signal.SIGKILL)
+        self.gpu.wait(timeout=30)
+
+    def stop(self) -> None:
+        for process in (self.gpu, self.cpu):
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in (self.gpu, self.cpu):
+            if process is None:
+                continue
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+    def _spawn(self, command: list[str], log_path: Path) -> subprocess.Popen[bytes]:
+        with log_path.open("wb") as log:
+            return subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=settings.BASE_DIR, start_new_session=True,
+            )  # fmt: skip
+
+
+def worker_environment(media_root: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        DJANGO_SETTINGS_MODULE="config.settings_test",
+        # After django_db_setup, connection.settings_dict names the test database.
+        DATABASE_URL=embedded.database_url(connection.settings_dict),
+        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
+        MEDIA_ROOT=str(media_root),
+        PYTHONUNBUFFERED="1",
+        # Short leases so the fault tests recover a killed worker's job in seconds.
+        SEEDBANK_JOB_LEASE_SECONDS=str(E2E_LEASE_SECONDS),
+    )
+    return env
 
 
 @pytest.fixture(scope="session")
@@ -31,41 +99,23 @@ def worker_process(
     tiny_sd_path: Path,
     media_root: Path,
     tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[subprocess.Popen[bytes]]:
-    env = dict(os.environ)
-    env.update(
-        DJANGO_SETTINGS_MODULE="config.settings_test",
-        # After django_db_setup, connection.settings_dict names the test database.
-        DATABASE_URL=embedded.database_url(connection.settings_dict),
-        CELERY_BROKER_URL=settings.CELERY_BROKER_URL,
-        MEDIA_ROOT=str(media_root),
-        PYTHONUNBUFFERED="1",
-    )
+) -> Iterator[Workers]:
     app.control.purge()  # leftovers of an interrupted run would point at rows that are gone
-    log_path = tmp_path_factory.mktemp("worker") / "worker.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            worker_command(), env=env, stdout=log, stderr=subprocess.STDOUT,
-            cwd=settings.BASE_DIR,
-        )  # fmt: skip
-        process.log_path = log_path  # type: ignore[attr-defined]  # read by the topology test
-        try:
-            _wait_until_ready(process, log_path)
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    workers = Workers(worker_environment(media_root), tmp_path_factory.mktemp("workers"))
+    try:
+        workers.start()
+        yield workers
+    finally:
+        workers.stop()
 
 
-def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path) -> None:
+def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, *, name: str) -> None:
     deadline = time.monotonic() + WORKER_START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"worker exited early:\n{log_path.read_text()[-4000:]}")
-        if app.control.ping(timeout=0.5):
+        replies = app.control.ping(timeout=0.5) or []
+        if any(name in hostname for reply in replies for hostname in reply):
             return
     raise RuntimeError(f"worker not ready in time:\n{log_path.read_text()[-4000:]}")
 

@@ -89,9 +89,13 @@ def test_good_recipe_queues_one_job_after_commit(
     client, user, model_version, django_capture_on_commit_callbacks, monkeypatch
 ):
     sent: list[tuple[str, list[int], str]] = []
-    monkeypatch.setattr(
-        current_app, "send_task", lambda name, args, task_id: sent.append((name, args, task_id))
-    )
+    limits: list[tuple[int, int]] = []
+
+    def send_task(name, args, task_id, soft_time_limit, time_limit):
+        sent.append((name, args, task_id))
+        limits.append((soft_time_limit, time_limit))
+
+    monkeypatch.setattr(current_app, "send_task", send_task)
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post(
@@ -103,5 +107,9 @@ def test_good_recipe_queues_one_job_after_commit(
     job = RenderJob.objects.get()
     assert len(callbacks) == 1
     assert sent == [("generator.tasks.run_render_job", [job.pk], job.celery_task_id)]
+    # Time limits grow with the recipe's size; the hard one leaves the soft one time to report.
+    ((soft, hard),) = limits
+    assert soft == job.time_limit_seconds and soft < hard
+    assert job.sent_at is not None
     seeds = sorted(job.images.values_list("seed", flat=True))
     assert seeds == [seeds[0], seeds[0] + 1, seeds[0] + 2]  # a random seed, stored, then +1, +2

