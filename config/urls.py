@@ -36,6 +36,7 @@ urlpatterns = [
     path("models/<int:model_id>/", models.model_detail, name="model_detail"),
     path("jobs/<int:job_id>/", generate.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status.json", generate.job_status, name="job_status"),
+    path("jobs/<int:job_id>/cancel/", generate.job_cancel, name="job_cancel"),
     path("api/v1/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

@@ -7,7 +7,20 @@ from typing import Any
 from django.urls import reverse
 
 from generator.models import RenderJob
-from generator.selectors.jobs import job_images
+from generator.selectors.jobs import job_images, job_queue_place
+
+
+def _queue(job: RenderJob) -> dict[str, Any] | None:
+    place = job_queue_place(job=job)
+    if place is None:
+        return None
+    return {
+        "ahead": place.ahead,
+        "running": place.running,
+        "estimate_seconds": None
+        if place.estimate_seconds is None
+        else round(place.estimate_seconds, 1),
+    }
 
 
 def job_payload(*, job: RenderJob) -> dict[str, Any]:
@@ -16,6 +29,7 @@ def job_payload(*, job: RenderJob) -> dict[str, Any]:
         "kind": job.kind,
         "status": job.status,
         "progress": {"step": job.progress_step, "total": job.progress_total},
+        "queue": _queue(job),
         "error": job.error,
         "render_seconds": job.render_seconds,
         "url": reverse("job_detail", args=[job.pk]),

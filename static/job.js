@@ -6,6 +6,7 @@
   const bar = job.querySelector("progress");
   const step = job.querySelector("[data-testid=job-step]");
   const status = job.querySelector("[data-testid=job-status]");
+  const queue = job.querySelector("[data-testid=job-queue]");
   async function poll() {
     try {
       const response = await fetch(job.dataset.statusUrl, { headers: { Accept: "application/json" } });
@@ -15,7 +16,15 @@
         bar.value = data.progress.step;
         step.textContent = data.progress.step;
         status.textContent = data.status;
-        if (data.status === "done" || data.status === "failed") {
+        if (queue) {
+          queue.hidden = !data.queue;
+          if (data.queue) {
+            const wait = data.queue.estimate_seconds;
+            queue.textContent = `${data.queue.ahead} job${data.queue.ahead === 1 ? "" : "s"} ahead` +
+              (wait === null ? "" : `, starts in about ${Math.round(wait)} s`);
+          }
+        }
+        if (["done", "failed", "cancelled"].includes(data.status)) {
           window.location.reload();
           return;
         }

@@ -16,7 +16,7 @@ from gallery.payloads import job_payload
 from generator.selectors.jobs import job_for_viewer
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.recipes import model_version_default
-from generator.services.render_jobs import render_job_create
+from generator.services.render_jobs import render_job_cancel, render_job_create
 
 router = Router(tags=["renders"])
 
@@ -44,6 +44,25 @@ def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignor
     except QuotaExceeded as exc:
         return ratelimit.too_many_requests(request, str(exc), as_json=True)
     return Status(202, job_payload(job=job))
+
+
+@router.post(
+    "/jobs/{job_id}/cancel",
+    auth=django_auth,
+    response={200: JobOut, 401: Message, 404: Message, 409: Message},
+    url_name="api_job_cancel",
+    summary="Cancel a queued or running job (owner or staff)",
+    exclude_unset=True,
+)
+def job_cancel(request: HttpRequest, job_id: int) -> Any:
+    """A queued job never starts; a running one stops at its next progress write and stores
+    nothing. 409 when the job has already finished."""
+    job = job_for_viewer(job_id=job_id, viewer=request.user)  # type: ignore[arg-type]
+    if job is None:
+        return Status(404, {"error": "No such job."})
+    if not render_job_cancel(job=job, by=request.user):  # type: ignore[arg-type]
+        return Status(409, {"error": f"The job has already finished ({job.status})."})
+    return job_payload(job=job)
 
 
 @router.get(

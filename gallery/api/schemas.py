@@ -150,11 +150,20 @@ class JobImage(Schema):
     src: str | None
 
 
+class QueuePlace(Schema):
+    ahead: int = Field(description="queued jobs that start before this one")
+    running: int = Field(description="jobs rendering now")
+    estimate_seconds: float | None = Field(
+        description="rough wait until this job starts, from recent render times"
+    )
+
+
 class JobOut(Schema):
     id: int
     kind: str
-    status: str
+    status: str = Field(description="queued, running, done, failed or cancelled")
     progress: Progress
+    queue: QueuePlace | None = Field(None, description="only while the job is queued")
     error: str
     render_seconds: float | None
     url: str

@@ -6,22 +6,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from engine.recipe import Recipe
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
 from gallery.payloads import job_payload
 from generator.models import RenderJob
-from generator.selectors.jobs import job_for_viewer
+from generator.selectors.jobs import job_cancellable_by, job_for_viewer
 from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.selectors.recipes import source_image_find
 from generator.selectors.records import image_detail
-from generator.services.render_jobs import render_job_create
+from generator.services.render_jobs import render_job_cancel, render_job_create
 
 
 @login_required
@@ -118,9 +119,25 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_for_viewer(job_id=job_id, viewer=request.user)
     if job is None:
         raise Http404("No such job")
-    return render(
-        request, "generator/job_detail.html", {"job": job, "payload": job_payload(job=job)}
-    )
+    context = {
+        "job": job,
+        "payload": job_payload(job=job),
+        "can_cancel": job_cancellable_by(job=job, user=request.user),
+    }
+    return render(request, "generator/job_detail.html", context)
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = job_for_viewer(job_id=job_id, viewer=request.user)
+    if job is None:
+        raise Http404("No such job")
+    if render_job_cancel(job=job, by=request.user):  # type: ignore[arg-type]
+        messages.success(request, "Job cancelled: nothing of it is stored.")
+    else:
+        messages.info(request, f"The job had already finished ({job.get_status_display()}).")
+    return redirect("job_detail", job_id=job.pk)
 
 
 @require_safe
