@@ -38,6 +38,7 @@ def render_job_create(
             kind=RenderJob.Kind.RENDER,
             owner=owner,
             progress_total=recipe.steps,
+            sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
             time_limit_seconds=job_time_limit(
                 width=recipe.width,
                 height=recipe.height,

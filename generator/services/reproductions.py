@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.db import transaction
+from django.utils import timezone
 
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
@@ -31,6 +32,7 @@ def reproduction_create(
             kind=RenderJob.Kind.REPRODUCE,
             owner=requested_by,
             progress_total=image.steps,
+            sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
             time_limit_seconds=job_time_limit(
                 width=image.width, height=image.height, images=images, steps=image.steps
             ),

@@ -3,7 +3,8 @@ job finishes exactly once, whatever happens to workers and the broker.
 
 - A running job whose lease ran out lost its worker (killed, out of memory, machine gone): it is
   queued and sent again, or failed with the reason once it has used its attempts.
-- A queued job that was never sent (the broker was down at submit) is sent.
+- A queued job that was never sent (the broker was down at submit) is sent, if its owner still
+  has the quota for it (it cost none while unsent).
 - A queued job sent long ago and never claimed is sent again (a broker that lost its data);
   a duplicate delivery is harmless, because only one delivery can claim a job.
 """
@@ -20,6 +21,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generator.models import RenderJob
+from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.services.queue import job_send
 from generator.services.render_jobs import fail_outputs
 
@@ -44,12 +46,33 @@ def jobs_sweep() -> Sweep:
     unsent = RenderJob.objects.filter(status=RenderJob.Status.QUEUED).filter(
         Q(sent_at__isnull=True, created_at__lt=now - JUST_SUBMITTED) | Q(sent_at__lt=stale)
     )
-    for job in unsent.order_by("pk")[:500]:
+    for job in unsent.select_related("owner").order_by("pk")[:500]:
+        if job.sent_at is None and not _still_within_quota(job):
+            continue
         sent += job_send(job=job)
     sweep = Sweep(requeued=len(requeued), failed=failed, sent=sent)
     if sweep != Sweep():
         logger.info("sweep: %s", sweep)
     return sweep
+
+
+def _still_within_quota(job: RenderJob) -> bool:
+    """A job the broker never took cost no quota (generator.selectors.quotas); before it is
+    sent at last, its owner must still have room for it, as at submit."""
+    renders = job.images.count() if job.kind == RenderJob.Kind.RENDER else 1
+    try:
+        quota_check(user=job.owner, renders=renders)
+    except QuotaExceeded as exc:
+        with transaction.atomic():
+            if RenderJob.objects.filter(pk=job.pk, status=RenderJob.Status.QUEUED).update(
+                status=RenderJob.Status.FAILED,
+                error=f"Not rendered: the queue was unreachable when it was submitted, and "
+                f"since then the quota ran out. {exc}"[:2000],
+                finished_at=timezone.now(),
+            ):
+                fail_outputs(job)
+        return False
+    return True
 
 
 def _expired_leases(now: object) -> tuple[list[RenderJob], int]:

@@ -43,7 +43,8 @@ def test_an_unchanged_remix_costs_the_quota_of_its_whole_batch(client, user, mod
 def test_reruns_count_against_later_renders(client, user, model_version):
     parent = ImageFactory(model_version=model_version, batch_size=2)
     Reproduction.objects.create(
-        image=parent, job=RenderJob.objects.create(kind="reproduce", owner=user),
+        image=parent,
+        job=RenderJob.objects.create(kind="reproduce", owner=user, sent_at=timezone.now()),
         requested_by=user, whole_batch=True,
     )  # fmt: skip
     client.force_login(user)

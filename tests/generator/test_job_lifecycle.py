@@ -136,6 +136,22 @@ def test_a_broker_outage_at_submit_answers_queued_costs_no_quota_and_is_sent_lat
     assert not RenderJob.objects.filter(sent_at__isnull=True).exists()
 
 
+def test_an_unsent_job_past_its_owners_quota_fails_instead_of_sending(
+    user, model_version, published
+) -> None:
+    with override_settings(SEEDBANK_QUOTA_RENDERS_PER_DAY=1):
+        queued = new_job(user, model_version)
+        RenderJob.objects.filter(pk=queued.pk).update(
+            sent_at=None, created_at=timezone.now() - timedelta(minutes=1)
+        )
+        new_job(user, model_version, seed=8)  # took the one render while the first was unsent
+        published.clear()
+        assert jobs_sweep().sent == 0
+    queued.refresh_from_db()
+    assert queued.status == RenderJob.Status.FAILED and "quota" in queued.error
+    assert published == []
+
+
 def test_a_job_sent_long_ago_and_never_claimed_is_sent_again(
     user, model_version, published
 ) -> None:
