@@ -320,18 +320,7 @@ def environment_base(pipe: StableDiffusionPipeline, request: RenderRequest) -> d
     environment: dict[str, Any] = {
         "model_path": request.model_path,
         "pipeline_class": type(pipe).__name__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
-        "diffusers": diffusers.__version__,
-        "transformers": transformers.__version__,
-        "numpy": np.__version__,
-        "pillow": PIL.__version__,
-        "device": device.type,
-        "device_name": _device_description(device),
-        # Which SIMD kernels torch picked on this CPU (AVX2 vs AVX512 sum in different orders).
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        **_process_environment(str(device)),
         "precision": request.recipe.precision,
         "dtype": str(pipe.unet.dtype).removeprefix("torch."),
         "torch_threads": torch.get_num_threads(),
@@ -360,6 +349,27 @@ def environment_base(pipe: StableDiffusionPipeline, request: RenderRequest) -> d
 def _processor_names(model: torch.nn.Module) -> list[str]:
     processors = getattr(model, "attn_processors", {})
     return sorted({type(processor).__name__ for processor in processors.values()})
+
+
+@functools.cache
+def _process_environment(device_text: str) -> dict[str, Any]:
+    """The parts that cannot change while this process lives (platform.platform() alone reads
+    the interpreter binary to find the libc version: milliseconds on every render)."""
+    device = torch.device(device_text)
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "numpy": np.__version__,
+        "pillow": PIL.__version__,
+        "device": device.type,
+        "device_name": _device_description(device),
+        # Which SIMD kernels torch picked on this CPU (AVX2 vs AVX512 sum in different orders).
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+    }
 
 
 def _device_description(device: torch.device) -> str:

@@ -24,13 +24,18 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str) -> None:
-    """Write the PNG for a record (replacing an earlier file of its own) and its digest."""
+PIXEL_COLUMNS = ["image_file", "pixel_sha256"]
+
+
+def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str, save: bool = True) -> None:
+    """Write the PNG for a record (replacing an earlier file of its own) and its digest; with
+    save=False the caller saves PIXEL_COLUMNS together with its own (one UPDATE per record)."""
     if image.image_file:  # a redelivered job replaces its own earlier file
         image.image_file.delete(save=False)
     image.image_file.save(f"{image.pk}-{pixel_sha256[:12]}.png", ContentFile(png), save=False)
     image.pixel_sha256 = pixel_sha256
-    image.save(update_fields=["image_file", "pixel_sha256"])
+    if save:
+        image.save(update_fields=PIXEL_COLUMNS)
 
 
 def keyword_vector(prompt: str, negative_prompt: str) -> CombinedExpression:

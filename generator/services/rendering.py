@@ -27,7 +27,7 @@ from engine.png_metadata import png_text_for
 from generator.models import Image, ModelVersion, RenderJob, Reproduction
 from generator.selectors.model_versions import model_version_check
 from generator.selectors.recipes import model_version_default
-from generator.services.records import image_store_pixels
+from generator.services.records import PIXEL_COLUMNS, image_store_pixels
 from generator.services.render_jobs import (
     JobStopped,
     render_job_claim,
@@ -176,7 +176,9 @@ def render_job_run(*, job_id: int, worker: str = "") -> None:
 def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[RenderedImage]) -> None:
     with transaction.atomic():
         for image, result in zip(images, rendered, strict=True):
-            image_store_pixels(image=image, png=result.png, pixel_sha256=result.pixel_sha256)
+            image_store_pixels(
+                image=image, png=result.png, pixel_sha256=result.pixel_sha256, save=False
+            )
             image.environment = result.environment
             # After an out-of-memory split the image came from a smaller batch: the record says
             # which, so a rerun renders that same sub-batch (batch size moves pixels).
@@ -185,7 +187,10 @@ def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[Rende
             image.status = Image.Status.READY
             image.finished_at = timezone.now()
             image.save(
-                update_fields=["environment", "batch_size", "batch_index", "status", "finished_at"]
+                update_fields=[
+                    *PIXEL_COLUMNS,
+                    *("environment", "batch_size", "batch_index", "status", "finished_at"),
+                ]
             )
         render_job_done(job=job)
 
