@@ -248,7 +248,13 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SEEDBANK_SWEEP_SECONDS),
         # A sweep that waited longer than one interval is superseded by the next one.
         "options": {"expires": float(SEEDBANK_SWEEP_SECONDS)},
-    }
+    },
+    # Embeds whatever is left in the backlog (a drain task lost with a broker, say).
+    "drain-embedding-backlog": {
+        "task": "search.tasks.embed_pending",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -14,7 +14,7 @@ from gallery.selectors import collection_find, collections_all
 from gallery.services import collection_add_images, images_moderate
 from generator.models import Image, Reproduction
 from generator.services.reproductions import reproduction_create
-from search.services import image_embedding_enqueue
+from search.services import images_embedding_enqueue
 
 
 class ImageActionForm(ActionForm):
@@ -91,8 +91,7 @@ class ImageAdmin(admin.ModelAdmin):
     @admin.action(description="Re-embed with the active CLIP model")
     def reembed(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:
         ready = list(queryset.filter(status=Image.Status.READY).values_list("pk", flat=True))
-        for image_id in ready:
-            image_embedding_enqueue(image_id=image_id)
+        images_embedding_enqueue(image_ids=ready)
         self.message_user(request, f"Queued {len(ready)} embedding(s).", messages.SUCCESS)
 
 

@@ -60,3 +60,19 @@ class EmbeddingModel(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class PendingEmbedding(models.Model):
+    """A record waiting for its vector: the embedding backlog (a transactional outbox).
+
+    Finished records are added here and an embed task is sent; whichever task runs first embeds
+    the whole backlog in batches (search.services.embeddings_drain), so a thousand one-image
+    jobs cost a few batched forward passes, not a thousand tasks of one image each. A lost
+    task loses nothing: the row waits for the next drain (beat sends one every minute).
+    """
+
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, primary_key=True)
+    queued_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"embedding of #{self.image_id} pending since {self.queued_at:%Y-%m-%d %H:%M:%S}"

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from generator.signals import records_ready
-from search.services import image_embedding_enqueue
+from search.services import images_embedding_enqueue
 
 
 def embed_ready_records(sender: Any, *, image_ids: list[int], **kwargs: Any) -> None:
-    for image_id in image_ids:
-        image_embedding_enqueue(image_id=image_id)
+    images_embedding_enqueue(image_ids=list(image_ids))
 
 
 def connect() -> None:

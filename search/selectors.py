@@ -372,10 +372,14 @@ def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:
 # --- what the embedding services need ----------------------------------------------------------
 
 
-def image_for_embedding(*, image_id: int) -> Image | None:
-    """A ready record with its pixels stored, or None (evicted, failed, gone)."""
-    image = Image.objects.filter(pk=image_id, status=Image.Status.READY).first()
-    return image if image is not None and image.image_file else None
+def images_for_embedding(*, image_ids: list[int]) -> list[Image]:
+    """Those of `image_ids` that are ready with their pixels stored (not evicted, not failed)."""
+    return list(
+        Image.objects.listing()
+        .filter(pk__in=image_ids, status=Image.Status.READY)
+        .exclude(image_file="")
+        .order_by("pk")
+    )
 
 
 def images_without_embedding(*, model_name: str) -> list[tuple[int, str]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,20 +11,77 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image as PILImage
 
-from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
+from generator.services.queue import BROKER_ERRORS
+from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding, PendingEmbedding
 from search.selectors import (
     active_embedding_model,
     embedding_model_name,
-    image_for_embedding,
+    images_for_embedding,
     images_without_embedding,
 )
 
-EMBED_TASK = "search.tasks.embed_image"
+EMBED_TASK = "search.tasks.embed_pending"
+# One forward pass per this many images: large enough that per-batch costs vanish, small enough
+# that a real CLIP on a CPU answers within seconds and the row locks are held briefly.
+EMBED_BATCH = 64
+
+logger = logging.getLogger(__name__)
 
 
-def image_embedding_enqueue(*, image_id: int) -> None:
-    """Queue an embedding once the current transaction commits (by task name: see tasks.py)."""
-    transaction.on_commit(lambda: current_app.send_task(EMBED_TASK, args=[image_id]))
+def images_embedding_enqueue(*, image_ids: list[int]) -> None:
+    """Add records to the embedding backlog and send a drain task once this commits (by task
+    name: see tasks.py). Adding a record twice is harmless."""
+    PendingEmbedding.objects.bulk_create(
+        [PendingEmbedding(image_id=image_id) for image_id in image_ids], ignore_conflicts=True
+    )
+    transaction.on_commit(_send_drain)
+
+
+def _send_drain() -> None:
+    try:
+        current_app.send_task(EMBED_TASK)
+    except BROKER_ERRORS as exc:  # the backlog keeps the records; beat's next drain finds them
+        logger.warning("could not queue an embedding drain (%s)", exc)
+
+
+def embeddings_drain(*, batch_size: int = EMBED_BATCH) -> int:
+    """Embed the backlog with the active model, a batch at a time, until it is empty; returns
+    how many records got a vector. Concurrent drains split the backlog (SKIP LOCKED)."""
+    # Imported here: torch and open_clip cost seconds; only workers and searches need them.
+    from engine import embedder
+
+    model = embedding_model_ensure_registered(model=active_embedding_model())
+    embedded = 0
+    while True:
+        with transaction.atomic():
+            claimed = list(
+                PendingEmbedding.objects.select_for_update(skip_locked=True)
+                .order_by("queued_at")
+                .values_list("image_id", flat=True)[:batch_size]
+            )
+            if not claimed:
+                return embedded
+            images = images_for_embedding(image_ids=claimed)  # ready, with pixels on disk
+            pictures = []
+            for image in images:
+                with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
+                    pictures.append(decoded.convert("RGB"))
+            if pictures:
+                vectors = embedder.embed_images(model.path, pictures)
+                ImageEmbedding.objects.bulk_create(
+                    [
+                        ImageEmbedding(
+                            image_id=image.pk, model_name=model.name, dim=model.dim, embedding=v
+                        )
+                        for image, v in zip(images, vectors, strict=True)
+                    ],
+                    update_conflicts=True,  # a re-render's new pixels replace the old vector
+                    unique_fields=["image", "model_name"],
+                    update_fields=["embedding", "dim"],
+                )
+            # Records that are not (or no longer) embeddable leave the backlog too.
+            PendingEmbedding.objects.filter(image_id__in=claimed).delete()
+            embedded += len(pictures)
 
 
 def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingModel:
@@ -43,27 +101,6 @@ def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingMode
         if not EmbeddingModel.objects.filter(is_active=True).exists():
             EmbeddingModel.objects.filter(pk=saved.pk).update(is_active=True)
     return EmbeddingModel.objects.get(is_active=True)
-
-
-def image_embedding_upsert(
-    *, image_id: int, model: EmbeddingModel | None = None
-) -> ImageEmbedding | None:
-    """Embed one ready image (active model by default). Idempotent: reruns overwrite one row."""
-    # Imported here: torch and open_clip cost seconds; only workers and searches need them.
-    from engine import embedder
-
-    model = embedding_model_ensure_registered(model=model or active_embedding_model())
-    image = image_for_embedding(image_id=image_id)
-    if image is None:
-        return None
-    with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
-        vectors = embedder.embed_images(model.path, [decoded.convert("RGB")])
-    embedding, _ = ImageEmbedding.objects.update_or_create(
-        image=image,
-        model_name=model.name,
-        defaults={"dim": vectors.shape[1], "embedding": vectors[0].tolist()},
-    )
-    return embedding
 
 
 def embedding_model_register(*, path: Path) -> EmbeddingModel:

@@ -19,6 +19,7 @@ from generator.models import Image, RenderJob
 from generator.services import rendering
 from generator.services.render_jobs import render_job_create
 from generator.services.rendering import render_job_run
+from search.models import PendingEmbedding
 
 pytestmark = pytest.mark.django_db
 
@@ -34,7 +35,9 @@ def test_render_stores_png_sha_environment_and_queues_embedding(
 ):
     job = create_job(user, model_version, batch_size=2)
     sent: list[tuple[str, list[int]]] = []
-    monkeypatch.setattr(current_app, "send_task", lambda name, args: sent.append((name, args)))
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, args=None, **options: sent.append((name, args))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         render_job_run(job_id=job.pk)
     job.refresh_from_db()
@@ -55,8 +58,12 @@ def test_render_stores_png_sha_environment_and_queues_embedding(
         assert env["scheduler_config"]["_class_name"] == "PNDMScheduler"
         assert env["torch_threads"] >= 1
     assert images[0].pixel_sha256 != images[1].pixel_sha256
-    # Search hears of the ready records (a signal) and queues one embedding task per image.
-    assert sent == [("search.tasks.embed_image", [image.pk]) for image in images]
+    # Search hears of the ready records (a signal): they join the embedding backlog, and one
+    # drain task is sent for the whole batch.
+    assert sent == [("search.tasks.embed_pending", None)]
+    assert set(PendingEmbedding.objects.values_list("image_id", flat=True)) == {
+        image.pk for image in images
+    }
 
 
 def test_running_a_finished_job_again_changes_nothing(

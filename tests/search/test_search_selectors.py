@@ -9,7 +9,6 @@ from django.conf import settings
 from engine import embedder
 from search.models import EMBEDDING_DIM, ImageEmbedding
 from search.selectors import active_model_name, image_neighbours, images_by_text
-from search.services import image_embedding_upsert
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -79,21 +78,43 @@ def test_unindexed_record_has_no_similar_images(media_root, tiny_sd_path) -> Non
     assert neighbours.similar == [] and neighbours.near_duplicates == []
 
 
-def test_embedding_upsert_uses_the_real_image_and_is_idempotent(media_root, tiny_sd_path) -> None:
-    image = ImageFactory()
-    first = image_embedding_upsert(image_id=image.pk)
-    second = image_embedding_upsert(image_id=image.pk)
-    assert first is not None and second is not None
-    assert first.pk == second.pk and ImageEmbedding.objects.count() == 1
-    assert first.model_name == active_model_name()
-    assert first.model_name.startswith("seedbank-tiny-clip@")
-    assert np.linalg.norm(np.asarray(second.embedding)) == pytest.approx(1.0, abs=1e-4)
+def test_the_backlog_is_embedded_in_batches_with_the_real_images(
+    media_root, tiny_sd_path, django_capture_on_commit_callbacks, monkeypatch
+) -> None:
+    from celery import current_app
+
+    from search.models import PendingEmbedding
+    from search.services import embeddings_drain, images_embedding_enqueue
+
+    drains: list[str] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, **options: drains.append(name))
+    images = ImageFactory.create_batch(5)
+    not_ready = ImageFactory(status="pending")
+    with django_capture_on_commit_callbacks(execute=True):
+        images_embedding_enqueue(image_ids=[i.pk for i in images] + [not_ready.pk])
+        images_embedding_enqueue(image_ids=[images[0].pk])  # twice: still one backlog row
+    assert drains == ["search.tasks.embed_pending"] * 2
+    assert PendingEmbedding.objects.count() == 6
+
+    assert embeddings_drain(batch_size=2) == 5  # three batches of two, one not embeddable
+    assert not PendingEmbedding.objects.exists()
+    vectors = dict(ImageEmbedding.objects.values_list("image_id", "embedding"))
+    assert set(vectors) == {i.pk for i in images}
+    (expected,) = embedder.embed_images(
+        str(settings.SEEDBANK_CLIP_PATH), [_pixels(media_root, images[3])]
+    )
+    assert np.allclose(np.asarray(vectors[images[3].pk]), expected, atol=1e-5)
+    assert ImageEmbedding.objects.first().model_name == active_model_name()
+
+    images_embedding_enqueue(image_ids=[images[3].pk])  # a re-embed overwrites, never adds
+    assert embeddings_drain() == 1 and ImageEmbedding.objects.count() == 5
 
 
-def test_embedding_skips_images_that_are_not_ready(media_root, tiny_sd_path) -> None:
-    image = ImageFactory(status="pending")
-    assert image_embedding_upsert(image_id=image.pk) is None
-    assert image_embedding_upsert(image_id=10**9) is None
+def _pixels(media_root, image):
+    from PIL import Image as PILImage
+
+    with PILImage.open(media_root / image.image_file.name) as decoded:
+        return decoded.convert("RGB")
 
 
 def test_connections_start_with_the_configured_hnsw_ef_search() -> None:
