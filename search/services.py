@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from celery import current_app
+from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image as PILImage
@@ -25,6 +26,9 @@ EMBED_TASK = "search.tasks.embed_pending"
 # that a real CLIP on a CPU answers within seconds and the row locks are held briefly.
 EMBED_BATCH = 64
 
+DRAIN_QUEUED = "search:embedding-drain-queued"
+DRAIN_FLAG_SECONDS = 60
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,9 +42,14 @@ def images_embedding_enqueue(*, image_ids: list[int]) -> None:
 
 
 def _send_drain() -> None:
+    # One drain waiting in the queue is enough: it will find everything added before it starts
+    # (it clears the flag first). The flag expires, so a lost drain blocks nothing for long.
+    if not cache.add(DRAIN_QUEUED, True, timeout=DRAIN_FLAG_SECONDS):
+        return
     try:
         current_app.send_task(EMBED_TASK)
     except BROKER_ERRORS as exc:  # the backlog keeps the records; beat's next drain finds them
+        cache.delete(DRAIN_QUEUED)
         logger.warning("could not queue an embedding drain (%s)", exc)
 
 
@@ -51,6 +60,7 @@ def embeddings_drain(*, batch_size: int = EMBED_BATCH) -> int:
     from engine import embedder
 
     model = embedding_model_ensure_registered(model=active_embedding_model())
+    cache.delete(DRAIN_QUEUED)  # records added from now on need (and will send) another drain
     embedded = 0
     while True:
         with transaction.atomic():
