@@ -94,9 +94,9 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
 
 
 # One progress UPDATE per step cost as much as a tiny render itself; people watching a bar need
-# a few updates a second at most. The last step is always written. Each write also renews the
+# two updates a second at most. The last step is always written. Each write also renews the
 # job's lease and is where a cancelled (or taken-over) attempt learns to stop.
-PROGRESS_INTERVAL_SECONDS = 0.25
+PROGRESS_INTERVAL_SECONDS = 0.5
 
 
 def _progress_reporter(*, job: RenderJob) -> Callable[[int, int], None]:
