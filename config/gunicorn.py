@@ -27,7 +27,7 @@ errorlog = "-"
 
 
 def post_worker_init(worker: object) -> None:
-    """Load the CLIP text model before the first visitor waits for it (seconds, once)."""
+    """Load the CLIP text model and jieba before the first visitor waits for them."""
     # Imported here: Django is set up only once gunicorn has loaded the application.
     from search.selectors import text_embedder_warm
 

@@ -176,7 +176,9 @@ def _vector_ranked(
 
 
 def text_embedder_warm() -> None:
-    """Load the active CLIP model in this process (web workers call it at start)."""
+    """Load the active CLIP model and jieba's dictionary in this process (web workers call it
+    at start; each costs about a second on first use)."""
+    segment("预热 warm-up")
     try:
         _text_vector("warm-up", active_embedding_model())
     except Exception:  # a missing model must not stop the site; searches will say so
