@@ -312,6 +312,8 @@ if not _cache_url and CELERY_BROKER_URL.startswith("redis+socket://"):
     # make run: the embedded Redis (database 1; the broker uses 0), so the gunicorn processes
     # share rate-limit counters and cached pages.
     _cache_url = "unix://" + CELERY_BROKER_URL.removeprefix("redis+socket://") + "?db=1"
+# Whether every process sees the same cache (not so for in-process memory).
+SEEDBANK_CACHE_SHARED = bool(_cache_url)
 CACHES = {
     "default": (
         {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}

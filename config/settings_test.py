@@ -24,4 +24,5 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
 # Each test process keeps its own counters and cached pages (the embedded Redis outlives a run,
 # and tests must not see each other's rate-limit hits); pages are not cached unless a test asks.
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SEEDBANK_CACHE_SHARED = False
 SEEDBANK_PAGE_CACHE_SECONDS = 0

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from celery import current_app
+from django.conf import settings
 from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -44,12 +45,16 @@ def images_embedding_enqueue(*, image_ids: list[int]) -> None:
 def _send_drain() -> None:
     # One drain waiting in the queue is enough: it will find everything added before it starts
     # (it clears the flag first). The flag expires, so a lost drain blocks nothing for long.
-    if not cache.add(DRAIN_QUEUED, True, timeout=DRAIN_FLAG_SECONDS):
+    # Only with a cache every process shares: a per-process flag would never be cleared by the
+    # cpu worker's drain.
+    shared = settings.SEEDBANK_CACHE_SHARED
+    if shared and not cache.add(DRAIN_QUEUED, True, timeout=DRAIN_FLAG_SECONDS):
         return
     try:
         current_app.send_task(EMBED_TASK)
     except BROKER_ERRORS as exc:  # the backlog keeps the records; beat's next drain finds them
-        cache.delete(DRAIN_QUEUED)
+        if shared:
+            cache.delete(DRAIN_QUEUED)
         logger.warning("could not queue an embedding drain (%s)", exc)
 
 
