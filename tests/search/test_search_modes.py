@@ -153,7 +153,7 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
         vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
         filters=SearchFilters(seed=1), limit=10,
     )  # fmt: skip
-    assert len(results.hits) == 6 and results.strategy == "exact (hnsw came up short)"
+    assert len(results.hits) == 6 and results.strategy == "exact (iterative hnsw came up short)"
     # The exact fallback must really query again: it once re-read the HNSW rows cached on the
     # same QuerySet (wrong results labelled "exact" whenever the index came up short).
     with CaptureQueriesContext(connection) as captured:
