@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.core.cache import cache
 from django.db.models import Q, QuerySet
 
 from gallery.models import Collection, CollectionItem
 from generator.models import Image
+from generator.selectors.model_versions import model_version_names
 from generator.selectors.records import images_public, images_visible_to
 
 
@@ -103,15 +103,7 @@ def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem, Any]:
     )
 
 
-MODEL_NAMES_CACHE_SECONDS = 60
-
-
 def model_names_rendered() -> list[str]:
-    """Every model name a record was made with, for the search filter. A DISTINCT over every
-    record grows with the archive, so the list is kept for a minute (a new model shows up in
-    the filter that much later)."""
-    cached: list[str] | None = cache.get("gallery:model-names")
-    if cached is None:
-        cached = list(Image.objects.order_by().values_list("model_name", flat=True).distinct())
-        cache.set("gallery:model-names", cached, MODEL_NAMES_CACHE_SECONDS)
-    return cached
+    """The model names records carry, for the search filter: read from the model registry (a
+    handful of rows), never from the records (a DISTINCT that grows with the archive)."""
+    return model_version_names()

@@ -87,3 +87,13 @@ def model_versions_named(*, names: tuple[str, ...]) -> list[ModelVersion]:
     return list(
         ModelVersion.objects.filter(name__in=names, archived_at__isnull=True).order_by("name")
     )
+
+
+def model_version_names() -> list[str]:
+    """Every registered model as records name it (`name@revision`, Image.model_name)."""
+    return [
+        f"{name}@{revision}"
+        for name, revision in ModelVersion.objects.order_by("name", "revision").values_list(
+            "name", "revision"
+        )
+    ]
