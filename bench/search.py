@@ -662,7 +662,7 @@ def recommend(result: SizeResult) -> list[str]:
                 f"{1 - complete(planner):.0%} of queries (mean {planner_rows(planner):.1f})"
             )
     lines.append(
-        "  why: pgvector 0.6 filters the rows the HNSW scan returns (at most ef_search, and "
+        "  why: a plain HNSW scan filters the rows it returns (at most ef_search, and "
         "ef_search stops at 1000),\n  so HNSW + filter yields about ef_search x selectivity rows; "
         "below a few % selectivity only exact search on\n  the filtered set (btree on the filter "
         "column, vector index scan off with SET LOCAL) returns k rows."
