@@ -19,6 +19,15 @@ from typing import Any
 _handles: dict[str, Any] = {}
 
 
+# Settings the embedded server reloads without a restart (ALTER SYSTEM on every start, so a
+# data directory made by an earlier release gets them too). initdb's defaults are sized for a
+# toy: 64 MB maintenance_work_mem makes an HNSW build over 100k 512-d vectors spill to disk
+# (the graph no longer fits; bench/search.py), and 4 MB work_mem sends the exact sort of a
+# filtered vector search (up to SEEDBANK_EXACT_SEARCH_MAX_ROWS rows) to disk. shared_buffers
+# (128 MB) needs a restart and stays as it is: raise it by hand for archives past ~100k records.
+TUNING = {"maintenance_work_mem": "512MB", "work_mem": "16MB"}
+
+
 def embedded_database_url(var_dir: Path) -> str:
     if "postgres" not in _handles:
         with warnings.catch_warnings():
@@ -35,7 +44,9 @@ def embedded_database_url(var_dir: Path) -> str:
         server = pgserver.get_server(data_dir, cleanup_mode="stop", postgres_version=16)
         server.psql(
             "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector; "
-            "ALTER EXTENSION vector UPDATE;"
+            "ALTER EXTENSION vector UPDATE; "
+            + "".join(f"ALTER SYSTEM SET {name} = '{value}'; " for name, value in TUNING.items())
+            + "SELECT pg_reload_conf();"
         )
         _handles["postgres"] = server
     return str(_handles["postgres"].get_uri("postgres"))

@@ -98,3 +98,17 @@ def test_check_deploy_is_clean_with_the_documented_production_environment() -> N
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_embedded_postgres_is_tuned_for_index_builds_and_exact_sorts(db) -> None:
+    from django.db import connection
+
+    from config.embedded import TUNING
+
+    with connection.cursor() as cursor:
+        for name, value in TUNING.items():
+            cursor.execute(f"SHOW {name}")
+            assert cursor.fetchone()[0] == value
+        cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        major, minor = (int(part) for part in cursor.fetchone()[0].split(".")[:2])
+        assert (major, minor) >= (0, 8)  # iterative index scans
