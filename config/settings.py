@@ -294,6 +294,8 @@ _pg_options["options"] = (
 SEEDBANK_HNSW_EF_SEARCH_FILTERED = env_int("SEEDBANK_HNSW_EF_SEARCH_FILTERED", 200, minimum=1)
 SEEDBANK_HNSW_MAX_SCAN_TUPLES = env_int("SEEDBANK_HNSW_MAX_SCAN_TUPLES", 20000, minimum=1)
 SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 2000, minimum=0)
+# Keyword search ranks at most this many matches, the newest (ts_rank reads each one).
+SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 10_000, minimum=1)
 # Cosine at or above which two records count as near-duplicates (real CLIP ViT-B/32 scale).
 SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE", "0.95"))
 
