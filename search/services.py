@@ -61,9 +61,6 @@ def _send_drain() -> None:
 def embeddings_drain(*, batch_size: int = EMBED_BATCH) -> int:
     """Embed the backlog with the active model, a batch at a time, until it is empty; returns
     how many records got a vector. Concurrent drains split the backlog (SKIP LOCKED)."""
-    # Imported here: torch and open_clip cost seconds; only workers and searches need them.
-    from engine import embedder
-
     model = embedding_model_ensure_registered(model=active_embedding_model())
     cache.delete(DRAIN_QUEUED)  # records added from now on need (and will send) another drain
     embedded = 0
@@ -77,26 +74,34 @@ def embeddings_drain(*, batch_size: int = EMBED_BATCH) -> int:
             if not claimed:
                 return embedded
             images = images_for_embedding(image_ids=claimed)  # ready, with pixels on disk
-            pictures = []
-            for image in images:
-                with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
-                    pictures.append(decoded.convert("RGB"))
-            if pictures:
-                vectors = embedder.embed_images(model.path, pictures)
+            if images:
                 ImageEmbedding.objects.bulk_create(
-                    [
-                        ImageEmbedding(
-                            image_id=image.pk, model_name=model.name, dim=model.dim, embedding=v
-                        )
-                        for image, v in zip(images, vectors, strict=True)
-                    ],
+                    _embeddings(
+                        model, [(image.pk, str(image.image_file.name)) for image in images]
+                    ),
                     update_conflicts=True,  # a re-render's new pixels replace the old vector
                     unique_fields=["image", "model_name"],
                     update_fields=["embedding", "dim"],
                 )
             # Records that are not (or no longer) embeddable leave the backlog too.
             PendingEmbedding.objects.filter(image_id__in=claimed).delete()
-            embedded += len(pictures)
+            embedded += len(images)
+
+
+def _embeddings(model: EmbeddingModel, files: list[tuple[int, str]]) -> list[ImageEmbedding]:
+    """Unsaved vectors of `model` for (image id, stored file) pairs, in one forward pass."""
+    # Imported here: torch and open_clip cost seconds; only workers and commands need them.
+    from engine import embedder
+
+    pictures = []
+    for _, name in files:
+        with default_storage.open(name, "rb") as handle, PILImage.open(handle) as decoded:
+            pictures.append(decoded.convert("RGB"))
+    vectors = embedder.embed_images(model.path, pictures)
+    return [
+        ImageEmbedding(image_id=pk, model_name=model.name, dim=model.dim, embedding=vector)
+        for (pk, _), vector in zip(files, vectors, strict=True)
+    ]
 
 
 def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingModel:
@@ -140,23 +145,12 @@ def embeddings_build(
 ) -> int:
     """Embed every public record that has no vector from `model` yet. Resumable: a rerun
     continues where an interrupted one stopped. Returns how many were embedded."""
-    # Imported here: torch and open_clip cost seconds; only the reembed command needs them.
-    from engine import embedder
-
     todo = images_without_embedding(model_name=model.name)
     done = 0
     for start in range(0, len(todo), batch_size):
         batch = todo[start : start + batch_size]
-        pictures = []
-        for _, name in batch:
-            with default_storage.open(name, "rb") as handle, PILImage.open(handle) as decoded:
-                pictures.append(decoded.convert("RGB"))
-        vectors = embedder.embed_images(model.path, pictures)
         ImageEmbedding.objects.bulk_create(
-            [
-                ImageEmbedding(image_id=pk, model_name=model.name, dim=model.dim, embedding=vector)
-                for (pk, _), vector in zip(batch, vectors, strict=True)
-            ],
+            _embeddings(model, batch),
             ignore_conflicts=True,  # a concurrent embed task may have written one already
         )
         done += len(batch)
