@@ -5,11 +5,9 @@ Services publish these by name (generator/services/queue.py), so importing the w
 (torch, diffusers) stays out of web processes.
 """
 
-from typing import Any
-
 from celery import Task, shared_task
-from celery.signals import celeryd_after_setup, worker_process_init
 
+from generator.pool_warmup import warm_pool_processes
 from generator.services.queue import RENDER_TASK, REPRODUCE_TASK
 from generator.services.rendering import render_job_run, reproduction_run, warm_default_model
 from generator.services.sweeper import jobs_sweep
@@ -32,19 +30,5 @@ def sweep_jobs() -> None:
     jobs_sweep()
 
 
-_renders_here = False
-
-
-@celeryd_after_setup.connect
-def note_the_queues(sender: str, instance: Any, **kwargs: Any) -> None:
-    # In the worker's main process, before the pool forks: does this worker render?
-    global _renders_here
-    _renders_here = "gpu" in instance.app.amqp.queues.consume_from
-
-
-@worker_process_init.connect
-def load_default_model(**kwargs: Any) -> None:
-    # Each pool process keeps its pipeline between jobs: load it before the first job waits.
-    # (CELERY_WORKER_PROC_ALIVE_TIMEOUT gives this longer than Celery's 4 s default.)
-    if _renders_here:
-        warm_default_model()
+# Each pool process keeps its pipeline between jobs: load it before the first job waits.
+warm_pool_processes(queue="gpu", warm=warm_default_model)
