@@ -10,7 +10,6 @@ from django.db.models import Q, QuerySet
 
 from gallery.models import Collection, CollectionItem
 from generator.models import Image
-from generator.selectors.model_versions import model_version_names
 from generator.selectors.records import images_public, images_visible_to
 
 
@@ -101,9 +100,3 @@ def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem, Any]:
     return CollectionItem.objects.filter(collection__slug=slug, collection__is_public=True).values(
         "image_id"
     )
-
-
-def model_names_rendered() -> list[str]:
-    """The model names records carry, for the search filter: read from the model registry (a
-    handful of rows), never from the records (a DISTINCT that grows with the archive)."""
-    return model_version_names()

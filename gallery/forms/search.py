@@ -11,8 +11,8 @@ from gallery.forms.uploads import picture_from_upload
 from gallery.selectors import (
     collection_choices_public,
     collection_image_ids,
-    model_names_rendered,
 )
+from generator.selectors.model_versions import model_version_names
 from search.selectors import SearchFilters
 
 MODES = [("hybrid", "words + meaning"), ("vector", "meaning (CLIP)"), ("keyword", "exact words")]
@@ -43,7 +43,8 @@ class SearchForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        models = [(name, name) for name in model_names_rendered()]
+        # From the model registry, never a DISTINCT over every record (it grows with them).
+        models = [(name, name) for name in model_version_names()]
         self._choices("model", [("", "any model"), *models])
         self._choices("scheduler", [("", "any scheduler"), *((s, s) for s in SCHEDULERS)])
         self._choices("collection", [("", "any collection"), *collection_choices_public()])

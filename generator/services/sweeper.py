@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -75,7 +75,7 @@ def _still_within_quota(job: RenderJob) -> bool:
     return True
 
 
-def _expired_leases(now: object) -> tuple[list[RenderJob], int]:
+def _expired_leases(now: datetime) -> tuple[list[RenderJob], int]:
     requeued: list[RenderJob] = []
     failed = 0
     with transaction.atomic():

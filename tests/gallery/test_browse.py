@@ -198,7 +198,7 @@ def test_record_page_query_count_does_not_grow_with_neighbours_or_lineage(
     embedding_model_ensure_registered(
         model=active_embedding_model()
     )  # as on any site with vectors: one active model
-    client.get(f"/images/{record.pk}/")  # settle per-process caches (the model list)
+    client.get(f"/images/{record.pk}/")  # settle per-process caches (CLIP, query vectors)
     # The record, its pending restore, the active model, its vector, the neighbours, their rows,
     # the remixes and the last reproduction: 8, whatever the number of cards.
     with django_assert_max_num_queries(8) as captured:
