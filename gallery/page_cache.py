@@ -55,8 +55,11 @@ def _key(request: HttpRequest) -> str:
 def anonymous_page_cache(view: View) -> View:
     @wraps(view)
     def cached_view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if not _cacheable_request(request):
+        # A cached view that hands the request to another (home with ?q= → the search page)
+        # looks the page up and stores it once, not once per view.
+        if getattr(request, "_page_cache_seen", False) or not _cacheable_request(request):
             return view(request, *args, **kwargs)
+        request._page_cache_seen = True  # type: ignore[attr-defined]
         key = _key(request)
         stored = cache.get(key)
         if stored is not None:

@@ -88,3 +88,17 @@ def test_image_search_upload_needs_no_csrf_token() -> None:
     page = browser.get("/search/")
     assert "csrfmiddlewaretoken" not in page.content.decode()
     assert browser.post("/search/", {"image": buffer}).status_code == 200
+
+
+def test_a_view_handing_over_to_another_stores_the_page_once(client, monkeypatch) -> None:
+    from django.core.cache import cache
+
+    ImageFactory(prompt="a fox")
+    writes: list[str] = []
+    real_set = cache.set
+    monkeypatch.setattr(
+        cache, "set", lambda key, *a, **k: (writes.append(key), real_set(key, *a, **k))
+    )
+    assert client.get("/?q=fox").headers["X-Page-Cache"] == "miss"
+    assert len([key for key in writes if key.startswith("page:")]) == 1
+    assert client.get("/?q=fox").headers["X-Page-Cache"] == "hit"
