@@ -56,7 +56,6 @@ def populate(rows: int) -> None:
         model_digest=model_version.weights_digest, prompt=MARK, seed=0, scheduler="PNDM",
         steps=20, guidance=7.5, width=64, height=64, status=Image.Status.READY,
         image_file="images/scale-bench.png",
-        environment={"padding": "x" * 1300},  # as wide as a real record's environment
     )  # fmt: skip
     started = time.perf_counter()
     with connection.cursor() as cursor:
@@ -66,7 +65,7 @@ def populate(rows: int) -> None:
             INSERT INTO generator_image (
                 model_name, model_digest, mode, prompt, negative_prompt, seed, scheduler, steps,
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
-                thumbnail, pixel_sha256, environment, hidden, nsfw, featured, created_at,
+                thumbnail, pixel_sha256, hidden, nsfw, featured, created_at,
                 model_version_id, owner_id)
             SELECT model_name, model_digest, mode,
                 (SELECT string_agg('w' || ((g::bigint * 7919 + k * 104729) %% 3000), ' ')
@@ -75,7 +74,7 @@ def populate(rows: int) -> None:
                 || CASE WHEN g %% 100 = 7 THEN ' a lighthouse' ELSE '' END,
                 negative_prompt, g, CASE WHEN g %% 10 = 1 THEN 'DDIM' ELSE scheduler END, steps,
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
-                thumbnail, pixel_sha256, environment, hidden, g %% 50 = 0, featured,
+                thumbnail, pixel_sha256, hidden, g %% 50 = 0, featured,
                 created_at - make_interval(secs => g), model_version_id, owner_id
             FROM generator_image, generate_series(1, %s) AS g WHERE id = %s
             RETURNING id

@@ -8,7 +8,7 @@ import json
 import logging
 from array import array
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,8 @@ import numpy as np
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, QuerySet, Value
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from engine.keywords import segment
@@ -50,6 +51,11 @@ class SearchResults:
     strategy: str = ""  # how the vector list was found (hnsw / exact), for the curious
 
 
+def _day_start(day: date) -> datetime:
+    """Midnight starting `day` in the site's time zone."""
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
 @dataclass(frozen=True)
 class SearchFilters:
     model: str = ""
@@ -75,10 +81,11 @@ class SearchFilters:
             images = images.filter(height=self.height)
         if self.seed is not None:
             images = images.filter(seed=self.seed)
+        # As a range of instants, not created_at::date: a range can use an index.
         if self.date_from:
-            images = images.filter(created_at__date__gte=self.date_from)
+            images = images.filter(created_at__gte=_day_start(self.date_from))
         if self.date_to:
-            images = images.filter(created_at__date__lte=self.date_to)
+            images = images.filter(created_at__lt=_day_start(self.date_to + timedelta(days=1)))
         if self.within is not None:
             images = images.filter(pk__in=self.within)
         if self.nsfw == "exclude":
@@ -141,52 +148,57 @@ def _vector_ranked(
 
     Unfiltered: HNSW at the connection's ef_search. Filtered, a plain HNSW scan would apply the
     WHERE clause after the graph walk and could return fewer than `limit` rows, so:
-    - when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS rows (a count that stops
-      there, never a scan of the table), an exact sort over them;
+    - when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS rows (counted through the
+      filter columns' indexes, stopping there), an exact sort of just those rows' vectors;
     - otherwise HNSW with pgvector 0.8's iterative scan, which keeps walking the graph until
       `limit` rows pass the filter (up to SEEDBANK_HNSW_MAX_SCAN_TUPLES visited);
     - and the exact answer if even that came up short, so k rows come back whenever k exist.
     tests/search/test_filtered_recall.py checks each path against brute force at 50k rows.
     """
-    embeddings = ImageEmbedding.objects.filter(model_name=model_name, image__in=candidates)
-    query = (
-        embeddings.annotate(distance=CosineDistance("embedding", vector))
-        .order_by("distance")
-        .values_list("image_id", "distance")[:limit]
-    )
+    embeddings = ImageEmbedding.objects.filter(model_name=model_name)
 
-    def run(*, exact: bool = False, iterative: bool = False) -> list[tuple[int, float]]:
-        if not exact and not iterative:
-            # The connection's own ef_search (config.settings sets it for every connection).
-            return [(image_id, 1.0 - float(distance)) for image_id, distance in query.all()]
-        with transaction.atomic(), connection.cursor() as cursor:
-            if exact:  # no vector index: the filter's own indexes, then an exact sort
-                cursor.execute("SET LOCAL enable_indexscan = off")
-            else:
-                cursor.execute(
-                    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                    "set_config('hnsw.ef_search', %s, true), "
-                    "set_config('hnsw.max_scan_tuples', %s, true)",
-                    [
-                        str(settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED),
-                        str(settings.SEEDBANK_HNSW_MAX_SCAN_TUPLES),
-                    ],
-                )
-            # A fresh clone each time: iterating `query` itself twice would return the rows
-            # cached by the first run (the exact fallback must really run again).
-            rows = [(image_id, 1.0 - float(distance)) for image_id, distance in query.all()]
-        # relaxed_order may hand back near-ties out of order: the list is ranked here.
-        return sorted(rows, key=lambda row: -row[1])
+    def ranked(within: QuerySet[Any], *, exact: bool) -> QuerySet[Any]:
+        distance = CosineDistance("embedding", vector)
+        if exact:
+            # "+ 0" is not the expression the HNSW index orders by, so the planner takes the
+            # filter's rows first (their index) and sorts just their vectors.
+            distance = distance + Value(0.0)
+        return (
+            embeddings.filter(image__in=within)
+            .annotate(distance=distance)
+            .order_by("distance")
+            .values_list("image_id", "distance")[:limit]
+        )
+
+    def rows(query: QuerySet[Any]) -> list[tuple[int, float]]:
+        return [(image_id, 1.0 - float(distance)) for image_id, distance in query]
 
     if not filtered:
-        return run(), f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
+        # The connection's own ef_search (config.settings sets it for every connection).
+        return rows(ranked(candidates, exact=False)), (
+            f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
+        )
     most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
-    if candidates.values("pk")[: most + 1].count() <= most:
-        return run(exact=True), "exact"
-    rows = run(iterative=True)
-    if len(rows) < limit:  # rarer than max_scan_tuples allows for: pay for the exact answer
-        return run(exact=True), "exact (iterative hnsw came up short)"
-    return rows, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
+    bounded = candidates.values("pk")[: most + 1]
+    if bounded.count() <= most:
+        # The LIMIT tells the planner how few rows there are (its estimate may be far off).
+        return rows(ranked(bounded, exact=True)), "exact"
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), "
+            "set_config('hnsw.max_scan_tuples', %s, true)",
+            [
+                str(settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED),
+                str(settings.SEEDBANK_HNSW_MAX_SCAN_TUPLES),
+            ],
+        )
+        found = rows(ranked(candidates, exact=False))
+    if len(found) < limit:  # rarer than max_scan_tuples allows for: pay for the exact answer
+        return rows(ranked(candidates, exact=True)), "exact (iterative hnsw came up short)"
+    # relaxed_order may hand back near-ties out of order: the list is ranked here.
+    found.sort(key=lambda row: -row[1])
+    return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
 
 
 def text_embedder_warm() -> None:

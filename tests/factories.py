@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 
-from generator.models import Image, ModelVersion
+from generator.models import Image, ImageEnvironment, ModelVersion
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -33,6 +34,7 @@ class ImageFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = Image
+        skip_postgeneration_save = True  # the hook below writes its own row
 
     model_version = factory.SubFactory(ModelVersionFactory)
     model_name = factory.LazyAttribute(lambda o: str(o.model_version))
@@ -47,6 +49,12 @@ class ImageFactory(factory.django.DjangoModelFactory):
     status = Image.Status.READY
     pixel_sha256 = factory.Sequence(lambda n: hashlib.sha256(str(n).encode()).hexdigest())
     image_file = factory.LazyFunction(lambda: ContentFile(_PNG, name="placeholder.png"))
+
+    @factory.post_generation
+    def environment(image: Image, create: bool, extracted: dict[str, Any] | None, **_: Any) -> None:
+        """ImageFactory(environment={...}) stores it in its own table, as a render does."""
+        if create and extracted is not None:
+            ImageEnvironment.objects.create(image=image, data=extracted)
 
 
 def _tiny_png() -> bytes:

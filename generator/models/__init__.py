@@ -3,7 +3,15 @@
 from generator.models.jobs import RenderJob
 from generator.models.model_versions import ModelVersion
 from generator.models.prices import DevicePrice
-from generator.models.records import Image, SourceImage
+from generator.models.records import Image, ImageEnvironment, SourceImage
 from generator.models.reproductions import Reproduction
 
-__all__ = ["DevicePrice", "Image", "ModelVersion", "RenderJob", "Reproduction", "SourceImage"]
+__all__ = [
+    "DevicePrice",
+    "Image",
+    "ImageEnvironment",
+    "ModelVersion",
+    "RenderJob",
+    "Reproduction",
+    "SourceImage",
+]

@@ -28,7 +28,9 @@ def images_visible_to(viewer: Any) -> ImageQuerySet:
 def image_detail(*, image_id: int, viewer: Any = None) -> Image | None:
     return (
         images_visible_to(viewer)
-        .select_related("model_version", "parent", "owner", "job", "init_image", "mask")
+        .select_related(
+            "model_version", "parent", "owner", "job", "init_image", "mask", "environment_record"
+        )
         .filter(pk=image_id)
         .first()
     )

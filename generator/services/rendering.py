@@ -24,7 +24,7 @@ from PIL import Image as PILImage
 from engine import pipeline, verdicts
 from engine.pipeline import RenderedImage, RenderRequest
 from engine.png_metadata import png_text_for
-from generator.models import Image, ModelVersion, RenderJob, Reproduction
+from generator.models import Image, ImageEnvironment, ModelVersion, RenderJob, Reproduction
 from generator.selectors.model_versions import model_version_check
 from generator.selectors.recipes import model_version_default
 from generator.services.records import PIXEL_COLUMNS, image_store_pixels
@@ -179,7 +179,6 @@ def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[Rende
             image_store_pixels(
                 image=image, png=result.png, pixel_sha256=result.pixel_sha256, save=False
             )
-            image.environment = result.environment
             # After an out-of-memory split the image came from a smaller batch: the record says
             # which, so a rerun renders that same sub-batch (batch size moves pixels).
             image.batch_size = result.environment["batch_size"]
@@ -189,8 +188,11 @@ def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[Rende
             image.save(
                 update_fields=[
                     *PIXEL_COLUMNS,
-                    *("environment", "batch_size", "batch_index", "status", "finished_at"),
+                    *("batch_size", "batch_index", "status", "finished_at"),
                 ]
+            )
+            ImageEnvironment.objects.update_or_create(
+                image=image, defaults={"data": result.environment}
             )
         render_job_done(job=job)
 

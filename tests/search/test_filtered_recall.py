@@ -53,12 +53,12 @@ def archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
             INSERT INTO generator_image (
                 model_name, model_digest, mode, prompt, negative_prompt, seed, scheduler, steps,
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
-                thumbnail, pixel_sha256, environment, hidden, nsfw, featured, created_at,
+                thumbnail, pixel_sha256, hidden, nsfw, featured, created_at,
                 model_version_id, owner_id)
             SELECT model_name, model_digest, mode, prompt || ' ' || g, negative_prompt, g,
                 CASE WHEN g %% 10 = 1 THEN 'DDIM' ELSE scheduler END, steps, guidance,
                 CASE WHEN g %% 100 = 2 THEN 128 ELSE width END, height, precision, batch_size,
-                batch_index, status, image_file, thumbnail, pixel_sha256, environment, hidden,
+                batch_index, status, image_file, thumbnail, pixel_sha256, hidden,
                 g %% 4 = 0, featured, created_at, model_version_id, owner_id
             FROM generator_image, generate_series(1, %s) AS g WHERE id = %s
             RETURNING id, seed
