@@ -296,6 +296,10 @@ SEEDBANK_HNSW_MAX_SCAN_TUPLES = env_int("SEEDBANK_HNSW_MAX_SCAN_TUPLES", 20000, 
 SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 2000, minimum=0)
 # Keyword search ranks at most this many matches, the newest (ts_rank reads each one).
 SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 10_000, minimum=1)
+# Searches by words hide vector matches whose text→image cosine is below this (an embedding
+# model can set its own). 0.2 is CLIP ViT-B/32's scale: a caption and its image score ~0.3,
+# unrelated pairs 0.1-0.2 (LAION kept pairs at >= 0.28). Keyword matches are never hidden.
+SEEDBANK_RELEVANCE_COSINE = float(env_str("SEEDBANK_RELEVANCE_COSINE", "0.2"))
 # Cosine at or above which two records count as near-duplicates (real CLIP ViT-B/32 scale).
 SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE", "0.95"))
 

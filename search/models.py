@@ -49,6 +49,13 @@ class EmbeddingModel(models.Model):
     # differently (real ViT-B/32: ~0.95; the tiny demo CLIP packs unrelated images at 0.96-0.99).
     # Blank means SEEDBANK_NEAR_DUPLICATE_COSINE.
     near_duplicate_cosine = models.FloatField(null=True, blank=True)
+    # Text→image cosine below which a match is noise *for this model*: searches by words hide
+    # vector matches under it unless asked (min_score). Blank means SEEDBANK_RELEVANCE_COSINE.
+    relevance_cosine = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="hide text→image matches below this cosine (blank: SEEDBANK_RELEVANCE_COSINE)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

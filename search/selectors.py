@@ -48,6 +48,7 @@ class SearchHit:
 class SearchResults:
     hits: list[SearchHit]
     hidden_below_threshold: int = 0
+    threshold: float | None = None  # the cosine bound applied to vector matches, if any
     strategy: str = ""  # how the vector list was found (hnsw / exact), for the curious
 
 
@@ -133,6 +134,12 @@ def active_model_name() -> str:
     return active_embedding_model().name
 
 
+def relevance_bound(model: EmbeddingModel) -> float:
+    """The default cosine under which a search by words hides a vector match."""
+    own = model.relevance_cosine
+    return own if own is not None else float(settings.SEEDBANK_RELEVANCE_COSINE)
+
+
 def near_duplicate_bound(model: EmbeddingModel | None = None) -> float:
     own = (model or active_embedding_model()).near_duplicate_cosine
     return own if own is not None else float(settings.SEEDBANK_NEAR_DUPLICATE_COSINE)
@@ -179,15 +186,22 @@ def _vector_ranked(
             f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
         )
     most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
-    bounded = candidates.values("pk")[: most + 1]
-    if bounded.count() <= most:
-        # The LIMIT tells the planner how few rows there are (its estimate may be far off).
-        return rows(ranked(bounded, exact=True)), "exact"
+    # The planner's estimate costs no scan. Only a filter it expects to be small is counted
+    # (through the filter's index, stopping at most + 1): a large one goes straight to HNSW.
+    if _estimated_rows(candidates) <= most * ESTIMATE_SLACK:
+        bounded = candidates.values("pk")[: most + 1]
+        if bounded.count() <= most:
+            # The LIMIT tells the planner how few rows there are (its estimate may be off).
+            return rows(ranked(bounded, exact=True)), "exact"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
             "set_config('hnsw.ef_search', %s, true), "
-            "set_config('hnsw.max_scan_tuples', %s, true)",
+            "set_config('hnsw.max_scan_tuples', %s, true), "
+            # The graph walk drives: each record it reaches is checked through the primary key.
+            # Without this, at tens of thousands of rows, the planner may hash the whole
+            # filtered set first (a scan of the image table, growing with the archive).
+            "set_config('enable_seqscan', 'off', true)",
             [
                 str(settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED),
                 str(settings.SEEDBANK_HNSW_MAX_SCAN_TUPLES),
@@ -199,6 +213,16 @@ def _vector_ranked(
     # relaxed_order may hand back near-ties out of order: the list is ranked here.
     found.sort(key=lambda row: -row[1])
     return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
+
+
+# Planner estimates of one equality filter are close (per-column statistics); several filters
+# together may be off by a few times, since Postgres assumes them independent.
+ESTIMATE_SLACK = 4
+
+
+def _estimated_rows(candidates: QuerySet[Image]) -> float:
+    plan = json.loads(candidates.values("pk").explain(format="json"))
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def text_embedder_warm() -> None:
@@ -233,12 +257,13 @@ def image_vector(image: Image, model: EmbeddingModel | None = None) -> list[floa
     return None if own is None else [float(x) for x in own.embedding]
 
 
-def uploaded_image_vector(picture: Any) -> list[float]:
+def uploaded_image_vector(picture: Any, model: EmbeddingModel | None = None) -> list[float]:
     """Embed a (validated) PIL image with the active model, for image→image search."""
     # Imported here: torch and open_clip cost seconds; commands and admin never need them.
     from engine import embedder
 
-    (vector,) = embedder.embed_images(active_embedding_model().path, [picture.convert("RGB")])
+    path = (model or active_embedding_model()).path
+    (vector,) = embedder.embed_images(path, [picture.convert("RGB")])
     return [float(x) for x in vector]
 
 
@@ -288,10 +313,14 @@ def search_images(
     """Ranked records for a text query (vector, keyword or hybrid) or a query vector (image).
 
     min_score is a cosine bound: vector matches below it are hidden (and counted); keyword
-    matches are kept, since they match words the user typed.
+    matches are kept, since they match words the user typed. A search by words that names no
+    bound gets the model's relevance_bound (pass -1 to see everything); a search by image gets
+    none, since its nearest records are what was asked for.
     """
     filters = filters or SearchFilters()
     model = embedding_model or active_embedding_model()  # read once per search
+    if min_score is None and vector is None and query:
+        min_score = relevance_bound(model)
     unexcluded = filters.apply(images_public())
     candidates = unexcluded if exclude_id is None else unexcluded.exclude(pk=exclude_id)
     depth = max(limit, CANDIDATES)
@@ -345,7 +374,12 @@ def search_images(
     ]
     if collapse_duplicates:
         hits = collapse_near_duplicates(hits, model)
-    return SearchResults(hits=hits[:limit], hidden_below_threshold=len(hidden), strategy=strategy)
+    return SearchResults(
+        hits=hits[:limit],
+        hidden_below_threshold=len(hidden),
+        strategy=strategy,
+        threshold=min_score if vector_list or hidden else None,
+    )
 
 
 # --- near-duplicates -------------------------------------------------------------------------
@@ -399,10 +433,6 @@ def image_neighbours(*, image: Image, similar: int = 8, duplicates: int = 12) ->
     ).hits
     close = [hit for hit in hits if hit.vector_score is not None and hit.vector_score >= bound]
     return Neighbours(similar=hits[:similar], near_duplicates=close[:duplicates], bound=bound)
-
-
-def images_by_text(*, query: str, limit: int = 24) -> list[SearchHit]:
-    return search_images(query=query, mode="vector", limit=limit).hits
 
 
 # --- what the embedding services need ----------------------------------------------------------

@@ -109,6 +109,9 @@ class ImageResult(Schema):
 class ImagesResponse(Schema):
     results: list[ImageResult]
     hidden_below_threshold: int
+    threshold: float | None = Field(
+        None, description="the cosine under which vector matches were hidden (None: no bound)"
+    )
     next_cursor: str | None
 
 
@@ -133,7 +136,12 @@ class ImagesQuery(Schema):
     nsfw: str = Field(
         "include", json_schema_extra={"enum": ["include", "exclude", "only"]}, description="NSFW"
     )
-    min_score: float | None = Field(None, description="hide vector matches below this cosine")
+    min_score: float | None = Field(
+        None,
+        ge=-1.0,
+        le=1.0,
+        description="hide vector matches below this cosine (words: the model's default; -1: none)",
+    )
 
 
 class Progress(Schema):

@@ -14,7 +14,13 @@ from gallery.api.schemas import Errors, ImagesQuery, ImagesResponse, LexicaRespo
 from gallery.forms.search import SearchForm
 from generator.models import Image
 from generator.selectors.records import image_by_file, image_detail
-from search.selectors import SearchFilters, SearchResults, image_vector, search_images
+from search.selectors import (
+    SearchFilters,
+    SearchResults,
+    active_embedding_model,
+    image_vector,
+    search_images,
+)
 
 router = Router(tags=["search"])
 
@@ -79,15 +85,18 @@ def lexica_search(
     if refused := ratelimit.search_refused(request, as_json=True):
         return refused
     source = _image_from_url(request, query) if "/" in query else None
+    model = active_embedding_model()  # read once for the whole search
     if source is not None:
-        vector = image_vector(source)
+        vector = image_vector(source, model)
         results = (
-            search_images(vector=vector, mode="vector", limit=50, exclude_id=source.pk)
+            search_images(
+                vector=vector, mode="vector", limit=50, exclude_id=source.pk, embedding_model=model
+            )
             if vector
             else SearchResults(hits=[])
         )
     else:
-        results = search_images(query=query, mode="hybrid", limit=50)
+        results = search_images(query=query, mode="hybrid", limit=50, embedding_model=model)
     return {"images": [_lexica_image(request, hit.image) for hit in results.hits]}
 
 
@@ -116,16 +125,19 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
         return Status(400, {"errors": {"cursor": ["cursor must be 0..500"]}})
     query, like = data["q"].strip(), data.get("like")
     filters: SearchFilters = form.filters()
+    model = active_embedding_model()  # read once for the whole search
     if like:
         source = image_detail(image_id=like)
-        vector = image_vector(source) if source else None
+        vector = image_vector(source, model) if source else None
         results = (
             search_images(vector=vector, mode="vector", filters=filters, limit=offset + limit,
-                          exclude_id=like, min_score=data.get("min_score"))
+                          exclude_id=like, min_score=data.get("min_score"),
+                          embedding_model=model)
             if vector else SearchResults(hits=[])
         )  # fmt: skip
     elif query:
         results = search_images(
+            embedding_model=model,
             query=query,
             mode=data.get("mode") or "hybrid",
             filters=filters,
@@ -153,5 +165,6 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
             for hit in page
         ],
         "hidden_below_threshold": results.hidden_below_threshold,
+        "threshold": results.threshold,
         "next_cursor": str(offset + limit) if more else None,
     }

@@ -37,7 +37,11 @@ class SearchForm(forms.Form):
         choices=[("include", "show NSFW"), ("exclude", "hide NSFW"), ("only", "only NSFW")],
     )
     min_score = forms.FloatField(
-        required=False, min_value=-1.0, max_value=1.0, label="Relevance threshold (cosine)"
+        required=False,
+        min_value=-1.0,
+        max_value=1.0,
+        label="Relevance threshold (cosine)",
+        help_text="Blank: the model's default for searches by words; -1 shows every match.",
     )
     collapse = forms.BooleanField(required=False, label="Collapse near-duplicates")
 

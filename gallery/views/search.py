@@ -14,7 +14,13 @@ from gallery import ratelimit
 from gallery.forms.search import SearchForm
 from gallery.page_cache import anonymous_page_cache
 from generator.selectors.records import image_detail
-from search.selectors import SearchResults, image_vector, search_images, uploaded_image_vector
+from search.selectors import (
+    SearchResults,
+    active_embedding_model,
+    image_vector,
+    search_images,
+    uploaded_image_vector,
+)
 
 
 # The upload form POSTs only because files need a body: a search stores and changes nothing, so
@@ -37,18 +43,21 @@ def search_page(request: HttpRequest) -> HttpResponse:
     query, like, upload = data["q"].strip(), data.get("like"), data.get("image")
     if not (query or like or upload):
         return render(request, "search/results.html", context)
+    model = active_embedding_model()  # read once for the whole search
     options = {
+        "embedding_model": model,
         "filters": form.filters(),
         "limit": settings.SEEDBANK_GALLERY_PAGE_SIZE,
         "min_score": data.get("min_score"),
         "collapse_duplicates": data.get("collapse", False),
     }
     if upload is not None:
-        results = search_images(vector=uploaded_image_vector(upload), mode="vector", **options)
+        vector = uploaded_image_vector(upload, model)
+        results = search_images(vector=vector, mode="vector", **options)
         context["like_upload"] = True
     elif like:
         source = image_detail(image_id=like)
-        vector = image_vector(source) if source else None
+        vector = image_vector(source, model) if source else None
         results = (
             search_images(vector=vector, mode="vector", exclude_id=like, **options)
             if vector
@@ -57,5 +66,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
         context["like_image"] = source
     else:
         results = search_images(query=query, mode=data.get("mode") or "hybrid", **options)
+        if results.hidden_below_threshold:
+            everything = request.GET.copy()
+            everything["min_score"] = "-1"
+            context["show_all_query"] = everything.urlencode()
     context["results"] = results
     return render(request, "search/results.html", context)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from datetime import timedelta
 
 import numpy as np
@@ -125,7 +126,50 @@ def test_threshold_hides_weak_matches_and_counts_them(client, media) -> None:
     results = search_images(vector=list(axis(0)), mode="vector", min_score=0.5)
     assert ids(results) == [strong.pk] and results.hidden_below_threshold == 2
     page = client.get("/search/", {"like": strong.pk, "min_score": "0.5"}).content.decode()
-    assert "weaker match" not in page or "hidden by the relevance threshold" in page
+    assert 'data-testid="hidden-count">2 weaker matches hidden' in page
+    assert "relevance threshold: cosine 0.50" in page
+
+
+@pytest.fixture
+def words_mean_axis_0(monkeypatch):
+    """Every text query embeds to axis 0 (the CLIP forward is not what these tests are about),
+    and the active model's relevance bound is 0.5."""
+    model = embedding_model_ensure_registered(model=active_embedding_model())
+    EmbeddingModel.objects.filter(pk=model.pk).update(relevance_cosine=0.5)
+    monkeypatch.setattr("search.selectors._text_vector", lambda query, model: list(axis(0)))
+
+
+def test_searches_by_words_hide_matches_under_the_models_relevance_bound(
+    client, media, words_mean_axis_0
+) -> None:
+    close = record("a quiet harbour", axis(0, 0.2))
+    noise = record("a busy market", axis(3))
+    named = record("lighthouse keeper", axis(4))  # far in meaning, but has the word typed
+    results = search_images(query="lighthouse", mode="hybrid")
+    assert set(ids(results)) == {close.pk, named.pk}  # the keyword match is never hidden
+    assert results.threshold == 0.5 and results.hidden_below_threshold == 1
+
+    page = client.get("/search/", {"q": "lighthouse", "mode": "vector"}).content.decode()
+    assert "relevance threshold: cosine 0.50" in page
+    assert f'href="/images/{noise.pk}/"' not in page and f'href="/images/{close.pk}/"' in page
+    link = re.search(r'href="\?([^"]+)" data-testid="show-all"', page)
+    assert link is not None
+    everything = client.get("/search/?" + link.group(1).replace("&amp;", "&")).content.decode()
+    assert f'href="/images/{noise.pk}/"' in everything
+    assert 'data-testid="hidden-count"' not in everything
+
+    # Vector mode has no keyword list: the word match is hidden too.
+    api = client.get("/api/v1/images", {"q": "lighthouse", "mode": "vector"}).json()
+    assert api["threshold"] == 0.5 and api["hidden_below_threshold"] == 2
+    api = client.get("/api/v1/images", {"q": "x", "mode": "vector", "min_score": -1}).json()
+    assert api["hidden_below_threshold"] == 0 and len(api["results"]) == 3
+
+
+def test_searches_by_image_have_no_default_bound(media, words_mean_axis_0) -> None:
+    near = record("near", axis(0, 0.2))
+    far = record("far", axis(3))
+    results = search_images(vector=list(axis(0)), mode="vector")
+    assert ids(results) == [near.pk, far.pk] and results.threshold is None
 
 
 def test_every_filter(media, model_version) -> None:

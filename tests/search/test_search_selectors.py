@@ -9,7 +9,7 @@ from django.test import override_settings
 
 from engine import embedder
 from search.models import EMBEDDING_DIM, ImageEmbedding
-from search.selectors import active_model_name, image_neighbours, images_by_text
+from search.selectors import active_model_name, image_neighbours, search_images
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,8 @@ def test_text_search_ranks_by_exact_cosine_and_reports_it(indexed) -> None:
     (q,) = embedder.embed_texts(str(settings.SEEDBANK_CLIP_PATH), [query])
     expected = sorted(((float(v @ q), image.pk) for image, v in indexed), reverse=True)
 
-    hits = images_by_text(query=query, limit=4)
+    # Every match (-1): the random tiny CLIP's text→image cosines sit under any default bound.
+    hits = search_images(query=query, mode="vector", limit=4, min_score=-1.0).hits
 
     assert [hit.image.pk for hit in hits] == [pk for _, pk in expected[:4]]
     for hit, (score, _) in zip(hits, expected, strict=False):
@@ -58,7 +59,8 @@ def test_other_models_and_hidden_images_never_appear(indexed) -> None:
     hidden_image.hidden = True
     hidden_image.save(update_fields=["hidden"])
 
-    found = {hit.image.pk for hit in images_by_text(query="anything", limit=50)}
+    hits = search_images(query="anything", mode="vector", limit=50, min_score=-1.0).hits
+    found = {hit.image.pk for hit in hits}
 
     assert stranger.pk not in found and hidden_image.pk not in found
     assert len(found) == 5
