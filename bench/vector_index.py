@@ -300,6 +300,7 @@ def plan_summary(conn: psycopg.Connection[Any], sql: str, params: dict[str, Any]
 
 
 PLAN_NAMES = {
+    "Index Scan items_hnsw_half": "HNSW (halfvec) index scan",
     "Index Scan items_hnsw": "HNSW index scan",
     "Bitmap Heap Scan < Bitmap Index Scan items_bucket": "bitmap scan on bucket",
     "Index Scan items_bucket": "btree scan on bucket",
@@ -307,6 +308,10 @@ PLAN_NAMES = {
 
 
 TOP_K = "SELECT id FROM items ORDER BY embedding <=> %(q)s LIMIT 10"
+TOP_K_HALF = (
+    f"SELECT id FROM items ORDER BY embedding::halfvec({DIM}) <=> %(q)s::halfvec({DIM}) LIMIT 10"
+)
+HALFVEC_EF_SEARCHES = (40, 120, 200)
 TOP_K_FILTERED = "SELECT id FROM items WHERE bucket < %(b)s ORDER BY embedding <=> %(q)s LIMIT 10"
 
 
@@ -384,6 +389,7 @@ class SizeResult:
     hnsw: list[Case]
     filtered: dict[int, list[Case]]  # selectivity % -> cases
     richer: list[Case]  # unfiltered, on the ef_construction=128 index
+    halfvec: list[Case]  # unfiltered, on an index over halfvec copies
     lines: list[str]
 
 
@@ -449,6 +455,35 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
         hnsw.append(case)
     for qps_conn in qps_conns:
         qps_conn.close()
+
+    # -- halfvec: the same graph over 16-bit copies of the vectors (an expression index), so
+    # the index holds half the bytes; the table keeps full precision.
+    halfvec: list[Case] = []
+    conn.execute(f"SET maintenance_work_mem = '{maintenance_work_mem_mb(n)}MB'")
+    conn.execute("SET max_parallel_maintenance_workers = 0")
+    started = time.perf_counter()
+    conn.execute(
+        f"CREATE INDEX items_hnsw_half ON items USING hnsw ((embedding::halfvec({DIM})) "
+        f"halfvec_cosine_ops) WITH (m = {M}, ef_construction = {SEEDBANK_EF_CONSTRUCTION})"
+    )
+    seconds = time.perf_counter() - started
+    size = scalar(conn, "SELECT pg_relation_size('items_hnsw_half')") / 2**20
+    label = f"halfvec, ef_construction {SEEDBANK_EF_CONSTRUCTION}, 1 process"
+    builds.append((label, seconds, size))
+    for ef in HALFVEC_EF_SEARCHES:
+        conn.execute(f"SET hnsw.ef_search = {ef}")
+        batch = run_batch(conn, TOP_K_HALF, queries, f"halfvec ef_search={ef}")
+        halfvec.append(
+            Case(
+                "hnsw over halfvec",
+                ef,
+                batch,
+                recall_at_k(batch, data.vectors, queries, kth),
+                plan_summary(conn, TOP_K_HALF, {"q": queries[0]}),
+            )
+        )
+    conn.execute("DROP INDEX items_hnsw_half")
+    conn.execute(f"SET hnsw.ef_search = {DEFAULT_EF_SEARCH}")
 
     # -- filtered
     filtered: dict[int, list[Case]] = {}
@@ -578,6 +613,12 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
         f"  (exact: {len(exact_q)} queries; its recall checks numpy's reference against "
         "Postgres' own exact answer)"
     )
+    lines += ["", "same graph over halfvec (16-bit) copies of the vectors: half the index bytes"]
+    for case in halfvec:
+        lines.append(
+            f"  {case.label:18} {case.ef:>4} {case.recall:9.3f} {fmt_ms(case.batch.p(50))} "
+            f"{fmt_ms(case.batch.p(95))} {case.batch.p(50) / base:7.3f}  {case.plan}"
+        )
     if richer:
         lines += ["", f"same, index built with ef_construction={EF_CONSTRUCTIONS[-1]}"]
         for case in richer:
@@ -600,7 +641,7 @@ def bench_size(uri: str, n: int, settings: Settings) -> SizeResult:
                 f"{short:8.0%} {case.recall:9.3f} {fmt_ms(case.batch.p(50))} "
                 f"{fmt_ms(case.batch.p(95))} {case.batch.p(50) / base:7.3f}  {case.plan}"
             )
-    return SizeResult(n, exact, hnsw, filtered, richer, lines)
+    return SizeResult(n, exact, hnsw, filtered, richer, halfvec, lines)
 
 
 # ---------------------------------------------------------------------------------- reporting

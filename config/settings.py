@@ -285,8 +285,12 @@ SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 120, minimum=1)
 # unfiltered search needs no transaction and SET LOCAL of its own: one round trip, not four.
 _pg_options = DATABASES["default"]["OPTIONS"]
 _pg_options["options"] = (
-    f"{_pg_options.get('options', '')} -c hnsw.ef_search={SEEDBANK_HNSW_EF_SEARCH}".strip()
-)
+    f"{_pg_options.get('options', '')} -c hnsw.ef_search={SEEDBANK_HNSW_EF_SEARCH}"
+    # The index holds every embedding model's vectors, and a query keeps its model's only: the
+    # walk goes on until enough rows pass (while a re-embed has two models' vectors, a plain
+    # scan would return about half of what was asked).
+    " -c hnsw.iterative_scan=relaxed_order"
+).strip()
 # Filtered searches: an exact sort when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS
 # rows, else HNSW with pgvector 0.8's iterative scan at this ef_search, visiting at most
 # SEEDBANK_HNSW_MAX_SCAN_TUPLES index tuples before giving up (then exact).

@@ -181,10 +181,10 @@ def _vector_ranked(
         return [(image_id, 1.0 - float(distance)) for image_id, distance in query]
 
     if not filtered:
-        # The connection's own ef_search (config.settings sets it for every connection).
-        return rows(ranked(candidates, exact=False)), (
-            f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
-        )
+        # The connection's own ef_search and iterative scan (config.settings sets them for
+        # every connection); relaxed order may hand back near-ties out of order.
+        found = sorted(rows(ranked(candidates, exact=False)), key=lambda row: -row[1])
+        return found, f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
     most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
     # The planner's estimate costs no scan. Only a filter it expects to be small is counted
     # (through the filter's index, stopping at most + 1): a large one goes straight to HNSW.

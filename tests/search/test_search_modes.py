@@ -306,6 +306,43 @@ def test_reembed_switches_models_without_mixing(media, tmp_path) -> None:
     assert {hit.image.pk: hit.vector_score for hit in hits} == pytest.approx(expected, abs=1e-5)
 
 
+def test_another_models_vectors_near_the_query_do_not_starve_the_index(media) -> None:
+    """While a re-embed has written another model's vectors, the HNSW walk meets them first
+    (here they all sit on the query); it must keep walking until it has k of the active
+    model's, not return the few that passed its first ef_search candidates."""
+    rng = np.random.default_rng(3)
+    images = ImageFactory.create_batch(300)
+    active = active_model_name()
+    rows = []
+    for image in images:
+        rows.append(
+            ImageEmbedding(
+                image=image,
+                model_name=active,
+                dim=EMBEDDING_DIM,
+                embedding=unit(rng.normal(size=EMBEDDING_DIM)),
+            )
+        )
+        rows.append(
+            ImageEmbedding(
+                image=image,
+                model_name="next-clip@0",
+                dim=EMBEDDING_DIM,
+                embedding=unit(axis(0, rng.uniform(0, 0.01))),
+            )
+        )
+    ImageEmbedding.objects.bulk_create(rows)  # fmt: skip
+    with connection.cursor() as cursor:
+        # 600 rows would simply be sorted; an archive's size makes the planner walk the
+        # graph, and so does this (for the test's transaction only).
+        cursor.execute("SET LOCAL enable_sort = off")
+    results = search_images(vector=list(axis(0)), mode="vector", limit=24)
+    assert results.strategy.startswith("hnsw")
+    assert len(results.hits) == 24
+    scores = [hit.vector_score for hit in results.hits]
+    assert scores == sorted(scores, reverse=True)
+
+
 def test_lexica_api_shape_and_reverse_image_search(client, media) -> None:
     fox = record("a red fox", axis(0), seed=4242)
     twin = record("a red fox again", axis(0, 0.1))
