@@ -22,6 +22,7 @@ Postgres from the same weighted english + simple configuration as the app's keyw
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -40,7 +41,7 @@ from generator.models import Image
 from generator.selectors.recipes import model_version_default
 from search.models import EMBEDDING_DIM
 from search.selectors import active_embedding_model
-from search.services import embedding_model_ensure_registered
+from search.services import HNSW_INDEX, embedding_model_ensure_registered, hnsw_build_memory_mb
 
 CENTRES = 200
 CHUNK = 20_000
@@ -250,24 +251,21 @@ def _vectors(ids: np.ndarray, directory: Path) -> None:
     np.save(directory / "ids.npy", ids)
 
 
-def hnsw_build_memory(rows: int) -> str:
-    """Enough maintenance memory for the whole graph (~2.6 KB a 512-d row at m=16): past it
-    pgvector writes the graph out as it goes and the build slows several times."""
-    megabytes = max(256, int(rows * 2.6 / 1024 * 1.2))
-    return f"{megabytes}MB"
-
-
 def _hnsw_build(rows: int) -> str:
-    memory = hnsw_build_memory(rows)
+    """The index as search/models.py declares it, built once over every row, sized and
+    parallelised as search.services.embedding_index_rebuild does it."""
+    memory = hnsw_build_memory_mb(rows)
+    workers = max(0, (os.cpu_count() or 2) - 1)
     with connection.cursor() as cursor:
-        cursor.execute(f"SET maintenance_work_mem = '{memory}'")
-        cursor.execute("SET max_parallel_maintenance_workers = 2")
+        cursor.execute(f"SET maintenance_work_mem = '{memory}MB'")
+        cursor.execute(f"SET max_parallel_maintenance_workers = {workers}")
+        cursor.execute(f"ALTER TABLE search_imageembedding SET (parallel_workers = {workers})")
         cursor.execute(
-            "CREATE INDEX embedding_hnsw_cosine ON search_imageembedding USING hnsw "
+            f"CREATE INDEX {HNSW_INDEX} ON search_imageembedding USING hnsw "
             "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
         )
         cursor.execute("RESET maintenance_work_mem")
-    return memory
+    return f"{memory}MB, {workers + 1} processes"
 
 
 def archive_load(*, rows: int, directory: Path) -> LoadInfo:

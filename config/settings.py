@@ -298,6 +298,9 @@ _pg_options["options"] = (
 SEEDBANK_HNSW_EF_SEARCH_FILTERED = env_int("SEEDBANK_HNSW_EF_SEARCH_FILTERED", 200, minimum=1)
 SEEDBANK_HNSW_MAX_SCAN_TUPLES = env_int("SEEDBANK_HNSW_MAX_SCAN_TUPLES", 20000, minimum=1)
 SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 2000, minimum=0)
+# Ceiling of the maintenance memory an HNSW rebuild may take (manage.py search_reindex): the
+# graph of 1M 512-d vectors wants ~3 GB; with less, the build spills and slows several times.
+SEEDBANK_INDEX_BUILD_MEMORY_MB = env_int("SEEDBANK_INDEX_BUILD_MEMORY_MB", 4096, minimum=64)
 # Keyword search ranks at most this many matches, the newest (ts_rank reads each one).
 SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 10_000, minimum=1)
 # Searches by words hide vector matches whose text→image cosine is below this (an embedding
