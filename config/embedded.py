@@ -23,9 +23,20 @@ _handles: dict[str, Any] = {}
 # data directory made by an earlier release gets them too). initdb's defaults are sized for a
 # toy: 64 MB maintenance_work_mem makes an HNSW build over 100k 512-d vectors spill to disk
 # (the graph no longer fits; bench/search.py), and 4 MB work_mem sends the exact sort of a
-# filtered vector search (up to SEEDBANK_EXACT_SEARCH_MAX_ROWS rows) to disk. shared_buffers
-# (128 MB) needs a restart and stays as it is: raise it by hand for archives past ~100k records.
+# filtered vector search (up to SEEDBANK_EXACT_SEARCH_MAX_ROWS rows) to disk.
 TUNING = {"maintenance_work_mem": "512MB", "work_mem": "16MB"}
+
+
+def shared_buffers() -> str:
+    """A quarter of the machine's memory (Postgres's usual advice), 128 MB to 8 GB, or
+    SEEDBANK_PG_SHARED_BUFFERS. initdb's 128 MB holds a twentieth of the HNSW index at 1M
+    records, and a search then copies ~3,000 index pages in from the OS cache: ~40 ms of a 4 ms
+    query (bench/search.py). Postgres reads it at start: a server started before the setting
+    was written picks it up on its next start."""
+    import psutil
+
+    quarter = psutil.virtual_memory().total // 4 // 2**20
+    return os.environ.get("SEEDBANK_PG_SHARED_BUFFERS") or f"{max(128, min(quarter, 8192))}MB"
 
 
 def embedded_database_url(var_dir: Path) -> str:
@@ -45,7 +56,10 @@ def embedded_database_url(var_dir: Path) -> str:
         server.psql(
             "SET client_min_messages = warning; CREATE EXTENSION IF NOT EXISTS vector; "
             "ALTER EXTENSION vector UPDATE; "
-            + "".join(f"ALTER SYSTEM SET {name} = '{value}'; " for name, value in TUNING.items())
+            + "".join(
+                f"ALTER SYSTEM SET {name} = '{value}'; "
+                for name, value in {**TUNING, "shared_buffers": shared_buffers()}.items()
+            )
             + "SELECT pg_reload_conf();"
         )
         _handles["postgres"] = server

@@ -103,7 +103,7 @@ def test_check_deploy_is_clean_with_the_documented_production_environment() -> N
 def test_the_embedded_postgres_is_tuned_for_index_builds_and_exact_sorts(db) -> None:
     from django.db import connection
 
-    from config.embedded import TUNING
+    from config.embedded import TUNING, shared_buffers
 
     with connection.cursor() as cursor:
         for name, value in TUNING.items():
@@ -112,3 +112,26 @@ def test_the_embedded_postgres_is_tuned_for_index_builds_and_exact_sorts(db) -> 
         cursor.execute("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
         major, minor = (int(part) for part in cursor.fetchone()[0].split(".")[:2])
         assert (major, minor) >= (0, 8)  # iterative index scans
+        # shared_buffers takes effect when the server next starts: it is in the config files.
+        cursor.execute(
+            "SELECT setting FROM pg_file_settings WHERE name = 'shared_buffers' "
+            "AND sourcefile LIKE '%%postgresql.auto.conf'"
+        )
+        assert cursor.fetchone()[0] == shared_buffers()
+
+
+def test_shared_buffers_is_a_quarter_of_memory_within_bounds(monkeypatch) -> None:
+    import psutil
+
+    from config.embedded import shared_buffers
+
+    class Memory:
+        total = 0
+
+    monkeypatch.delenv("SEEDBANK_PG_SHARED_BUFFERS", raising=False)
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory)
+    for total_gb, expected in [(0.25, "128MB"), (24, "6144MB"), (128, "8192MB")]:
+        Memory.total = int(total_gb * 2**30)
+        assert shared_buffers() == expected
+    monkeypatch.setenv("SEEDBANK_PG_SHARED_BUFFERS", "2GB")
+    assert shared_buffers() == "2GB"
