@@ -302,7 +302,8 @@ SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 2000,
 # graph of 1M 512-d vectors wants ~3 GB; with less, the build spills and slows several times.
 SEEDBANK_INDEX_BUILD_MEMORY_MB = env_int("SEEDBANK_INDEX_BUILD_MEMORY_MB", 4096, minimum=64)
 # Keyword search ranks at most this many matches, the newest (ts_rank reads each one).
-SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 10_000, minimum=1)
+# 2,000: at 1M records ranking 10,000 cost ~30 ms of a common phrase's 36 (bench/search.py).
+SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 2_000, minimum=1)
 # Searches by words hide vector matches whose text→image cosine is below this (an embedding
 # model can set its own). 0.2 is CLIP ViT-B/32's scale: a caption and its image score ~0.3,
 # unrelated pairs 0.1-0.2 (LAION kept pairs at >= 0.28). Keyword matches are never hidden.

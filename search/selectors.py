@@ -217,8 +217,10 @@ def _vector_ranked(
 
 
 # Keyword matches the planner expects up to this many times SEEDBANK_KEYWORD_RANK_MAX are
-# read from the GIN index whole; commoner ones newest first until the cap (bench/search.py).
-KEYWORD_BITMAP_FACTOR = 5
+# read from the GIN index whole; commoner ones newest first until the cap. Reading all M
+# matches costs ~M row visits, newest-first ~cap x N / M of N records: the two meet near
+# M = sqrt(cap x N), 45,000 for a cap of 2,000 at a million records.
+KEYWORD_BITMAP_FACTOR = 25
 
 # Planner estimates of one equality filter are close (per-column statistics); several filters
 # together may be off by a few times, since Postgres assumes them independent.
@@ -336,7 +338,10 @@ def search_images(
         min_score = relevance_bound(model)
     unexcluded = filters.apply(images_public())
     candidates = unexcluded if exclude_id is None else unexcluded.exclude(pk=exclude_id)
-    depth = max(limit, CANDIDATES)
+    # Fusion needs each list deeper than the page (a record low in one list may be high in the
+    # other); a list shown as it is needs just the page: at a 1 % filter the iterative HNSW
+    # scan visits ~100 index tuples per row it returns.
+    depth = limit if mode == "vector" and not collapse_duplicates else max(limit, CANDIDATES)
     vector_list: list[tuple[int, float]] = []
     keyword_list: list[tuple[int, float]] = []
     strategy = ""

@@ -170,18 +170,19 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         deep = page.split('href="?before=', 1)[1].split('"', 1)[0]
     # path: the statements it may run. Form choices (models, collections) 2, the source record
     # 1, the active model 1, its vector 1, the ranked ids 1, their rows 1; a filter adds the
-    # planner's estimate, a bounded count and, for HNSW, a transaction with its settings.
+    # planner's estimate, a bounded count and, for HNSW, a transaction with its settings; words
+    # add the planner's estimate of their matches.
     pages = {
         "/": 2,
         f"/?before={deep}": 1,
         f"/images/{record}/": 8,
-        "/search/?q=prompt+number": 5,  # every record matches: the keyword cap holds
-        "/search/?q=prompt&mode=keyword": 4,
+        "/search/?q=prompt+number": 6,  # every record matches: the keyword cap holds
+        "/search/?q=prompt&mode=keyword": 5,
         f"/search/?like={record}": 7,
         f"/search/?like={record}&nsfw=only": 11,  # 25 %: iterative HNSW
         f"/search/?like={record}&scheduler=DDIM": 12,  # 10 %: counted past the bound, HNSW
         f"/search/?like={record}&width=128": 9,  # 1 %: counted, then exact
-        "/api/v1/search?q=prompt": 3,
+        "/api/v1/search?q=prompt": 4,
         "/api/v1/images?q=prompt&scheduler=DDIM&mode=vector": 9,
     }
     counts = {}
