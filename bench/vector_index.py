@@ -47,7 +47,7 @@ QPS_REPEATS = 3
 M = 16
 EF_CONSTRUCTIONS = (64, 128)
 SEEDBANK_EF_CONSTRUCTION = 64
-DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search (Seedbank sets 120 per connection)
+DEFAULT_EF_SEARCH = 40  # pgvector's default hnsw.ef_search (Seedbank sets 200 per connection)
 # Seedbank's filtered-search settings (config/settings.py).
 ITERATIVE_EF_SEARCH = 200
 ITERATIVE_MAX_SCAN_TUPLES = 20_000

@@ -278,9 +278,10 @@ SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1
 SEEDBANK_PAGE_CACHE_SECONDS = env_int("SEEDBANK_PAGE_CACHE_SECONDS", 10)
 
 # --- search ------------------------------------------------------------------------------
-# From bench/search.py (100k clustered 512-d vectors, m=16, ef_construction=64): ef_search 120
-# is the smallest with recall@10 >= 0.98 (0.987, p50 2.6 ms vs 307 ms exact).
-SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 120, minimum=1)
+# Measured on clustered 512-d vectors (m=16, ef_construction=64): recall@10 at ef_search 120 is
+# 0.987 at 100k (bench/vector_index.py) but 0.94 at 1M, where 200 gives 0.96 and 300 0.98 for
+# ~1 and ~2 ms more (bench/search.py's archive, warm).
+SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 200, minimum=1)
 # Every connection starts with it (a placeholder until pgvector loads, then adopted), so an
 # unfiltered search needs no transaction and SET LOCAL of its own: one round trip, not four.
 _pg_options = DATABASES["default"]["OPTIONS"]
