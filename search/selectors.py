@@ -15,10 +15,9 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
-from django.db.models import F, QuerySet, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import QuerySet, Value
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -216,11 +215,11 @@ def _vector_ranked(
     return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
 
 
-# Keyword matches the planner expects up to this many times SEEDBANK_KEYWORD_RANK_MAX are
-# read from the GIN index whole; commoner ones newest first until the cap. Reading all M
-# matches costs ~M row visits, newest-first ~cap x N / M of N records: the two meet near
-# M = sqrt(cap x N), 45,000 for a cap of 2,000 at a million records.
-KEYWORD_BITMAP_FACTOR = 25
+# Keyword matches the planner expects up to this many times SEEDBANK_KEYWORD_RANK_MAX are read
+# from the GIN index whole; commoner words are looked for among the newest
+# KEYWORD_WINDOW_FACTOR x cap records first (search.selectors._keyword_newest).
+KEYWORD_BITMAP_FACTOR = 5
+KEYWORD_WINDOW_FACTOR = 25
 
 # Planner estimates of one equality filter are close (per-column statistics); several filters
 # together may be off by a few times, since Postgres assumes them independent.
@@ -274,35 +273,61 @@ def uploaded_image_vector(picture: Any, model: EmbeddingModel | None = None) -> 
     return [float(x) for x in vector]
 
 
+# The keyword query as SQL, the same as search_vector=SearchQuery(english) | SearchQuery(simple).
+_TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
+
+
 def _keyword_ranked(
     query: str, candidates: QuerySet[Image], *, limit: int
 ) -> list[tuple[int, float]]:
-    tsquery = SearchQuery(query, config="english", search_type="plain") | SearchQuery(
-        segment(query), config="simple", search_type="plain"
-    )
-    # ts_rank reads every match's tsvector: 261 ms for "trending on artstation" (90k matches of
-    # 300k records), 36 ms when only the newest SEEDBANK_KEYWORD_RANK_MAX matches are ranked
-    # (bench numbers in the README). A phrase that common ranks recent records; rarer ones, all.
+    """[(image id, ts_rank)] best first, among the newest SEEDBANK_KEYWORD_RANK_MAX matches.
+
+    ts_rank reads every match's tsvector (261 ms for a phrase in 90k of 300k records), so a
+    phrase that common ranks its recent records, rarer words all of theirs. The newest matches
+    are read the cheap way for how common the words are (bench/search.py, 1M records):
+    - rare (the planner expects few): every match from the GIN index, then the newest;
+    - else the newest KEYWORD_WINDOW_FACTOR x cap records, newest first, until `cap` match:
+      exact when they do, reading at most that window (a word in 11 % of the records stops
+      after 18,000 rows; reading its 110,000 matches took 100 ms);
+    - words rarer than that among recent records: every match from the GIN index after all.
+    The planner's estimate alone misleads both ways: words that come together ("red fox") are
+    commoner than it multiplies out, and left to itself it walks the primary key backwards
+    testing each row, 300,000 rows for a word in 2 % of a million (350 ms).
+    """
+    terms = (query, segment(query))
     cap = settings.SEEDBANK_KEYWORD_RANK_MAX
-    matches = candidates.filter(search_vector=tsquery)
-    newest: Any = matches.order_by("-id").values("pk")[:cap]
-    if _estimated_rows(matches) <= cap * KEYWORD_BITMAP_FACTOR:
-        # Not so common: all matches from the GIN index, then the newest. Left to itself the
-        # planner walks the primary key backwards testing each row until it has `cap` matches,
-        # which for a word in 2 % of a million records reads 300,000 rows (350 ms, not 10).
-        # OFFSET 0 keeps the subquery whole, so the ORDER BY cannot be pushed into it.
-        sql, params = matches.values("pk").query.sql_with_params()
-        newest = RawSQL(
-            f"SELECT pk FROM ({sql} OFFSET 0) AS matches ORDER BY pk DESC LIMIT %s",
-            (*params, cap),
-        )
-    rows = (
-        Image.objects.filter(pk__in=newest)
-        .annotate(rank=SearchRank(F("search_vector"), tsquery))
-        .order_by("-rank", "-id")
-        .values_list("pk", "rank")[:limit]
+    matches = candidates.filter(
+        search_vector=SearchQuery(terms[0], config="english", search_type="plain")
+        | SearchQuery(terms[1], config="simple", search_type="plain")
     )
-    return [(pk, float(rank)) for pk, rank in rows]
+    if _estimated_rows(matches) > cap * KEYWORD_BITMAP_FACTOR:
+        window, params = (
+            candidates.order_by("-id").values("pk", "search_vector").query.sql_with_params()
+        )
+        newest = (
+            f"SELECT pk, search_vector FROM ({window} LIMIT %s) AS recent "
+            f"WHERE search_vector @@ {_TSQUERY} ORDER BY pk DESC LIMIT %s"
+        )
+        rows = _ranked(terms, newest, (*params, cap * KEYWORD_WINDOW_FACTOR, *terms, cap), limit)
+        if rows and rows[0][2] == cap:
+            return [(pk, rank) for pk, rank, _ in rows]
+    sql, params = matches.values("pk", "search_vector").query.sql_with_params()
+    # OFFSET 0 keeps the subquery whole, so the ORDER BY cannot be pushed into it.
+    newest = f"SELECT pk, search_vector FROM ({sql} OFFSET 0) AS matches ORDER BY pk DESC LIMIT %s"
+    return [(pk, rank) for pk, rank, _ in _ranked(terms, newest, (*params, cap), limit)]
+
+
+def _ranked(
+    terms: tuple[str, str], newest: str, params: tuple[Any, ...], limit: int
+) -> list[tuple[int, float, int]]:
+    """(id, ts_rank, how many were ranked) of the best `limit` rows of the `newest` query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT pk, ts_rank(search_vector, {_TSQUERY}) AS rank, count(*) OVER () "
+            f"FROM ({newest}) AS newest ORDER BY rank DESC, pk DESC LIMIT %s",
+            (*terms, *params, limit),
+        )
+        return [(int(pk), float(rank), int(ranked)) for pk, rank, ranked in cursor.fetchall()]
 
 
 def _rrf(*lists: list[tuple[int, float]]) -> dict[int, float]:
