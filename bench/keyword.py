@@ -1,6 +1,6 @@
 """Keyword ranking at scale: ts_rank over every match against ranking the newest N matches.
 
-    .venv/bin/python bench/keyword.py [--rows 300000] [--cap 10000]
+    .venv/bin/python bench/keyword.py [--rows 300000] [--cap 2000]
 
 Builds a scratch table shaped like generator_image's searched columns (status, hidden, prompt,
 a weighted english + simple tsvector with a GIN index, and a 1.3 KB environment so rows are as
@@ -82,7 +82,7 @@ def best_ms(cursor, sql: str, params: dict[str, object]) -> float:  # type: igno
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=300_000)
-    parser.add_argument("--cap", type=int, default=10_000)
+    parser.add_argument("--cap", type=int, default=2_000)  # SEEDBANK_KEYWORD_RANK_MAX
     args = parser.parse_args()
     with connection.cursor() as cursor:
         started = time.perf_counter()

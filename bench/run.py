@@ -6,6 +6,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-for script in ("render.py", "overhead.py", "embedding.py", "search.py", "keyword.py"):
-    print(f"== {script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script)], check=True)
+RUNS = [
+    ["render.py"],
+    ["overhead.py"],
+    ["embedding.py"],
+    ["vector_index.py"],
+    ["search.py", "--sizes", "100000"],  # 1M: `bench/search.py` (its default), ~15 min to load
+    ["keyword.py"],
+]
+for script, *arguments in RUNS:
+    print(f"== {script} {' '.join(arguments)}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *arguments], check=True)
