@@ -165,7 +165,7 @@ def _vector_ranked(
     embeddings = ImageEmbedding.objects.filter(model_name=model_name)
 
     def ranked(within: QuerySet[Any], *, exact: bool) -> QuerySet[Any]:
-        distance = CosineDistance("embedding", vector)
+        distance: Any = CosineDistance("embedding", vector)
         if exact:
             # "+ 0" is not the expression the HNSW index orders by, so the planner takes the
             # filter's rows first (their index) and sorts just their vectors.

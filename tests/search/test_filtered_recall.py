@@ -204,6 +204,6 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         for sql, plan in plans
         if any(f"Seq Scan on {table}" in plan for table in ARCHIVE_TABLES)
     ]
-    assert not scans, '\n\n'.join(plan for _, plan in scans)
+    assert not scans, "\n\n".join(plan for _, plan in scans)
     over = {path: n for path, n in counts.items() if n > pages[path]}
     assert not over, (counts, over)
