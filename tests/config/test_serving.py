@@ -47,7 +47,8 @@ def test_a_saturated_database_answers_503_with_retry_after(monkeypatch) -> None:
         raise OperationalError("couldn't get a connection after 10.00 sec")
 
     monkeypatch.setattr("gallery.views.records.gallery_page", saturated)
-    monkeypatch.setattr("gallery.api.search.search_images", saturated)
+    # The API's first query (the active embedding model) is the one that finds no connection.
+    monkeypatch.setattr("gallery.api.search.active_embedding_model", saturated)
     quiet = Client(raise_request_exception=False)
     page = quiet.get("/")
     assert page.status_code == 503 and page["Retry-After"] == "5"
