@@ -36,18 +36,36 @@ def shared_buffers() -> str:
     records, and a search then copies ~3,000 index pages in from the OS cache: ~40 ms of a 4 ms
     query (bench/search.py). Postgres reads it at start: a server started before the setting
     was written picks it up on its next start."""
-    import psutil
-
-    quarter = psutil.virtual_memory().total // 4 // 2**20
+    quarter = memory_bytes() // 4 // 2**20
     return os.environ.get("SEEDBANK_PG_SHARED_BUFFERS") or f"{max(128, min(quarter, 8192))}MB"
 
 
 def effective_cache_size() -> str:
     """What the planner may assume Postgres and the OS cache hold together: three quarters of
     memory (Postgres's usual advice; initdb's 4 GB undercounts a 24 GB machine)."""
+    return f"{max(512, memory_bytes() * 3 // 4 // 2**20)}MB"
+
+
+def memory_bytes() -> int:
+    """The machine's memory, or the container's limit when it has a smaller one (psutil
+    reports the host's): Postgres maps all of shared_buffers when it starts."""
     import psutil
 
-    return f"{max(512, psutil.virtual_memory().total * 3 // 4 // 2**20)}MB"
+    total = int(psutil.virtual_memory().total)
+    limit = cgroup_memory_limit()
+    return total if limit is None else min(total, limit)
+
+
+def cgroup_memory_limit() -> int | None:
+    """The memory limit of this process's cgroup (v2, then v1), if it has one."""
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            return int(text)
+    return None
 
 
 def embedded_database_url(var_dir: Path) -> str:

@@ -7,6 +7,8 @@ from pathlib import Path
 os.environ.setdefault(
     "SEEDBANK_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
+# The test database is small: a quarter of a CI machine's memory would only be mapped, not used.
+os.environ.setdefault("SEEDBANK_PG_SHARED_BUFFERS", "256MB")
 
 from config.settings import *  # noqa: F403
 

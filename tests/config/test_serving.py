@@ -131,8 +131,12 @@ def test_shared_buffers_is_a_quarter_of_memory_within_bounds(monkeypatch) -> Non
 
     monkeypatch.delenv("SEEDBANK_PG_SHARED_BUFFERS", raising=False)
     monkeypatch.setattr(psutil, "virtual_memory", lambda: Memory)
+    monkeypatch.setattr("config.embedded.cgroup_memory_limit", lambda: None)
     for total_gb, expected in [(0.25, "128MB"), (24, "6144MB"), (128, "8192MB")]:
         Memory.total = int(total_gb * 2**30)
         assert shared_buffers() == expected
+    # A container's limit wins over the host's memory psutil reports.
+    monkeypatch.setattr("config.embedded.cgroup_memory_limit", lambda: 2 * 2**30)
+    assert shared_buffers() == "512MB"
     monkeypatch.setenv("SEEDBANK_PG_SHARED_BUFFERS", "2GB")
     assert shared_buffers() == "2GB"
