@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 from django.conf import settings
-from django.contrib.postgres.search import SearchQuery
 from django.db import connection, transaction
-from django.db.models import QuerySet, Value
+from django.db.models import BooleanField, QuerySet, Value
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
@@ -178,13 +178,16 @@ def _vector_ranked(
         )
 
     def rows(query: QuerySet[Any]) -> list[tuple[int, float]]:
-        return [(image_id, 1.0 - float(distance)) for image_id, distance in query]
+        # Iterative scans in relaxed order may hand back near-ties out of order: ranked here.
+        found = [(image_id, 1.0 - float(distance)) for image_id, distance in query]
+        return sorted(found, key=lambda row: -row[1])
 
     if not filtered:
         # The connection's own ef_search and iterative scan (config.settings sets them for
-        # every connection); relaxed order may hand back near-ties out of order.
-        found = sorted(rows(ranked(candidates, exact=False)), key=lambda row: -row[1])
-        return found, f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
+        # every connection).
+        return rows(ranked(candidates, exact=False)), (
+            f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
+        )
     most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
     # The planner's estimate costs no scan. Only a filter it expects to be small is counted
     # (through the filter's index, stopping at most + 1): a large one goes straight to HNSW.
@@ -210,14 +213,12 @@ def _vector_ranked(
         found = rows(ranked(candidates, exact=False))
     if len(found) < limit:  # rarer than max_scan_tuples allows for: pay for the exact answer
         return rows(ranked(candidates, exact=True)), "exact (iterative hnsw came up short)"
-    # relaxed_order may hand back near-ties out of order: the list is ranked here.
-    found.sort(key=lambda row: -row[1])
     return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
 
 
 # Keyword matches the planner expects up to this many times SEEDBANK_KEYWORD_RANK_MAX are read
 # from the GIN index whole; commoner words are looked for among the newest
-# KEYWORD_WINDOW_FACTOR x cap records first (search.selectors._keyword_newest).
+# KEYWORD_WINDOW_FACTOR x cap records first (_keyword_ranked).
 KEYWORD_BITMAP_FACTOR = 5
 KEYWORD_WINDOW_FACTOR = 25
 
@@ -273,7 +274,8 @@ def uploaded_image_vector(picture: Any, model: EmbeddingModel | None = None) -> 
     return [float(x) for x in vector]
 
 
-# The keyword query as SQL, the same as search_vector=SearchQuery(english) | SearchQuery(simple).
+# The keyword query: English stems or segmented words (Chinese), as records are indexed
+# (generator.services.records.keyword_vector); every keyword statement below uses this text.
 _TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
 
 
@@ -297,8 +299,7 @@ def _keyword_ranked(
     terms = (query, segment(query))
     cap = settings.SEEDBANK_KEYWORD_RANK_MAX
     matches = candidates.filter(
-        search_vector=SearchQuery(terms[0], config="english", search_type="plain")
-        | SearchQuery(terms[1], config="simple", search_type="plain")
+        RawSQL(f"search_vector @@ {_TSQUERY}", terms, output_field=BooleanField())
     )
     if _estimated_rows(matches) > cap * KEYWORD_BITMAP_FACTOR:
         window, params = (
