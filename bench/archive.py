@@ -22,7 +22,6 @@ Postgres from the same weighted english + simple configuration as the app's keyw
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -39,9 +38,9 @@ from tqdm import tqdm
 from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.recipes import model_version_default
-from search.models import EMBEDDING_DIM
+from search.models import EMBEDDING_DIM, HNSW_INDEX
 from search.selectors import active_embedding_model
-from search.services import HNSW_INDEX, embedding_model_ensure_registered, hnsw_build_memory_mb
+from search.services import embedding_model_ensure_registered, hnsw_build_session
 
 CENTRES = 200
 CHUNK = 20_000
@@ -254,18 +253,12 @@ def _vectors(ids: np.ndarray, directory: Path) -> None:
 def _hnsw_build(rows: int) -> str:
     """The index as search/models.py declares it, built once over every row, sized and
     parallelised as search.services.embedding_index_rebuild does it."""
-    memory = hnsw_build_memory_mb(rows)
-    workers = max(0, (os.cpu_count() or 2) - 1)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SET maintenance_work_mem = '{memory}MB'")
-        cursor.execute(f"SET max_parallel_maintenance_workers = {workers}")
-        cursor.execute(f"ALTER TABLE search_imageembedding SET (parallel_workers = {workers})")
+    with hnsw_build_session(rows=rows) as (cursor, memory):
         cursor.execute(
             f"CREATE INDEX {HNSW_INDEX} ON search_imageembedding USING hnsw "
             "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
         )
-        cursor.execute("RESET maintenance_work_mem")
-    return f"{memory}MB, {workers + 1} processes"
+    return f"{memory}MB"
 
 
 def archive_load(*, rows: int, directory: Path) -> LoadInfo:

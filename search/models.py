@@ -8,6 +8,7 @@ from generator.models import Image
 # Matches real ViT-B-32 CLIP; the tiny demo CLIP is built with the same width so the same column
 # serves production. Another width means a new column and a re-index, never mixed vectors.
 EMBEDDING_DIM = 512
+HNSW_INDEX = "embedding_hnsw_cosine"  # rebuilt by search.services.embedding_index_rebuild
 
 
 class ImageEmbedding(models.Model):
@@ -25,7 +26,7 @@ class ImageEmbedding(models.Model):
         ]
         indexes = [
             HnswIndex(
-                name="embedding_hnsw_cosine",
+                name=HNSW_INDEX,
                 fields=["embedding"],
                 m=16,
                 ef_construction=64,

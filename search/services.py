@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -15,7 +17,13 @@ from django.db import connection, transaction
 from PIL import Image as PILImage
 
 from generator.services.queue import BROKER_ERRORS
-from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding, PendingEmbedding
+from search.models import (
+    EMBEDDING_DIM,
+    HNSW_INDEX,
+    EmbeddingModel,
+    ImageEmbedding,
+    PendingEmbedding,
+)
 from search.selectors import (
     active_embedding_model,
     embedding_model_name,
@@ -169,7 +177,6 @@ def embedding_model_activate(*, model: EmbeddingModel) -> None:
 
 # --- the HNSW index ----------------------------------------------------------------------------
 
-HNSW_INDEX = "embedding_hnsw_cosine"  # search.models.ImageEmbedding.Meta.indexes
 # Bytes per row of the graph in memory while it is built: the 512-d float vector (2 KB) plus
 # m = 16 neighbours on two layers and tuple overhead (measured: 1M rows build in ~2.5 GB).
 HNSW_BYTES_PER_ROW = 2_600
@@ -183,27 +190,37 @@ def hnsw_build_memory_mb(rows: int) -> int:
     return min(wanted, settings.SEEDBANK_INDEX_BUILD_MEMORY_MB)
 
 
+@contextmanager
+def hnsw_build_session(*, rows: int, workers: int | None = None) -> Iterator[tuple[Any, int]]:
+    """A cursor set up to build the vector index over `rows` vectors: maintenance memory for
+    the whole graph and parallel workers (cores - 1 unless given); put back afterwards.
+    Yields the cursor and the memory (MB)."""
+    workers = max(0, (os.cpu_count() or 2) - 1) if workers is None else int(workers)
+    memory = hnsw_build_memory_mb(max(rows, 0))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SET maintenance_work_mem = '{memory}MB'")
+        cursor.execute(f"SET max_parallel_maintenance_workers = {workers}")
+        # Postgres plans parallel workers from the heap's size, and the heap holds only TOAST
+        # pointers (a vector is 2 KB, stored out of line): without this it plans none.
+        cursor.execute(f"ALTER TABLE search_imageembedding SET (parallel_workers = {workers})")
+        try:
+            yield cursor, memory
+        finally:
+            cursor.execute("RESET maintenance_work_mem")
+            cursor.execute("RESET max_parallel_maintenance_workers")
+
+
 def embedding_index_rebuild(*, workers: int | None = None) -> int:
     """Rebuild the HNSW index without blocking searches (REINDEX CONCURRENTLY), with enough
     maintenance memory and parallel workers: after a bulk import or a large re-embed, one
     build beats a million single-row inserts' worth of graph. Returns the memory used (MB)."""
-    workers = max(0, (os.cpu_count() or 2) - 1) if workers is None else workers
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT reltuples::bigint FROM pg_class WHERE relname = 'search_imageembedding'"
         )
         (rows,) = cursor.fetchone() or (0,)
-        memory = hnsw_build_memory_mb(max(int(rows), 0))
-        cursor.execute(f"SET maintenance_work_mem = '{memory}MB'")
-        cursor.execute(f"SET max_parallel_maintenance_workers = {int(workers)}")
-        # Postgres plans parallel workers from the heap's size, and the heap holds only TOAST
-        # pointers (a vector is 2 KB, stored out of line): without this it plans none.
-        cursor.execute(f"ALTER TABLE search_imageembedding SET (parallel_workers = {int(workers)})")
-        try:
-            cursor.execute(f"REINDEX INDEX CONCURRENTLY {HNSW_INDEX}")
-        finally:
-            cursor.execute("RESET maintenance_work_mem")
-            cursor.execute("RESET max_parallel_maintenance_workers")
+    with hnsw_build_session(rows=int(rows), workers=workers) as (cursor, memory):
+        cursor.execute(f"REINDEX INDEX CONCURRENTLY {HNSW_INDEX}")
     return memory
 
 

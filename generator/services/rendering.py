@@ -191,9 +191,16 @@ def _store_rendered(*, job: RenderJob, images: list[Image], rendered: list[Rende
                     *("batch_size", "batch_index", "status", "finished_at"),
                 ]
             )
-            ImageEnvironment.objects.update_or_create(
-                image=image, defaults={"data": result.environment}
-            )
+        # One statement for the batch (a rerun of the same record replaces its environment).
+        ImageEnvironment.objects.bulk_create(
+            [
+                ImageEnvironment(image=image, data=result.environment)
+                for image, result in zip(images, rendered, strict=True)
+            ],
+            update_conflicts=True,
+            unique_fields=["image"],
+            update_fields=["data"],
+        )
         render_job_done(job=job)
 
 
