@@ -22,7 +22,7 @@ _handles: dict[str, Any] = {}
 # Settings the embedded server reloads without a restart (ALTER SYSTEM on every start, so a
 # data directory made by an earlier release gets them too). initdb's defaults are sized for a
 # toy: 64 MB maintenance_work_mem makes an HNSW build over 100k 512-d vectors spill to disk
-# (the graph no longer fits; bench/search.py), and 4 MB work_mem sends the exact sort of a
+# (the graph no longer fits; bench/vector_index.py), and 4 MB work_mem sends the exact sort of a
 # filtered vector search (up to SEEDBANK_EXACT_SEARCH_MAX_ROWS rows) to disk. The planner's
 # cost of a random page read (4, for spinning disks) is set as for SSDs and cached data (1.1,
 # the usual advice): at 4 it prefers scanning a 50,000-record table to fetching 2,500 of them
