@@ -218,9 +218,11 @@ def _vector_ranked(
 
 # Keyword matches the planner expects up to this many times SEEDBANK_KEYWORD_RANK_MAX are read
 # from the GIN index whole; commoner words are looked for among the newest
-# KEYWORD_WINDOW_FACTOR x cap records first (_keyword_ranked).
+# KEYWORD_WINDOW_FACTOR x cap records first (_keyword_ranked), when the planner expects that
+# window to hold at least KEYWORD_WINDOW_FILL x cap matches.
 KEYWORD_BITMAP_FACTOR = 5
 KEYWORD_WINDOW_FACTOR = 25
+KEYWORD_WINDOW_FILL = 1.0
 
 # Planner estimates of one equality filter are close (per-column statistics); several filters
 # together may be off by a few times, since Postgres assumes them independent.
@@ -230,6 +232,32 @@ ESTIMATE_SLACK = 4
 def _estimated_rows(candidates: QuerySet[Image]) -> float:
     plan = json.loads(candidates.values("pk").explain(format="json"))
     return float(plan[0]["Plan"]["Plan Rows"])
+
+
+def _word_match_bounds(words: list[str], candidates: QuerySet[Image]) -> tuple[float, float]:
+    """The planner's estimate of the candidates, and an upper bound on how many of them match
+    all the words: the rarest word's own estimate (one EXPLAIN for all of them).
+
+    The words are ANDed, and the planner multiplies their frequencies as if independent: for
+    "red fox", which always come together in 11 % of a million prompts, it expected 25,000
+    matches, not 110,000. No match can be commoner than its rarest word.
+    """
+    branches = [candidates.values("pk").query.sql_with_params()]
+    for word in words:
+        branches.append(
+            candidates.filter(
+                RawSQL(f"search_vector @@ {_TSQUERY}", (word, word), output_field=BooleanField())
+            )
+            .values("pk")
+            .query.sql_with_params()
+        )
+    sql = " UNION ALL ".join(f"({branch})" for branch, _ in branches)
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN (FORMAT json) {sql}", [p for _, ps in branches for p in ps])
+        (explained,) = cursor.fetchone()
+    plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
+    estimates = [float(child["Plan Rows"]) for child in plan["Plans"]]
+    return estimates[0], min(estimates[1:], default=estimates[0])
 
 
 def text_embedder_warm() -> None:
@@ -287,21 +315,26 @@ def _keyword_ranked(
     ts_rank reads every match's tsvector (261 ms for a phrase in 90k of 300k records), so a
     phrase that common ranks its recent records, rarer words all of theirs. The newest matches
     are read the cheap way for how common the words are (bench/search.py, 1M records):
-    - rare (the planner expects few): every match from the GIN index, then the newest;
+    - rare (at most KEYWORD_BITMAP_FACTOR x cap matches, or too few for the window below to
+      fill, by the rarest word's estimate): every match from the GIN index, then the newest
+      ("长城" in 1.4 % of a million: 23 ms; trying the window first cost 16 ms more);
     - else the newest KEYWORD_WINDOW_FACTOR x cap records, newest first, until `cap` match:
       exact when they do, reading at most that window (a word in 11 % of the records stops
       after 18,000 rows; reading its 110,000 matches took 100 ms);
     - words rarer than that among recent records: every match from the GIN index after all.
-    The planner's estimate alone misleads both ways: words that come together ("red fox") are
-    commoner than it multiplies out, and left to itself it walks the primary key backwards
-    testing each row, 300,000 rows for a word in 2 % of a million (350 ms).
+    The planner's estimate of the whole query misleads both ways: words that come together
+    ("red fox") are commoner than it multiplies out, and left to itself it walks the primary
+    key backwards testing each row, 300,000 rows for a word in 2 % of a million (350 ms).
     """
     terms = (query, segment(query))
     cap = settings.SEEDBANK_KEYWORD_RANK_MAX
     matches = candidates.filter(
         RawSQL(f"search_vector @@ {_TSQUERY}", terms, output_field=BooleanField())
     )
-    if _estimated_rows(matches) > cap * KEYWORD_BITMAP_FACTOR:
+    records, bound = _word_match_bounds(terms[1].split(), candidates)
+    window_size = cap * KEYWORD_WINDOW_FACTOR
+    expected_in_window = bound * min(1.0, window_size / max(records, 1.0))
+    if bound > cap * KEYWORD_BITMAP_FACTOR and expected_in_window >= cap * KEYWORD_WINDOW_FILL:
         window, params = (
             candidates.order_by("-id").values("pk", "search_vector").query.sql_with_params()
         )
@@ -309,7 +342,7 @@ def _keyword_ranked(
             f"SELECT pk, search_vector FROM ({window} LIMIT %s) AS recent "
             f"WHERE search_vector @@ {_TSQUERY} ORDER BY pk DESC LIMIT %s"
         )
-        rows = _ranked(terms, newest, (*params, cap * KEYWORD_WINDOW_FACTOR, *terms, cap), limit)
+        rows = _ranked(terms, newest, (*params, window_size, *terms, cap), limit)
         if rows and rows[0][2] == cap:
             return [(pk, rank) for pk, rank, _ in rows]
     sql, params = matches.values("pk", "search_vector").query.sql_with_params()

@@ -17,8 +17,14 @@ from django.utils import timezone
 from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
+from generator.selectors.records import images_public
 from search.models import EMBEDDING_DIM
-from search.selectors import SearchFilters, active_embedding_model, search_images
+from search.selectors import (
+    SearchFilters,
+    _word_match_bounds,
+    active_embedding_model,
+    search_images,
+)
 from search.services import embedding_model_ensure_registered
 from tests.factories import ImageFactory
 
@@ -207,3 +213,15 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
     assert not scans, "\n\n".join(plan for _, plan in scans)
     over = {path: n for path, n in counts.items() if n > pages[path]}
     assert not over, (counts, over)
+
+
+def test_keyword_match_bound_is_the_rarest_words_estimate(archive) -> None:
+    """The keyword read path is chosen by the rarest word's own estimate (words come together
+    more often than the planner's product of their frequencies says): about 2,500 records
+    have "lighthouse", 100 "rare", all 50,000 "prompt"."""
+    candidates = images_public()
+    records, bound = _word_match_bounds(["prompt", "lighthouse"], candidates)
+    assert ROWS / 2 <= records <= ROWS * 2
+    assert 2_500 / 2 <= bound <= 2_500 * 2
+    _, rarest = _word_match_bounds(["lighthouse", "rare", "prompt"], candidates)
+    assert 100 / 3 <= rarest <= 100 * 3

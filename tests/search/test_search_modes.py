@@ -83,18 +83,19 @@ def test_english_keywords_are_stemmed_and_prompt_outranks_negative(media) -> Non
 
 
 @pytest.mark.parametrize(
-    ("bitmap_factor", "window_factor"),
-    [(1_000, 25), (0, 25), (0, 0)],
+    ("bitmap_factor", "window_factor", "window_fill"),
+    [(1_000, 25, 1.0), (0, 25, 0.0), (0, 0, 0.0)],
     ids=["rare: every match from GIN", "common: newest window", "window came up short"],
 )
 def test_keyword_ranking_covers_the_newest_matches_when_a_phrase_is_that_common(
-    media, settings, monkeypatch, bitmap_factor, window_factor
+    media, settings, monkeypatch, bitmap_factor, window_factor, window_fill
 ) -> None:
     """ts_rank read every match (261 ms for a phrase in 90k of 300k records): only the newest
     SEEDBANK_KEYWORD_RANK_MAX matches are ranked, best first among them; the same whichever
     way the matches are read (how common the words are decides)."""
     monkeypatch.setattr("search.selectors.KEYWORD_BITMAP_FACTOR", bitmap_factor)
     monkeypatch.setattr("search.selectors.KEYWORD_WINDOW_FACTOR", window_factor)
+    monkeypatch.setattr("search.selectors.KEYWORD_WINDOW_FILL", window_fill)
     best_but_oldest = record("lighthouse lighthouse lighthouse at dusk")
     newer = [record(f"a lighthouse, number {n}") for n in range(3)]
     settings.SEEDBANK_KEYWORD_RANK_MAX = 10
