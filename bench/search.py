@@ -1,6 +1,6 @@
 """Search and pages at archive scale, through Seedbank's own selectors and views.
 
-    .venv/bin/python bench/search.py [--sizes 100000 1000000] [--queries 50]
+    .venv/bin/python bench/search.py [--sizes 100000 1000000] [--queries 100]
 
 For each size, an archive of that many synthetic-but-realistic records (bench/archive.py: COPY,
 one HNSW build) lives in its own embedded Postgres under var/bench/search-<size>; it is loaded on
@@ -302,7 +302,7 @@ def _report(results: list[dict[str, Any]]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
-    parser.add_argument("--queries", type=int, default=50)
+    parser.add_argument("--queries", type=int, default=100)
     parser.add_argument("--one-size", type=int, help=argparse.SUPPRESS)  # the child's job
     args = parser.parse_args()
     if args.one_size:
