@@ -6,7 +6,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lock browser lint typecheck bench clean
+.PHONY: run test install lock browser lint typecheck bench models clean
 
 # Every package pinned with its sha256 (requirements.lock): a new diffusers or transformers
 # release cannot change pixels under us. The project itself goes in without dependencies.
@@ -53,6 +53,11 @@ test: install browser lint typecheck
 
 bench: install
 	$(PY) bench/run.py
+
+# Retrain the scene models shipped in models/ (CPU, seeded; `make run` needs no training).
+# The digests in models/DIGESTS change only if the training code or library versions do.
+models: install
+	$(PY) -m engine.training --out models --force
 
 clean:
 	rm -rf var/test

@@ -13,6 +13,7 @@ RUNS = [
     ["vector_index.py"],
     ["search.py", "--sizes", "100000"],  # 1M: `bench/search.py` (its default), ~15 min to load
     ["keyword.py"],
+    ["models.py"],
 ]
 for script, *arguments in RUNS:
     print(f"== {script} {' '.join(arguments)}", flush=True)

@@ -260,8 +260,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
 # --- models and rendering -------------------------------------------------------------------
 SEEDBANK_MODELS_DIR = Path(env_str("SEEDBANK_MODELS_DIR", str(VAR_DIR / "models"))).resolve()
+# The scene models trained by `make models` and kept in the repository (models/DIGESTS).
+SEEDBANK_SHIPPED_MODELS_DIR = BASE_DIR / "models"
 SEEDBANK_CLIP_PATH = Path(
-    env_str("SEEDBANK_CLIP_PATH", str(SEEDBANK_MODELS_DIR / "tiny-clip"))
+    env_str("SEEDBANK_CLIP_PATH", str(SEEDBANK_SHIPPED_MODELS_DIR / "seedbank-scenes-clip"))
 ).resolve()
 # Thread count changes CPU pixels at ~1e-6 (DESIGN.md): workers pin it and record it.
 SEEDBANK_TORCH_THREADS = env_int("SEEDBANK_TORCH_THREADS", 1, minimum=1)

@@ -7,6 +7,11 @@ from pathlib import Path
 os.environ.setdefault(
     "SEEDBANK_VAR_DIR", str(Path(__file__).resolve().parent.parent / "var" / "test")
 )
+# Tests that need no meaning use the random-weight tiny CLIP (built by tests/conftest.py), not
+# the trained one in models/, which tests that judge search quality load by its own path.
+os.environ.setdefault(
+    "SEEDBANK_CLIP_PATH", str(Path(os.environ["SEEDBANK_VAR_DIR"]) / "models" / "tiny-clip")
+)
 # The test database is small: a quarter of a CI machine's memory would only be mapped, not used.
 os.environ.setdefault("SEEDBANK_PG_SHARED_BUFFERS", "256MB")
 

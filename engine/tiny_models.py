@@ -85,17 +85,17 @@ def build_tiny_sd(path: Path, *, seed: int = 0, variant: str = "base") -> Path:
         raise ValueError(
             f"Unknown tiny SD variant {variant!r}; choose one of {', '.join(VARIANTS)}."
         )
-    return _build_atomically(
+    return build_atomically(
         Path(path), "model_index.json", lambda tmp: _write_tiny_sd(tmp, seed, variant)
     )
 
 
 def build_tiny_clip(path: Path, *, seed: int = 0) -> Path:
     """Build (once) a tiny open_clip folder (config json + safetensors) at `path`; return it."""
-    return _build_atomically(Path(path), CLIP_CONFIG_FILE, lambda tmp: _write_tiny_clip(tmp, seed))
+    return build_atomically(Path(path), CLIP_CONFIG_FILE, lambda tmp: _write_tiny_clip(tmp, seed))
 
 
-def _build_atomically(path: Path, marker: str, write: Callable[[Path], None]) -> Path:
+def build_atomically(path: Path, marker: str, write: Callable[[Path], None]) -> Path:
     """Write into a temp sibling, then rename: readers never see a half-written model."""
     if (path / marker).is_file():
         return path
@@ -235,14 +235,21 @@ def _write_tiny_clip(target: Path, seed: int) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = open_clip.create_model(TINY_CLIP_NAME, pretrained=None)
+    write_clip_folder(model, TINY_CLIP_NAME, TINY_CLIP_CONFIG, target)
+
+
+def write_clip_folder(
+    model: torch.nn.Module, name: str, model_cfg: dict[str, Any], target: Path
+) -> None:
+    """Save an open_clip model as its hub exports are laid out (config json + safetensors),
+    with the name its config is registered under."""
     from safetensors.torch import save_file
 
-    state = {name: tensor.contiguous() for name, tensor in model.state_dict().items()}
+    state = {key: tensor.contiguous() for key, tensor in model.state_dict().items()}
     save_file(state, str(target / CLIP_WEIGHTS_FILE))
-    # The layout open_clip's hub exports use, plus the name we register the config under.
     config = {
-        "model_name": TINY_CLIP_NAME,
-        "model_cfg": TINY_CLIP_CONFIG,
+        "model_name": name,
+        "model_cfg": model_cfg,
         "preprocess_cfg": dict(open_clip.get_model_preprocess_cfg(model)),
     }
     (target / CLIP_CONFIG_FILE).write_text(

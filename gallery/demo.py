@@ -1,30 +1,64 @@
-"""Prompts for the demo gallery: varied subjects, styles, and Chinese prompts for search."""
+"""The demo gallery: scenes the demo models were trained to draw, in English and Chinese.
 
-DEMO_PROMPTS = [
-    "a lighthouse on a cliff at sunset, oil painting",
-    "a red fox in fresh snow, wildlife photography",
-    "an astronaut riding a horse on the moon",
-    "a cozy reading nook with plants, watercolor",
-    "a cyberpunk street market in the rain, neon lights",
-    "a bowl of ramen, studio lighting, 35mm",
-    "an ancient library with floating books, fantasy art",
-    "a snowy mountain lake at dawn, mist",
-    "a portrait of a cat wearing a tiny crown",
-    "a field of sunflowers under a stormy sky",
-    "a steampunk airship above Victorian London",
-    "an isometric pixel-art castle",
-    "a koi pond in a Japanese garden, autumn leaves",
-    "a desert caravan under the milky way",
-    "a robot watering flowers in a greenhouse",
-    "a coral reef with sea turtles, underwater photo",
-    "一只猫坐在窗台上看雨",
-    "水墨画风格的山水和小船",
-    "夜晚的上海外滩，霓虹灯倒影",
-    "一碗热腾腾的牛肉面，特写",
-    "竹林中的熊猫，清晨的阳光",
-    "古老的长城在雪中，航拍",
-    "a minimalist poster of a whale, flat colors",
-    "a medieval knight in a misty forest",
-    "a hot air balloon festival over a valley",
-    "a still life of lemons and a blue vase",
+Each demo prompt is a caption of a scene from engine.scenes (the models never saw these exact
+scenes: they are not drawn from the training split). Remixes change one word of a rendered
+record's prompt, so the lineage shows a visible change; the fine-tune and the blend render some
+of the same recipes, so the model's part in a recipe shows.
+"""
+
+from __future__ import annotations
+
+from engine.scenes import Scene
+
+# (shape, colour, background, size, position, count); the caption language alternates.
+_SCENES = [
+    ("circle", "red", "blue", "large", "centre", 1),
+    ("star", "yellow", "black", "small", "top", 1),
+    ("tree", "green", "white", "large", "centre", 2),
+    ("cat", "white", "orange", "large", "centre", 1),
+    ("house", "blue", "yellow", "large", "left", 1),
+    ("triangle", "purple", "green", "small", "centre", 3),
+    ("square", "orange", "purple", "large", "right", 1),
+    ("cross", "black", "white", "small", "bottom", 1),
+    ("star", "red", "white", "large", "centre", 1),
+    ("circle", "yellow", "purple", "small", "left", 1),
+    ("cat", "black", "yellow", "large", "right", 1),
+    ("house", "red", "green", "small", "top", 1),
+    ("tree", "purple", "orange", "large", "left", 1),
+    ("square", "green", "black", "small", "centre", 2),
+    ("triangle", "blue", "white", "large", "bottom", 1),
+    ("cross", "orange", "blue", "large", "centre", 1),
+    ("circle", "white", "black", "large", "centre", 3),
+    ("star", "blue", "orange", "large", "right", 1),
+    ("cat", "orange", "blue", "small", "centre", 2),
+    ("house", "white", "purple", "large", "centre", 1),
+    ("tree", "yellow", "red", "small", "right", 1),
+    ("square", "red", "yellow", "large", "top", 1),
+    ("triangle", "green", "black", "large", "centre", 1),
+    ("cross", "purple", "yellow", "small", "centre", 3),
+    ("circle", "green", "red", "large", "bottom", 1),
+    ("star", "white", "blue", "small", "centre", 2),
+    ("cat", "purple", "white", "large", "left", 1),
+    ("house", "orange", "black", "small", "centre", 3),
+    ("tree", "blue", "yellow", "large", "centre", 1),
+    ("square", "black", "orange", "small", "left", 1),
+    ("triangle", "yellow", "blue", "small", "right", 1),
+    ("cross", "red", "green", "large", "top", 1),
 ]
+DEMO_PROMPTS = [
+    Scene(*scene, jitter=0).caption("en" if index % 2 == 0 else "zh")
+    for index, scene in enumerate(_SCENES)
+]
+# (demo prompt index, word, its replacement): one word changed, rendered as a remix.
+DEMO_REMIXES = [
+    (0, "red", "blue"),
+    (3, "白色", "黑色"),
+    (4, "house", "cat"),
+    (5, "紫色", "黄色"),
+    (6, "square", "triangle"),
+    (8, "large", "small"),
+    (9, "左边", "右边"),
+    (10, "black", "white"),
+]
+# Rendered again with the outline fine-tune and the 50/50 blend: same prompt, seed, scheduler.
+DEMO_MODEL_PROMPT_INDEXES = (0, 3, 4, 8)

@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 RRF_K = 60  # reciprocal rank fusion constant (Cormack et al.; pgvector's hybrid example)
 CANDIDATES = 100  # how deep each list goes before fusion
-TINY_CLIP_NAME = "seedbank-tiny-clip@"
+TINY_CLIP_NAME = "seedbank-tiny-clip"  # engine.tiny_models: random weights, for tests
 CLIP_CONFIG = "open_clip_config.json"
 
 
@@ -121,13 +121,25 @@ def active_embedding_model() -> EmbeddingModel:
     path = Path(settings.SEEDBANK_CLIP_PATH)
     name = embedding_model_name(path)
     return EmbeddingModel.objects.filter(name=name).first() or EmbeddingModel(
-        name=name,
-        path=str(path),
-        dim=EMBEDDING_DIM,
+        name=name, path=str(path), dim=EMBEDDING_DIM, **embedding_model_bounds(path)
+    )
+
+
+def embedding_model_bounds(path: Path) -> dict[str, float | None]:
+    """The cosine bounds a CLIP folder declares for itself under "seedbank" in its config
+    (the scene CLIP's were measured on held-out scenes when it was trained); None: the site's
+    defaults (settings)."""
+    config = json.loads((path / CLIP_CONFIG).read_text())
+    own = config.get("seedbank", {})
+    bounds: dict[str, float | None] = {
+        key: float(own[key]) if key in own else None
+        for key in ("relevance_cosine", "near_duplicate_cosine")
+    }
+    if bounds["near_duplicate_cosine"] is None and config.get("model_name") == TINY_CLIP_NAME:
         # Measured on the demo gallery: unrelated renders sit at cosine 0.958-0.995 under the
         # random tiny CLIP, so only (nearly) identical pixels count as duplicates there.
-        near_duplicate_cosine=0.999 if name.startswith(TINY_CLIP_NAME) else None,
-    )
+        bounds["near_duplicate_cosine"] = 0.999
+    return bounds
 
 
 def active_model_name() -> str:

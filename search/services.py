@@ -26,6 +26,7 @@ from search.models import (
 )
 from search.selectors import (
     active_embedding_model,
+    embedding_model_bounds,
     embedding_model_name,
     images_for_embedding,
     images_without_embedding,
@@ -124,6 +125,7 @@ def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingMode
             "path": model.path,
             "dim": model.dim,
             "near_duplicate_cosine": model.near_duplicate_cosine,
+            "relevance_cosine": model.relevance_cosine,
         },
     )
     with transaction.atomic():
@@ -144,7 +146,8 @@ def embedding_model_register(*, path: Path) -> EmbeddingModel:
             "(a new width needs a new column and migration)."
         )
     model, _ = EmbeddingModel.objects.get_or_create(
-        name=embedding_model_name(path), defaults={"path": str(path), "dim": info.dim}
+        name=embedding_model_name(path),
+        defaults={"path": str(path), "dim": info.dim, **embedding_model_bounds(path)},
     )
     return model
 

@@ -367,9 +367,7 @@ def test_a_registered_name_and_revision_is_never_repointed_at_other_files(
 
 
 @pytest.mark.django_db
-def test_build_tiny_models_registers_base_finetune_and_blend_and_seeds_them(
-    models_dir: Path,
-) -> None:
+def test_build_tiny_models_registers_base_finetune_and_blend(models_dir: Path) -> None:
     call_command("build_tiny_models", stdout=io.StringIO())
     call_command("build_tiny_models", stdout=io.StringIO())  # idempotent
     base = ModelVersion.objects.get(name="tiny-sd")
@@ -382,15 +380,48 @@ def test_build_tiny_models_registers_base_finetune_and_blend_and_seeds_them(
     assert blend.source_kind == ModelVersion.SourceKind.BLEND
     assert (blend.native_width, finetune.native_width) == (64, 64)
 
+
+@pytest.mark.django_db
+def test_demo_models_registers_the_shipped_scene_models_and_seed_demo_uses_them(
+    models_dir: Path, media_root: Path
+) -> None:
+    from gallery.demo import DEMO_MODEL_PROMPT_INDEXES, DEMO_PROMPTS, DEMO_REMIXES
+    from gallery.management.commands.seed_demo import _remixes
+    from generator.models import RenderJob
+    from generator.services.rendering import render_job_run
+
+    call_command("demo_models", stdout=io.StringIO())
+    call_command("demo_models", stdout=io.StringIO())  # idempotent
+    base = ModelVersion.objects.get(name="scenes-sd")
+    outline = ModelVersion.objects.get(name="scenes-sd-outline")
+    blend = ModelVersion.objects.get(name="scenes-sd-blend-0.5")
+    assert base.is_default and base.weights_digest == weights_digest(Path(base.path))
+    assert (blend.blend_a, blend.blend_b, blend.blend_alpha) == (outline, base, 0.5)
+
     call_command("seed_demo", stdout=io.StringIO())
     images = Image.objects.all()
-    assert images.count() >= 24
     others = images.exclude(model_version=base)
-    assert {image.model_version for image in others} == {finetune, blend}
-    assert others.count() == 4
-    for image in others:
+    assert images.filter(model_version=base).count() == len(DEMO_PROMPTS) == 32
+    assert others.count() == 2 * len(DEMO_MODEL_PROMPT_INDEXES)
+    for image in others:  # the same recipe but for the model
         twin = images.get(model_version=base, prompt=image.prompt)
         assert (twin.seed, twin.scheduler, twin.steps) == (image.seed, image.scheduler, image.steps)
+    assert any("背景" in prompt for prompt in DEMO_PROMPTS)  # Chinese prompts too
+    assert len(set(images.values_list("scheduler", flat=True))) >= 4
+
+    # Remixes need rendered parents (seed_demo --wait in `make run`): render them here.
+    jobs = list(RenderJob.objects.order_by("pk")[: len(DEMO_PROMPTS)])
+    for index, _, _ in DEMO_REMIXES:
+        render_job_run(job_id=jobs[index].pk)
+    remixes = _remixes(jobs[0].owner, jobs)
+    assert all(remix is not None for remix in remixes)
+    for (index, word, replacement), remix in zip(DEMO_REMIXES, remixes, strict=True):
+        child = remix.images.get()
+        parent = jobs[index].images.get()
+        assert child.parent == parent
+        assert child.prompt == parent.prompt.replace(word, replacement) != parent.prompt
+        assert (child.seed, child.scheduler) == (parent.seed, parent.scheduler)
+    assert len(DEMO_PROMPTS) + 2 * len(DEMO_MODEL_PROMPT_INDEXES) + len(DEMO_REMIXES) >= 48
 
 
 # --- the model page -------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import signal
 import socket
 import sys
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management import call_command
@@ -21,6 +22,7 @@ from django.db import connection
 from config import embedded
 from gallery.management.commands.seed_demo import DEMO_USERNAME, demo_password
 from gallery.management.supervisor import CrashLoop, Supervisor
+from search.selectors import active_embedding_model, embedding_model_name
 
 
 def worker_command(name: str = "gpu") -> list[str]:
@@ -80,7 +82,8 @@ class Command(BaseCommand):
             signal.signal(signum, _interrupt)
         call_command("migrate", interactive=False, verbosity=0)
         call_command("collectstatic", interactive=False, verbosity=0)
-        call_command("build_tiny_models")
+        call_command("demo_models")
+        _embedding_model_follow_settings()
         children = Supervisor(
             {
                 "gpu worker": worker_command(),
@@ -113,3 +116,13 @@ class Command(BaseCommand):
         finally:
             children.stop()
             embedded.stop_embedded_broker()
+
+
+def _embedding_model_follow_settings() -> None:
+    """Re-embed the archive when SEEDBANK_CLIP_PATH names another CLIP than the active one (an
+    older `make run` data folder embedded with the random tiny CLIP, say): else searches would
+    keep the old vectors."""
+    configured = embedding_model_name(Path(settings.SEEDBANK_CLIP_PATH))
+    active = active_embedding_model()
+    if active.pk is not None and active.name != configured:
+        call_command("reembed", model=str(settings.SEEDBANK_CLIP_PATH))

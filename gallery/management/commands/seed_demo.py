@@ -1,27 +1,32 @@
-"""Create the demo staff user and, on an empty gallery, queue the demo renders."""
+"""Create the demo staff user and, on an empty gallery, queue the demo renders: the demo
+prompts with the default model, some of them again with the fine-tune and the blend, and, once
+their parents exist, remixes that change one word."""
 
 import os
+from dataclasses import replace
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine.recipe import Recipe
 from engine.schedulers import SCHEDULERS
-from gallery.demo import DEMO_PROMPTS
-from gallery.services import staff_user_ensure
+from gallery.demo import DEMO_MODEL_PROMPT_INDEXES, DEMO_PROMPTS, DEMO_REMIXES
+from gallery.services import remix_submit, staff_user_ensure
+from generator.management.commands.demo_models import SCENES_BLEND_NAME, SCENES_OUTLINE_NAME
 from generator.management.progress import wait_with_progress
-from generator.models import ModelVersion
-from generator.selectors.jobs import jobs_failed_count, jobs_finished
+from generator.models import ModelVersion, RenderJob
+from generator.selectors.jobs import job_images, jobs_failed_count, jobs_finished
 from generator.selectors.model_versions import model_versions_named
 from generator.selectors.recipes import model_version_default
 from generator.selectors.records import images_any_exist
 from generator.services.render_jobs import render_job_create
 
 DEMO_USERNAME = "demo"
-DEMO_SCHEDULERS = [name for name in ("PNDM", "DDIM", "K-LMS") if name in SCHEDULERS]
-# Re-rendered with the fine-tune and the blend (build_tiny_models), same prompt, seed and
-# scheduler as the base render: side by side they show that the model is part of the recipe.
-DEMO_MODEL_NAMES = ("tiny-sd-finetune", "tiny-sd-blend-0.5")
-DEMO_MODEL_PROMPT_INDEXES = (0, 2)
+DEMO_SCHEDULERS = [
+    name for name in ("PNDM", "DDIM", "K-LMS", "Euler a", "DPM++ 2M") if name in SCHEDULERS
+]
+# Re-rendered with the fine-tune and the blend (demo_models), same prompt, seed and scheduler
+# as the base render: side by side they show that the model is part of the recipe.
+DEMO_MODEL_NAMES = (SCENES_OUTLINE_NAME, SCENES_BLEND_NAME)
 
 
 def demo_password() -> str:
@@ -56,6 +61,15 @@ class Command(BaseCommand):
         self.stdout.write(f"Queued {len(jobs)} demo renders.")
         if wait:
             self._wait([job.pk for job in jobs], timeout)
+        # A remix needs its parent record: there once the first renders are done (at once
+        # when tasks run eagerly), else left out with a word on how to add them.
+        remixes = [job for job in _remixes(user, jobs) if job is not None]
+        if len(remixes) < len(DEMO_REMIXES):
+            self.stdout.write("Remixes are queued once their parents exist: seed_demo --wait.")
+        if remixes:
+            self.stdout.write(f"Queued {len(remixes)} demo remixes.")
+            if wait:
+                self._wait([job.pk for job in remixes], timeout)
 
     def _wait(self, job_ids: list[int], timeout: float) -> None:
         wait_with_progress(
@@ -82,3 +96,16 @@ def _demo_recipe(model_version: ModelVersion, index: int) -> Recipe:
         width=model_version.native_width,
         height=model_version.native_height,
     )
+
+
+def _remixes(user: object, jobs: list[RenderJob]) -> list[RenderJob | None]:
+    """Each DEMO_REMIXES entry as a remix of the first render of its prompt, if it exists."""
+    made = []
+    for index, word, replacement in DEMO_REMIXES:
+        parent = next(iter(job_images(job=jobs[index])), None)
+        if parent is None or not parent.image_file:
+            made.append(None)
+            continue
+        recipe = replace(parent.recipe(), prompt=parent.prompt.replace(word, replacement))
+        made.append(remix_submit(owner=user, parent=parent, recipe=recipe))  # type: ignore[arg-type]
+    return made

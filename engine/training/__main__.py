@@ -1,0 +1,68 @@
+"""Train Seedbank's scene models into a folder (make models): python -m engine.training.
+
+    python -m engine.training [--out models] [--force] [--check]
+
+Writes seedbank-scenes-clip, seedbank-scenes-sd and seedbank-scenes-sd-outline, then DIGESTS
+(one weights digest per folder); folders already there are kept unless --force. `--check`
+trains again into a scratch folder and compares digests with the DIGESTS in --out: two runs on
+one machine give the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from engine.training.clip import build_scenes_clip
+from engine.training.diffusion import build_scenes_sd
+from engine.training.shipped import (
+    CLIP_FOLDER,
+    FOLDERS,
+    OUTLINE_FOLDER,
+    SD_FOLDER,
+    read_digests,
+    write_digests,
+)
+from engine.weights import weights_digest
+
+
+def train_all(out: Path) -> dict[str, str]:
+    """Train what is missing under `out`; return each folder's weights digest."""
+    started = time.perf_counter()
+    build_scenes_clip(out / CLIP_FOLDER)
+    print(f"CLIP ready after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    build_scenes_sd(out / SD_FOLDER, out / OUTLINE_FOLDER)
+    print(f"all models ready after {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    return {folder: weights_digest(out / folder) for folder in FOLDERS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("models"))
+    parser.add_argument("--check", action="store_true", help="retrain elsewhere and compare")
+    parser.add_argument("--force", action="store_true", help="retrain folders that exist")
+    args = parser.parse_args()
+    if args.force and not args.check:
+        for folder in FOLDERS:
+            shutil.rmtree(args.out / folder, ignore_errors=True)
+    if args.check:
+        expected = read_digests(args.out)
+        with tempfile.TemporaryDirectory(prefix="seedbank-training-check-") as scratch:
+            got = train_all(Path(scratch))
+        differing = [name for name in FOLDERS if got[name] != expected.get(name)]
+        for name in FOLDERS:
+            print(f"{'same' if name not in differing else 'DIFFERS'}  {name}  {got[name]}")
+        return 1 if differing else 0
+    digests = train_all(args.out)
+    write_digests(args.out, digests)
+    for name, digest in digests.items():
+        print(f"{digest}  {name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

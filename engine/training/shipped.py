@@ -1,0 +1,26 @@
+"""Where the trained scene models live in a models folder, and the digests they were trained to.
+
+Light on purpose (no torch): the site checks the shipped folders before registering them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+CLIP_FOLDER = "seedbank-scenes-clip"
+SD_FOLDER = "seedbank-scenes-sd"
+OUTLINE_FOLDER = "seedbank-scenes-sd-outline"
+FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)
+DIGESTS_FILE = "DIGESTS"
+
+
+def read_digests(models: Path) -> dict[str, str]:
+    """{folder: weights digest} as `make models` wrote them (sha256sum's layout)."""
+    lines = (models / DIGESTS_FILE).read_text(encoding="utf-8").splitlines()
+    return {name: digest for digest, name in (line.split(maxsplit=1) for line in lines if line)}
+
+
+def write_digests(models: Path, digests: dict[str, str]) -> None:
+    (models / DIGESTS_FILE).write_text(
+        "".join(f"{digest}  {name}\n" for name, digest in digests.items()), encoding="utf-8"
+    )

@@ -1,0 +1,79 @@
+"""Register the demo's models: the scene models trained by `make models` and kept in models/.
+
+scenes-sd (the default), its outline fine-tune scenes-sd-outline, and a 50/50 blend of the two,
+so the demo gallery can show that the model is part of the recipe. Registered in place and
+pinned by digest; the shipped digests (models/DIGESTS) are checked first, so a model folder
+that changed since it was trained is refused rather than silently rendering other pixels.
+Idempotent.
+"""
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from engine.training.shipped import OUTLINE_FOLDER, SD_FOLDER, read_digests
+from engine.weights import weights_digest
+from generator.services.model_versions import (
+    RegistryError,
+    blend_create,
+    model_add,
+    model_version_register,
+)
+
+SCENES_SD_NAME = "scenes-sd"
+SCENES_OUTLINE_NAME = "scenes-sd-outline"
+SCENES_BLEND_NAME = "scenes-sd-blend-0.5"
+REVISION = "v1"
+BLEND_ALPHA = 0.5
+
+
+class Command(BaseCommand):
+    help = (
+        "Register the shipped scene models: scenes-sd (default), scenes-sd-outline and "
+        "scenes-sd-blend-0.5 (0.5 × outline + 0.5 × scenes-sd)."
+    )
+
+    def handle(self, *args: object, **options: object) -> None:
+        shipped = Path(settings.SEEDBANK_SHIPPED_MODELS_DIR)
+        _check_digests(shipped)
+        try:
+            base = model_version_register(
+                name=SCENES_SD_NAME,
+                path=shipped / SD_FOLDER,
+                revision=REVISION,
+                native_width=64,
+                native_height=64,
+                make_default=True,
+                notes="Trained on synthetic captioned scenes (engine.scenes) by `make models`.",
+            )
+            outline = model_add(
+                path=shipped / OUTLINE_FOLDER,
+                name=SCENES_OUTLINE_NAME,
+                revision=REVISION,
+                native_size=64,
+                notes="scenes-sd fine-tuned on the same scenes drawn as outlines.",
+            )
+            blend = blend_create(
+                a=outline, b=base, alpha=BLEND_ALPHA, name=SCENES_BLEND_NAME, revision=REVISION
+            )
+        except RegistryError as error:
+            raise CommandError(str(error)) from None
+        for registered in (base, outline, blend):
+            self.stdout.write(
+                f"{registered} at {registered.path} digest {registered.weights_digest[:16]}…"
+            )
+        self.stdout.write(f"CLIP at {settings.SEEDBANK_CLIP_PATH}")
+
+
+def _check_digests(shipped: Path) -> None:
+    try:
+        expected = read_digests(shipped)
+    except FileNotFoundError:
+        raise CommandError(f"No trained models in {shipped}: run `make models`.") from None
+    for folder, digest in expected.items():
+        if not (shipped / folder).is_dir() or weights_digest(shipped / folder) != digest:
+            raise CommandError(
+                f"{shipped / folder} is missing or differs from the digest it was trained to "
+                f"({digest[:16]}…): restore it from git, or retrain with `make models`."
+            )
