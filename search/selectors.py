@@ -268,8 +268,10 @@ def _word_match_bounds(words: list[str], candidates: QuerySet[Image]) -> tuple[f
         cursor.execute(f"EXPLAIN (FORMAT json) {sql}", [p for _, ps in branches for p in ps])
         (explained,) = cursor.fetchone()
     plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
-    estimates = [float(child["Plan Rows"]) for child in plan["Plans"]]
-    return estimates[0], min(estimates[1:], default=estimates[0])
+    # One branch (no words: punctuation only) plans as that branch alone, not an Append.
+    branches_planned = plan["Plans"] if plan.get("Node Type") == "Append" else [plan]
+    estimates = [float(child["Plan Rows"]) for child in branches_planned]
+    return estimates[0], min(estimates[1:], default=0.0)
 
 
 def text_embedder_warm() -> None:

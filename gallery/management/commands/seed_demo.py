@@ -47,7 +47,7 @@ class Command(BaseCommand):
             return
         model_version = model_version_default()
         if model_version is None:
-            raise CommandError("No default model version: run `manage.py build_tiny_models`.")
+            raise CommandError("No default model version: run `manage.py demo_models`.")
         jobs = [
             render_job_create(owner=user, recipe=_demo_recipe(model_version, index))
             for index in range(len(DEMO_PROMPTS))
@@ -65,7 +65,10 @@ class Command(BaseCommand):
         # when tasks run eagerly), else left out with a word on how to add them.
         remixes = [job for job in _remixes(user, jobs) if job is not None]
         if len(remixes) < len(DEMO_REMIXES):
-            self.stdout.write("Remixes are queued once their parents exist: seed_demo --wait.")
+            self.stdout.write(
+                "Some remixes left out: their parents were not rendered yet "
+                "(seed_demo --wait, as `make run` does, renders them first)."
+            )
         if remixes:
             self.stdout.write(f"Queued {len(remixes)} demo remixes.")
             if wait:
