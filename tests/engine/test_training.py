@@ -63,12 +63,16 @@ def test_two_sd_trainings_give_the_same_bytes_and_diffusers_loads_them(tmp_path:
 
 
 def test_deterministic_restores_the_callers_settings() -> None:
-    threads = torch.get_num_threads()
-    with deterministic(0):
-        assert torch.get_num_threads() == THREADS
-        assert torch.are_deterministic_algorithms_enabled()
-    assert torch.get_num_threads() == threads
-    assert not torch.are_deterministic_algorithms_enabled()
+    threads, was = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(False)  # other tests' render settings may have set it
+    try:
+        with deterministic(0):
+            assert torch.get_num_threads() == THREADS
+            assert torch.are_deterministic_algorithms_enabled()
+        assert torch.get_num_threads() == threads
+        assert not torch.are_deterministic_algorithms_enabled()
+    finally:
+        torch.use_deterministic_algorithms(was)
 
 
 @pytest.mark.parametrize(("step", "factor"), [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.5), (100, 0.0)])
