@@ -1,7 +1,7 @@
 """A tiny Stable-Diffusion-shaped text-to-image model trained on captioned scenes.
 
 Latent diffusion, as SD 1.x: a small VAE (64×64 pixels ↔ 16×16×4 latents, a factor of 4, not
-SD's 8: at 64 pixels an 8×8 latent blurred a small star into a blob), then a UNet with
+SD's 8, so a small thing of ~15 pixels spans about 4×4 latent cells), then a UNet with
 cross-attention and a CLIP text encoder trained together to predict the noise that SD 1.5's
 own schedule (scaled-linear betas, 1,000 steps) adds, with one caption in ten left empty so that
 classifier-free guidance works. Saved by diffusers' StableDiffusionPipeline, it loads through
