@@ -34,6 +34,7 @@ from engine.training.common import (  # noqa: E402
     tokenized,
     warmup_cosine,
 )
+from engine.training.evaluate import calibrate  # noqa: E402
 
 SCENES_CLIP_NAME = "seedbank-scenes-clip"
 SCENES_CLIP_CONFIG: dict[str, Any] = {
@@ -107,8 +108,6 @@ def _train(target: Path, plan: ClipTraining) -> None:
 def _declare_bounds(target: Path) -> None:
     """Store the cosine bounds measured on held-out scenes in the model's own config (under
     "seedbank"), where the site reads them (search.selectors.embedding_model_bounds)."""
-    from engine.training.evaluate import calibrate  # it loads the model just written
-
     config_file = target / CLIP_CONFIG_FILE
     config = json.loads(config_file.read_text(encoding="utf-8"))
     config["seedbank"] = calibrate(target)
