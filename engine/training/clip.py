@@ -31,6 +31,7 @@ from engine.tiny_models import (  # noqa: E402
 )
 from engine.training.common import (  # noqa: E402
     deterministic,
+    step,
     tokenized,
     warmup_cosine,
 )
@@ -93,10 +94,7 @@ def _train(target: Path, plan: ClipTraining) -> None:
             images = (pixels[index].permute(0, 3, 1, 2).float().div(255) - mean) / std
             image_features, text_features, scale = model(images, tokens[index, variant])
             loss = loss_fn(image_features, text_features, scale)
-            optimiser.zero_grad(set_to_none=True)
-            loss.backward()
-            optimiser.step()
-            schedule.step()
+            step(loss, optimiser, schedule)
             with torch.no_grad():  # CLIP's clamp: the temperature may not pass 100
                 model.logit_scale.clamp_(0, np.log(100))
             bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)

@@ -59,3 +59,11 @@ def tokenized(tokenize: Callable[[list[str]], torch.Tensor], captions: list[str]
     ids = tokenize(distinct)
     row = {caption: index for index, caption in enumerate(distinct)}
     return ids[torch.tensor([row[caption] for caption in captions])]
+
+
+def step(loss: torch.Tensor, optimiser: torch.optim.Optimizer, schedule: object) -> None:
+    """One optimiser step on `loss`, then the learning-rate schedule's."""
+    optimiser.zero_grad(set_to_none=True)
+    loss.backward()
+    optimiser.step()
+    schedule.step()  # type: ignore[attr-defined]

@@ -43,6 +43,7 @@ from engine.tiny_models import (  # noqa: E402
 from engine.training.common import (  # noqa: E402
     deterministic,
     scene_pixels,
+    step,
     tokenized,
     warmup_cosine,
 )
@@ -197,10 +198,7 @@ def _train_vae(pixels: torch.Tensor, plan: DiffusionTraining) -> AutoencoderKL:
         posterior = vae.encode(images).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
         loss = F.mse_loss(reconstruction, images) + plan.vae_kl_weight * posterior.kl().mean()
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        step(loss, optimiser, schedule)
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     vae.eval()
     # SD's 0.18215: latents scaled to unit spread, which the noise schedule assumes.
@@ -287,10 +285,7 @@ def _train_denoiser(
         context = text_encoder(batch_tokens)[0]
         predicted = unet(noisy, timesteps, encoder_hidden_states=context).sample
         loss = F.mse_loss(predicted, noise)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
+        step(loss, optimiser, schedule)
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     unet.eval()
     text_encoder.eval()
