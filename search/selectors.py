@@ -256,13 +256,7 @@ def _word_match_bounds(words: list[str], candidates: QuerySet[Image]) -> tuple[f
     """
     branches = [candidates.values("pk").query.sql_with_params()]
     for word in words:
-        branches.append(
-            candidates.filter(
-                RawSQL(f"search_vector @@ {_TSQUERY}", (word, word), output_field=BooleanField())
-            )
-            .values("pk")
-            .query.sql_with_params()
-        )
+        branches.append(_matching(candidates, (word, word)).values("pk").query.sql_with_params())
     sql = " UNION ALL ".join(f"({branch})" for branch, _ in branches)
     with connection.cursor() as cursor:
         cursor.execute(f"EXPLAIN (FORMAT json) {sql}", [p for _, ps in branches for p in ps])
@@ -321,6 +315,13 @@ def uploaded_image_vector(picture: Any, model: EmbeddingModel | None = None) -> 
 _TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
 
 
+def _matching(candidates: QuerySet[Image], terms: tuple[str, str]) -> QuerySet[Image]:
+    """The candidates whose keyword vector matches the terms (English, segmented)."""
+    return candidates.filter(
+        RawSQL(f"search_vector @@ {_TSQUERY}", terms, output_field=BooleanField())
+    )
+
+
 def _keyword_ranked(
     query: str, candidates: QuerySet[Image], *, limit: int
 ) -> list[tuple[int, float]]:
@@ -342,9 +343,7 @@ def _keyword_ranked(
     """
     terms = (query, segment(query))
     cap = settings.SEEDBANK_KEYWORD_RANK_MAX
-    matches = candidates.filter(
-        RawSQL(f"search_vector @@ {_TSQUERY}", terms, output_field=BooleanField())
-    )
+    matches = _matching(candidates, terms)
     records, bound = _word_match_bounds(terms[1].split(), candidates)
     window_size = cap * KEYWORD_WINDOW_FACTOR
     expected_in_window = bound * min(1.0, window_size / max(records, 1.0))
