@@ -61,7 +61,8 @@ class InfotextRecipe:
     prompt: str
     negative_prompt: str = ""
     steps: int = 20
-    scheduler: str = "PNDM"  # canonical name (schedulers.SCHEDULERS)
+    # A canonical name (schedulers.SCHEDULERS); "" only from keep_unknown_sampler parsing.
+    scheduler: str = "PNDM"
     guidance: float = 7.5
     seed: int = 0
     width: int = 512
@@ -158,8 +159,11 @@ def _canonical(name: str) -> str:
 # --- reading ------------------------------------------------------------------------------
 
 
-def parse_infotext(text: str) -> InfotextRecipe:
+def parse_infotext(text: str, *, keep_unknown_sampler: bool = False) -> InfotextRecipe:
     """Read A1111 infotext the way A1111's parse_generation_parameters does.
+
+    A sampler the catalogue does not know is an error, unless `keep_unknown_sampler` (imports
+    keep and report it): then `scheduler` is "" and the tool's words stay in `extra`.
 
     The last line holds the params if A1111's param pattern finds at least three "Key: value"
     pairs in it; the lines before it are the prompt, until a line starting "Negative prompt:",
@@ -185,7 +189,12 @@ def parse_infotext(text: str) -> InfotextRecipe:
     missing = [key for key in _REQUIRED_KEYS if key not in params]
     if missing:
         raise InfotextError(f"The parameters line has no {', '.join(missing)}.")
-    scheduler, params = _scheduler_from(params)
+    try:
+        scheduler, params = _scheduler_from(params)
+    except InfotextError:
+        if not keep_unknown_sampler:
+            raise
+        scheduler = ""
     width, height = _size(params["Size"])
     return InfotextRecipe(
         prompt=prompt,
@@ -198,7 +207,11 @@ def parse_infotext(text: str) -> InfotextRecipe:
         height=height,
         model_name=params.get("Model", ""),
         model_hash=params.get("Model hash", ""),
-        extra={key: value for key, value in params.items() if key not in _KNOWN_KEYS},
+        extra={
+            key: value
+            for key, value in params.items()
+            if key not in _KNOWN_KEYS or (key == "Sampler" and not scheduler)
+        },
     )
 
 

@@ -1,0 +1,103 @@
+"""A recipe as another tool recorded it, before the archive accepts it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from engine.recipe import SEED_MAX
+
+# ASCII digits only: int() also reads "١٢", "1_000" and " 7 " (as engine.infotext does).
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+_DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+
+
+class RowRejected(ValueError):
+    """One image or row that cannot become a recipe; the message says why, in words."""
+
+
+@dataclass(frozen=True)
+class SourceRecipe:
+    """What one source (an image file, a table row) says about how its picture was made.
+
+    `source_key` names the source stably (the same file or row gives the same key on every
+    import, so a re-import adds nothing); `content_digest` changes when what it says changes.
+    Fields a source does not give are None. `sampler` is the tool's own word, `scheduler`
+    its catalogue counterpart or None (engine.imports.samplers). `raw` is the metadata
+    verbatim, kept with the record.
+    """
+
+    tool: str
+    source_key: str
+    location: str  # for people: "photos/cat.png", "prompts.csv line 12"
+    prompt: str
+    negative_prompt: str = ""
+    seed: int | None = None
+    steps: int | None = None
+    guidance: float | None = None
+    width: int | None = None
+    height: int | None = None
+    sampler: str = ""
+    scheduler: str | None = None
+    model_name: str = ""
+    model_hash: str = ""
+    raw: dict[str, Any] = field(default_factory=dict)
+    image: bytes | None = None  # the picture itself as PNG, when the source has one
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def content_digest(self) -> str:
+        return content_digest(self.raw)
+
+
+def content_digest(raw: dict[str, Any]) -> str:
+    text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def whole_number(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int | None:
+    """An int from a source's value (int, or ASCII digits), None when absent."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RowRejected(f"{name} must be a whole number, not {value!r}.")
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        value = int(value.strip())
+    if not isinstance(value, int):
+        raise RowRejected(f"{name} must be a whole number, not {value!r}.")
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise RowRejected(f"{name} must be {bounds} (got {value}).")
+    return value
+
+
+def seed_value(value: Any) -> int | None:
+    return whole_number("Seed", value, high=SEED_MAX)
+
+
+def decimal(name: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RowRejected(f"{name} must be a number, not {value!r}.")
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        value = float(value.strip())
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise RowRejected(f"{name} must be a number, not {value!r}.")
+    return float(value)
+
+
+def text(name: str, value: Any) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise RowRejected(f"{name} must be text, not {type(value).__name__}.")
+    if "\x00" in value:
+        raise RowRejected(f"{name} holds a NUL character.")
+    return value

@@ -1,0 +1,214 @@
+"""Recipes from prompt tables: CSV, JSONL, Lexica's JSON and DiffusionDB's parquet.
+
+Every reader streams (one row in memory at a time, parquet one row group) and yields, per row,
+either a SourceRecipe or a Rejected with the row's place and the reason, so one bad row never
+stops the rest.
+
+CSV and JSONL columns are found by a mapping from recipe field to a path (`Mapping`): the
+defaults know the usual names ("cfg_scale", "sampler_name"…); `--map seed=params.seed` reaches
+into a nested object, and in a CSV a cell holding JSON is read as an object.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import PurePath
+from typing import IO, Any
+
+from engine.imports import samplers
+from engine.imports.source import RowRejected, SourceRecipe, decimal, seed_value, text, whole_number
+from engine.schedulers import canonical_scheduler
+
+# Recipe field → the column names tried in order when no mapping names one.
+DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
+    "id": ("id", "image_name", "key", "uuid"),
+    "prompt": ("prompt", "positive_prompt", "text"),
+    "negative_prompt": ("negative_prompt", "negative", "negativeprompt", "uc"),
+    "seed": ("seed",),
+    "steps": ("steps", "step", "num_inference_steps"),
+    "guidance": ("guidance", "cfg", "cfg_scale", "guidance_scale", "scale"),
+    "width": ("width", "w"),
+    "height": ("height", "h"),
+    "sampler": ("sampler", "sampler_name", "scheduler"),
+    "model": ("model", "model_name", "checkpoint"),
+    "model_hash": ("model_hash", "hash"),
+}
+FIELDS = tuple(DEFAULT_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    location: str
+    reason: str
+
+
+Row = SourceRecipe | Rejected
+
+
+def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
+    """ "seed=params.seed" pairs → {field: path}; unknown fields are an error."""
+    mapping = {}
+    for pair in pairs:
+        field, sep, path = pair.partition("=")
+        field, path = field.strip(), path.strip()
+        if not sep or not path:
+            raise ValueError(f"A mapping is FIELD=COLUMN[.KEY…], not {pair!r}.")
+        if field not in DEFAULT_COLUMNS:
+            raise ValueError(f"Unknown field {field!r} in {pair!r}; fields: {', '.join(FIELDS)}.")
+        mapping[field] = path
+    return mapping
+
+
+def csv_rows(handle: IO[str], name: str, mapping: Mapping[str, str] = {}) -> Iterator[Row]:
+    reader = csv.DictReader(handle)
+    for values in reader:
+        yield _row("csv", name, f"{name} line {reader.line_num}", values, mapping)
+
+
+def jsonl_rows(handle: IO[str], name: str, mapping: Mapping[str, str] = {}) -> Iterator[Row]:
+    for number, line in enumerate(handle, start=1):
+        if not line.strip():
+            continue
+        location = f"{name} line {number}"
+        try:
+            values = json.loads(line)
+        except json.JSONDecodeError as error:
+            yield Rejected(location, f"not valid JSON ({error.msg})")
+            continue
+        if not isinstance(values, dict):
+            yield Rejected(location, "a JSON Lines row must be an object")
+            continue
+        yield _row("jsonl", name, location, values, mapping)
+
+
+def lexica_rows(handle: IO[str], name: str) -> Iterator[Row]:
+    """Lexica's search API answer, {"images": [{"id", "prompt", "seed", "guidance",
+    "width", "height", "model", "src"…}]}, or a list of such image objects."""
+    try:
+        document = json.load(handle)
+    except ValueError as error:
+        yield Rejected(name, f"not valid JSON ({error})")
+        return
+    images = document.get("images") if isinstance(document, dict) else document
+    if not isinstance(images, list):
+        yield Rejected(name, 'Lexica JSON holds an "images" list')
+        return
+    for index, values in enumerate(images):
+        location = f"{name} image {index}"
+        if not isinstance(values, dict):
+            yield Rejected(location, "an image must be an object")
+            continue
+        yield _row("lexica", name, location, values, {})
+
+
+# DiffusionDB (poloclub/diffusiondb) metadata.parquet: one row per image, Stable Diffusion
+# 1.x as run by its Discord bot; the sampler is an int code (engine.schedulers).
+DIFFUSIONDB_MODEL = "Stable Diffusion v1 (DiffusionDB)"
+_DIFFUSIONDB_MAPPING = {"id": "image_name", "steps": "step", "guidance": "cfg"}
+
+
+def diffusiondb_rows(path: str, name: str) -> Iterator[Row]:
+    import pyarrow.parquet as pq  # only here: the rest of the importer runs without it
+
+    parquet = pq.ParquetFile(path)
+    number = 0
+    for group in range(parquet.num_row_groups):
+        for values in parquet.read_row_group(group).to_pylist():
+            number += 1
+            values.setdefault("model", DIFFUSIONDB_MODEL)
+            yield _row("diffusiondb", name, f"{name} row {number}", values, _DIFFUSIONDB_MAPPING)
+
+
+def _row(tool: str, name: str, location: str, values: Mapping[str, Any],
+         mapping: Mapping[str, str]) -> Row:  # fmt: skip
+    try:
+        return _recipe(tool, name, location, values, mapping)
+    except RowRejected as error:
+        return Rejected(location, str(error))
+
+
+def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
+            mapping: Mapping[str, str]) -> SourceRecipe:  # fmt: skip
+    def get(field: str) -> Any:
+        if field in mapping:
+            return _lookup(values, mapping[field])
+        return next((values[c] for c in DEFAULT_COLUMNS[field] if c in values), None)
+
+    prompt = text("Prompt", get("prompt"))
+    if not prompt.strip():
+        raise RowRejected("no prompt")
+    sampler = get("sampler")
+    sampler_text = "" if sampler is None else str(sampler)
+    scheduler = _scheduler(tool, sampler)
+    row_id = get("id")
+    # Stable across imports of the same file: the row's own id, else its place in the file.
+    key_part = f"id {row_id}" if row_id not in (None, "") else location
+    warnings: tuple[str, ...] = ()
+    if sampler_text and scheduler is None:
+        warnings = (f"unknown sampler {sampler_text!r}: kept as written, no scheduler chosen",)
+    return SourceRecipe(
+        tool=tool,
+        source_key=f"{tool}:{PurePath(name).name}:{key_part}",
+        location=location,
+        prompt=prompt,
+        negative_prompt=text("Negative prompt", get("negative_prompt")),
+        seed=seed_value(get("seed")),
+        steps=whole_number("Steps", get("steps"), low=1),
+        guidance=decimal("Guidance", get("guidance")),
+        width=whole_number("Width", get("width"), low=1),
+        height=whole_number("Height", get("height"), low=1),
+        sampler=sampler_text,
+        scheduler=scheduler,
+        model_name=text("Model", _text_or_none(get("model"))),
+        model_hash=text("Model hash", _text_or_none(get("model_hash"))),
+        raw=_jsonable(values),
+        warnings=warnings,
+    )
+
+
+def _scheduler(tool: str, sampler: Any) -> str | None:
+    if sampler is None or sampler == "":
+        return None
+    if tool == "diffusiondb" or isinstance(sampler, int):
+        try:
+            return canonical_scheduler(sampler)
+        except ValueError:
+            return None
+    return samplers.scheduler_for(tool, str(sampler))
+
+
+def _text_or_none(value: Any) -> Any:
+    return None if value is None else str(value) if isinstance(value, int | float) else value
+
+
+def _lookup(values: Mapping[str, Any], path: str) -> Any:
+    """values["params"]["seed"] for "params.seed"; a string on the way that holds a JSON
+    object (a CSV cell) is read as one. A key with a dot in it is found whole first."""
+    if path in values:
+        return values[path]
+    head, _, rest = path.partition(".")
+    if not rest or head not in values:
+        return None
+    inner = values[head]
+    if isinstance(inner, str) and inner.lstrip().startswith("{"):
+        try:
+            inner = json.loads(inner)
+        except ValueError:
+            raise RowRejected(f"column {head!r} is not valid JSON") from None
+    if not isinstance(inner, Mapping):
+        return None
+    return _lookup(inner, rest)
+
+
+def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
+    """The row verbatim, as JSON can hold it (parquet timestamps become ISO text)."""
+    return json.loads(json.dumps(dict(values), ensure_ascii=False, default=str))
+
+
+def text_handle(data: bytes) -> IO[str]:
+    """UTF-8 text (a BOM, as Excel writes, is skipped) with universal newlines, for csv."""
+    return io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")

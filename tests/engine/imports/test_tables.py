@@ -1,0 +1,95 @@
+"""Prompt tables → source recipes (engine.imports.tables), row by row."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from engine.imports.source import SourceRecipe
+from engine.imports.tables import (
+    Rejected,
+    csv_rows,
+    jsonl_rows,
+    lexica_rows,
+    parse_mapping,
+    text_handle,
+)
+
+CSV = (
+    "\ufeffid,prompt,negative_prompt,seed,steps,cfg_scale,width,height,sampler_name,model\r\n"
+    '7,"a red fox, ""autumn""\nsecond line",blurry,42,20,7.5,512,512,Euler a,sd-1.5\r\n'
+    "8,长城上的日出,,43,20,7,512,768,DPM++ 2M Karras,sd-1.5\r\n"
+    "9,,,44,20,7,512,512,Euler,sd-1.5\r\n"
+    "10,a cat,,-1,20,7,512,512,Euler,sd-1.5\r\n"
+    "11,a dog,,45,twenty,7,512,512,Euler,sd-1.5\r\n"
+    "12,a bird,,46,20,7,512,512,dpmpp_3m_sde,sd-1.5\r\n"
+)
+
+
+def test_csv_quoting_unicode_bom_and_bad_rows():
+    rows = list(csv_rows(text_handle(CSV.encode("utf-8")), "dump/prompts.csv"))
+    good = [row for row in rows if isinstance(row, SourceRecipe)]
+    bad = [row for row in rows if isinstance(row, Rejected)]
+    assert [r.prompt for r in good] == [
+        'a red fox, "autumn"\nsecond line',
+        "长城上的日出",
+        "a bird",
+    ]
+    fox = good[0]
+    assert (fox.seed, fox.steps, fox.guidance, fox.width) == (42, 20, 7.5, 512)
+    assert (fox.negative_prompt, fox.scheduler, fox.model_name) == ("blurry", "Euler a", "sd-1.5")
+    assert fox.source_key == "csv:prompts.csv:id 7"
+    assert good[1].scheduler == "DPM++ 2M Karras"
+    assert good[2].scheduler is None and "dpmpp_3m_sde" in good[2].warnings[0]
+    reasons = {row.location: row.reason for row in bad}
+    assert reasons == {
+        # physical lines: the fox's prompt spans two
+        "dump/prompts.csv line 5": "no prompt",
+        "dump/prompts.csv line 6": "Seed must be between 0 and 4294967295 (got -1).",
+        "dump/prompts.csv line 7": "Steps must be a whole number, not 'twenty'.",
+    }
+
+
+def test_mapping_reaches_into_nested_json():
+    rows = [
+        {"caption": "a boat", "params": {"seed": 3, "sampler": {"name": "ddim"}}},
+        {"caption": "a tree", "params": json.dumps({"seed": 4, "sampler": {"name": "plms"}})},
+        {"caption": "a car", "params": "{not json"},
+    ]
+    handle = io.StringIO("\n".join(json.dumps(row) for row in rows) + "\n\n[1]\n{oops\n")
+    mapping = parse_mapping(["prompt=caption", "seed=params.seed", "sampler=params.sampler.name"])
+    found = list(jsonl_rows(handle, "x.jsonl", mapping))
+    assert [(r.prompt, r.seed, r.scheduler) for r in found[:2]] == [
+        ("a boat", 3, "DDIM"),
+        ("a tree", 4, "PNDM"),
+    ]
+    assert found[2] == Rejected("x.jsonl line 3", "column 'params' is not valid JSON")
+    assert found[3] == Rejected("x.jsonl line 5", "a JSON Lines row must be an object")
+    assert found[4].location == "x.jsonl line 6" and "not valid JSON" in found[4].reason
+    assert found[0].source_key == "jsonl:x.jsonl:x.jsonl line 1"  # no id: its place
+
+
+@pytest.mark.parametrize("pair", ["seed", "seed=", "colour=params.c"])
+def test_bad_mappings_are_refused(pair):
+    with pytest.raises(ValueError):
+        parse_mapping([pair])
+
+
+def test_lexica_search_answer():
+    answer = {"images": [
+        {"id": "0482ee68-0368-4eca-8846-5930db866b33", "prompt": "cyberpunk city",
+         "seed": 1234, "guidance": 7, "width": 512, "height": 768, "model": "stable-diffusion",
+         "src": "https://lexica-serve-encoded-images.sharif.workers.dev/md/0482ee68"},
+        {"id": "x", "prompt": "a", "seed": 1.5},
+        "not an object",
+    ]}  # fmt: skip
+    rows = list(lexica_rows(io.StringIO(json.dumps(answer)), "lexica.json"))
+    first = rows[0]
+    assert isinstance(first, SourceRecipe)
+    assert (first.seed, first.height, first.model_name) == (1234, 768, "stable-diffusion")
+    assert first.source_key == "lexica:lexica.json:id 0482ee68-0368-4eca-8846-5930db866b33"
+    assert first.raw["src"].startswith("https://")
+    assert rows[1] == Rejected("lexica.json image 1", "Seed must be a whole number, not 1.5.")
+    assert rows[2] == Rejected("lexica.json image 2", "an image must be an object")
