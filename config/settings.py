@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "csp",
     "generator",
     "gallery",
+    "archive",
     "search",
 ]
 

@@ -15,7 +15,7 @@ from engine.recipe import recipe_fields
 from generator.models import Image
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("config", "engine", "generator", "search", "gallery")
+PACKAGES = ("config", "engine", "generator", "search", "archive", "gallery")
 RECIPE_NAMES = {f.name for f in recipe_fields()}
 # Torch, diffusers and open_clip take seconds to import; web processes and most commands never
 # need them, so these may be imported inside the function that uses them.
@@ -130,6 +130,8 @@ FIELD_LIST_EXCEPTIONS = {
     "generator/models/records.py",
     # A1111's infotext is a foreign format with its own keys (Sampler, CFG scale, Size).
     "engine/infotext.py",
+    # Each reader maps one tool's published format onto a SourceRecipe, key by key.
+    *(f"engine/imports/{name}.py" for name in ("comfyui", "image_files", "source", "tables")),
 }
 # A copy of the list names most of it; a handful of shared names (search filters on width,
 # height and seed; Lexica's response) is another concept that happens to overlap.

@@ -29,6 +29,7 @@ from typing import Any
 from PIL import Image
 
 from engine.imports import samplers
+from engine.imports.comfyui import recipe_from_graph
 from engine.imports.source import RowRejected, SourceRecipe, decimal, seed_value, text, whole_number
 from engine.infotext import (
     PARAMETERS_CHUNK,
@@ -46,12 +47,12 @@ _USER_COMMENT = 0x9286
 def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceRecipe:
     """Read the recipe in an image file's metadata; RowRejected says why there is none."""
     picture, chunks = _open(data, location, max_pixels)
-    key = "image:" + hashlib.sha256(picture.convert("RGB").tobytes()).hexdigest()
+    digest = hashlib.sha256(picture.convert("RGB").tobytes()).hexdigest()
     png = _as_png(picture)
     for reader in _READERS:
-        found = reader(chunks, key, location)
+        found = reader(chunks, f"image:{digest}", location)
         if found is not None:
-            return _with_image(found, png, picture.size)
+            return _with_image(found, png, digest, picture.size)
     raise RowRejected(
         f"{location}: no recipe found (no A1111, ComfyUI, InvokeAI, NovelAI, Fooocus, "
         "SwarmUI or Seedbank metadata)."
@@ -106,10 +107,12 @@ def _as_png(picture: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-def _with_image(found: SourceRecipe, png: bytes, size: tuple[int, int]) -> SourceRecipe:
+def _with_image(
+    found: SourceRecipe, png: bytes, digest: str, size: tuple[int, int]
+) -> SourceRecipe:
     width = found.width if found.width is not None else size[0]
     height = found.height if found.height is not None else size[1]
-    return replace(found, image=png, width=width, height=height)
+    return replace(found, image=png, pixel_sha256=digest, width=width, height=height)
 
 
 def _json_object(value: str, what: str, location: str) -> dict[str, Any]:
@@ -330,8 +333,6 @@ def _a1111(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | No
 def _comfyui(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | None:
     if "prompt" not in chunks:
         return None
-    from engine.imports.comfyui import recipe_from_graph
-
     graph = _json_object(chunks["prompt"], "ComfyUI's prompt graph", location)
     raw: dict[str, Any] = {n: chunks[n] for n in ("prompt", "workflow") if n in chunks}
     return recipe_from_graph(graph, key=key, location=location, raw=raw)

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.recipe import SEED_MAX
+from engine.recipe import SEED_MAX, Recipe
 
 # ASCII digits only: int() also reads "١٢", "1_000" and " 7 " (as engine.infotext does).
 _WHOLE = re.compile(r"[+-]?[0-9]+")
@@ -47,11 +47,41 @@ class SourceRecipe:
     model_hash: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
     image: bytes | None = None  # the picture itself as PNG, when the source has one
+    pixel_sha256: str = ""  # of its decoded RGB pixels, as engine.pipeline.pixel_sha256
     warnings: tuple[str, ...] = ()
 
     @property
     def content_digest(self) -> str:
         return content_digest(self.raw)
+
+    def missing(self) -> list[str]:
+        """What Seedbank's recipe needs that this source does not say."""
+        absent = [name for name in ("seed", "steps", "guidance", "width", "height")
+                  if getattr(self, name) is None]  # fmt: skip
+        if self.scheduler is None:
+            absent.append(
+                f"a catalogue scheduler (the source says {self.sampler!r})"
+                if self.sampler
+                else "a scheduler"
+            )
+        return absent
+
+    def recipe(self, model_version_id: int | None) -> Recipe:
+        """Seedbank's recipe for a source that misses nothing (`missing()` is empty)."""
+        if self.missing():
+            raise RowRejected(f"the source does not give {', '.join(self.missing())}")
+        assert self.scheduler is not None and self.guidance is not None
+        return Recipe(
+            model_version_id=model_version_id,
+            prompt=self.prompt,
+            negative_prompt=self.negative_prompt,
+            seed=self.seed,
+            scheduler=self.scheduler,
+            steps=self.steps or 0,
+            guidance=self.guidance,
+            width=self.width or 0,
+            height=self.height or 0,
+        )
 
 
 def content_digest(raw: dict[str, Any]) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.db import models
+
 from engine.weights import MODEL_INDEX, files_digest
 from generator.models import Image, ModelVersion
 from generator.selectors.records import images_public
@@ -97,3 +99,31 @@ def model_version_names() -> list[str]:
             "name", "revision"
         )
     ]
+
+
+def model_version_for_source(*, name: str, model_hash: str) -> ModelVersion | None:
+    """The registered model an imported recipe names, or None.
+
+    By hash where the source gives one, never by name then (a same-named file with other
+    weights would render other pixels): a full sha256 matches the weights digest or the
+    single-file checkpoint's sha256; A1111's 10-digit short hash matches their first ten
+    digits (Seedbank writes its weights digest's). Otherwise by name, when exactly one
+    unarchived model has it.
+    """
+    digest = model_hash.strip().lower()
+    if digest:
+        if len(digest) == 64:
+            found = ModelVersion.objects.filter(
+                models.Q(weights_digest=digest) | models.Q(source_sha256=digest)
+            )
+        elif len(digest) == 10 and all(c in "0123456789abcdef" for c in digest):
+            found = ModelVersion.objects.filter(
+                models.Q(weights_digest__startswith=digest)
+                | models.Q(source_sha256__startswith=digest)
+            )
+        else:
+            return None
+        matches = list(found[:2])
+        return matches[0] if len(matches) == 1 else None
+    matches = list(ModelVersion.objects.filter(name=name.strip(), archived_at=None)[:2])
+    return matches[0] if len(matches) == 1 and name.strip() else None

@@ -10,6 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from engine.imports.image_files import recipe_from_image
 from engine.imports.source import RowRejected
+from engine.pipeline import pixel_sha256
 
 LIMIT = 4096 * 4096
 
@@ -57,6 +58,9 @@ def test_a1111_png_reads_every_field():
     assert found.raw == {"parameters": A1111_TEXT}
     assert found.source_key.startswith("image:") and found.image is not None
     assert Image.open(io.BytesIO(found.image)).size == (16, 24)
+    # the digest the pipeline gives its own renders, so a reproduction can match it
+    assert found.pixel_sha256 == pixel_sha256(Image.open(io.BytesIO(found.image)))
+    assert found.source_key == f"image:{found.pixel_sha256}"
 
 
 @pytest.mark.parametrize(("image_format", "little_endian"), [("JPEG", False), ("WEBP", True)])

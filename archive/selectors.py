@@ -1,0 +1,46 @@
+"""Reads for imports: a run's problems, the sources a verification sweep should check."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from archive.models import ImportProblem, ImportRun, SourceRecord
+from generator.models import Image, Reproduction
+
+
+def import_problems(*, run: ImportRun, limit: int = 1000) -> list[ImportProblem]:
+    return list(ImportProblem.objects.filter(run=run).order_by("id")[:limit])
+
+
+def import_problems_count(*, run: ImportRun) -> int:
+    return ImportProblem.objects.filter(run=run).count()
+
+
+def import_runs() -> QuerySet[ImportRun]:
+    return ImportRun.objects.order_by("-created_at")
+
+
+def imported_images_to_verify() -> QuerySet[Image]:
+    """Records imported with their picture whose model is registered, not yet checked (no
+    reproduction pending or finished)."""
+    return (
+        Image.objects.filter(
+            source_record__state=SourceRecord.State.IMPORTED, model_version__isnull=False
+        )
+        .exclude(reproductions__isnull=False)
+        .order_by("pk")
+    )
+
+
+def source_verification(*, record: SourceRecord) -> str:
+    """ "unverified", or the latest finished reproduction's verdict ("bit-identical" means
+    verified: Seedbank re-made the source's own pixels)."""
+    if record.image_id is None or record.state != SourceRecord.State.IMPORTED:
+        return "unverified"
+    latest = (
+        Reproduction.objects.filter(image_id=record.image_id)
+        .exclude(verdict=Reproduction.Verdict.PENDING)
+        .order_by("-finished_at")
+        .first()
+    )
+    return "unverified" if latest is None else str(latest.verdict)

@@ -1,0 +1,240 @@
+"""Importing source recipes (engine.imports) as records, in batches, idempotently.
+
+Each source has a stable key; a key already imported is a duplicate (and a "changed" problem
+when what the source says differs now), so importing the same paths again adds nothing and an
+interrupted import resumes by running it again. Per batch of rows, one transaction: the new
+records (the source's own pixels stored, like a render's), their provenance rows, counts.
+
+What a source becomes:
+- a picture and a complete recipe: a ready record, unverified until a reproduction matches
+  (archive.services.verify); its model is the one the source names when registered;
+- no picture, the named model registered: a render of the recipe is queued with that model;
+- no picture and no such model: kept as "needs model" (never rendered with another model);
+- a recipe lacking a field Seedbank needs (steps, seed, a catalogue scheduler…): kept as
+  "incomplete", with the picture, if any, not shown as a record.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from archive.models import ImportProblem, ImportRun, SourceRecord
+from engine.imports.source import SourceRecipe
+from engine.imports.tables import Rejected, Row
+from generator.models import Image, ModelVersion
+from generator.selectors.model_versions import model_version_for_source
+from generator.services.records import PIXEL_COLUMNS, image_keywords_index, image_store_pixels
+from generator.services.render_jobs import render_job_create
+from generator.signals import records_ready
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 500
+_COUNTS = ("read", "imported", "queued", "needs_model", "incomplete", "duplicates", "changed",
+           "rejected")  # fmt: skip
+
+
+def import_run_start(
+    *, sources: list[str], mapping: dict[str, str], user: User | None = None
+) -> ImportRun:
+    return ImportRun.objects.create(sources=sources, mapping=mapping, started_by=user)
+
+
+def import_rows(
+    *,
+    run: ImportRun,
+    rows: Iterable[Row],
+    render_missing: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> ImportRun:
+    """Import every row into `run`; `progress(n)` after each batch of n rows."""
+    models = _ModelCache()
+    try:
+        for batch in _batches(rows, BATCH_ROWS):
+            _import_batch(run, batch, models, render_missing=render_missing)
+            if progress is not None:
+                progress(len(batch))
+    except BaseException as error:  # KeyboardInterrupt too: the run says it stopped
+        ImportRun.objects.filter(pk=run.pk).update(
+            status=ImportRun.Status.STOPPED, error=repr(error)[:2000], finished_at=timezone.now()
+        )
+        raise
+    ImportRun.objects.filter(pk=run.pk).update(
+        status=ImportRun.Status.DONE, finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
+    iterator = iter(rows)
+    while batch := list(itertools.islice(iterator, size)):
+        yield batch
+
+
+@dataclass
+class _Counts:
+    read: int = 0
+    imported: int = 0
+    queued: int = 0
+    needs_model: int = 0
+    incomplete: int = 0
+    duplicates: int = 0
+    changed: int = 0
+    rejected: int = 0
+
+
+class _ModelCache:
+    """model_version_for_source once per (name, hash): a table names a handful of models."""
+
+    def __init__(self) -> None:
+        self._found: dict[tuple[str, str], ModelVersion | None] = {}
+
+    def get(self, source: SourceRecipe) -> ModelVersion | None:
+        key = (source.model_name, source.model_hash)
+        if key not in self._found:
+            self._found[key] = model_version_for_source(
+                name=source.model_name, model_hash=source.model_hash
+            )
+        return self._found[key]
+
+
+def _import_batch(
+    run: ImportRun, batch: list[Row], models: _ModelCache, *, render_missing: bool
+) -> None:
+    counts = _Counts(read=len(batch))
+    problems: list[ImportProblem] = []
+    fresh: list[SourceRecipe] = []
+    sources = [row for row in batch if isinstance(row, SourceRecipe)]
+    known = dict(
+        SourceRecord.objects.filter(
+            source_key__in=[source.source_key for source in sources]
+        ).values_list("source_key", "content_digest")
+    )
+    for row in batch:
+        if isinstance(row, Rejected):
+            counts.rejected += 1
+            problems.append(_problem(run, ImportProblem.Kind.REJECTED, row.location, row.reason))
+            continue
+        if row.source_key in known:
+            counts.duplicates += 1
+            if known[row.source_key] != row.content_digest:
+                counts.changed += 1
+                problems.append(_problem(run, ImportProblem.Kind.CHANGED, row.location,
+                                         "imported before, and the source says something else "
+                                         "now; the first import is kept"))  # fmt: skip
+            continue
+        known[row.source_key] = row.content_digest  # the same source twice in one batch
+        fresh.append(row)
+    with transaction.atomic():
+        records = _records(run, fresh, models, counts, render_missing=render_missing)
+        SourceRecord.objects.bulk_create(records)
+        ImportProblem.objects.bulk_create(problems)
+        ImportRun.objects.filter(pk=run.pk).update(
+            **{name: F(name) + getattr(counts, name) for name in _COUNTS}
+        )
+
+
+def _problem(run: ImportRun, kind: str, location: str, reason: str) -> ImportProblem:
+    return ImportProblem(run=run, kind=kind, location=location, reason=reason)
+
+
+def _records(
+    run: ImportRun,
+    sources: list[SourceRecipe],
+    models: _ModelCache,
+    counts: _Counts,
+    *,
+    render_missing: bool,
+) -> list[SourceRecord]:
+    records: list[SourceRecord] = []
+    pictures: list[tuple[Image, SourceRecipe]] = []
+    for source in sources:
+        record = _source_record(run, source)
+        records.append(record)
+        model = models.get(source)
+        missing = source.missing()
+        if missing:
+            record.state = SourceRecord.State.INCOMPLETE
+            record.reason = f"the source does not give {', '.join(missing)}"
+            counts.incomplete += 1
+        elif source.image is not None:
+            image = _ready_image(source, model)
+            pictures.append((image, source))
+            record.image, record.state = image, SourceRecord.State.IMPORTED
+            counts.imported += 1
+        elif model is None or not render_missing:
+            record.state = SourceRecord.State.NEEDS_MODEL
+            record.reason = _needs_model_reason(source) if model is None else "not rendered"
+            counts.needs_model += 1
+        else:
+            try:
+                job = render_job_create(owner=None, recipe=source.recipe(model.pk))
+            except ValidationError as error:
+                record.state = SourceRecord.State.INCOMPLETE
+                record.reason = "; ".join(error.messages)
+                counts.incomplete += 1
+                continue
+            record.image, record.state = job.images.get(), SourceRecord.State.QUEUED
+            counts.queued += 1
+    _store_pictures(pictures)
+    return records
+
+
+def _source_record(run: ImportRun, source: SourceRecipe) -> SourceRecord:
+    return SourceRecord(
+        run=run,
+        source_key=source.source_key,
+        tool=source.tool,
+        location=source.location,
+        content_digest=source.content_digest,
+        raw=source.raw,
+        model_name=source.model_name[:300],
+        model_hash=source.model_hash[:100],
+        sampler=source.sampler[:100],
+        warnings=list(source.warnings),
+    )
+
+
+def _needs_model_reason(source: SourceRecipe) -> str:
+    named = source.model_name or "no model name"
+    return f"{named}" + (f" (hash {source.model_hash})" if source.model_hash else "")
+
+
+def _ready_image(source: SourceRecipe, model: ModelVersion | None) -> Image:
+    recipe = source.recipe(model.pk if model else None)
+    return Image(
+        **recipe.as_dict(),
+        model_name=str(model) if model else source.model_name[:300],
+        model_digest=model.weights_digest if model else "",
+        status=Image.Status.READY,
+        finished_at=timezone.now(),
+    )
+
+
+def _store_pictures(pictures: list[tuple[Image, SourceRecipe]]) -> None:
+    """The new ready records: rows, then their files (named by id), then digests and text."""
+    if not pictures:
+        return
+    images = Image.objects.bulk_create([image for image, _ in pictures])
+    for image, (_, source) in zip(images, pictures, strict=True):
+        assert source.image is not None
+        image_store_pixels(
+            image=image, png=source.image, pixel_sha256=source.pixel_sha256, save=False
+        )
+    Image.objects.bulk_update(images, PIXEL_COLUMNS)
+    ids = [image.pk for image in images]
+    image_keywords_index(image_ids=ids)
+    transaction.on_commit(lambda: records_ready.send(sender=Image, image_ids=ids))

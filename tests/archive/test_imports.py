@@ -1,0 +1,155 @@
+"""Importing recipes into the archive (archive.services), real Postgres and the tiny model."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from celery import current_app
+from django.core.management import call_command
+from PIL import Image as PILImage
+from PIL import PngImagePlugin
+
+from archive.models import ImportProblem, ImportRun, SourceRecord
+from archive.selectors import source_verification
+from archive.services.imports import import_rows, import_run_start
+from archive.services.verify import imports_verify
+from engine.imports.discover import rows
+from engine.infotext import read_png_chunks
+from engine.recipe import Recipe
+from generator.models import Image, RenderJob, Reproduction
+from generator.services.render_jobs import render_job_create
+from generator.services.rendering import render_job_run, reproduction_run
+from search.models import PendingEmbedding
+from tests.engine.imports.test_image_files import A1111_TEXT, png
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Tasks published to the broker (name, args), instead of a real broker."""
+    published: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, args=None, **o: published.append((name, args))
+    )
+    return published
+
+
+def run_import(paths, **options):
+    run = import_run_start(sources=[str(p) for p in paths], mapping={})
+    return import_rows(run=run, rows=rows(list(paths)), **options)
+
+
+def test_a_folder_of_sources_becomes_records_provenance_and_a_report(
+    tmp_path, model_version, media_root, sent, django_capture_on_commit_callbacks
+):
+    short_hash = model_version.weights_digest[:10]
+    ours = A1111_TEXT.replace("6ce0161689", short_hash).replace("v1-5-pruned-emaonly", "x")
+    (tmp_path / "ours.png").write_bytes(png({"parameters": ours}))
+    (tmp_path / "theirs.png").write_bytes(png({"parameters": A1111_TEXT}, colour="blue"))
+    (tmp_path / "blank.png").write_bytes(png({}))
+    (tmp_path / "prompts.csv").write_text(
+        "prompt,seed,steps,cfg,width,height,sampler,model\n"
+        "a koi pond,3,4,7,64,64,DDIM,tiny-sd\n"  # no picture, model here: rendered
+        "a heron,4,20,7,512,512,Euler,sd-xl\n"  # no picture, model elsewhere
+        "a moth,5,20,7,512,512,dpmpp_3m_sde,tiny-sd\n"  # sampler not in the catalogue
+        ",6,20,7,512,512,Euler,tiny-sd\n",  # no prompt
+        encoding="utf-8",
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_import([tmp_path])
+    assert run.status == ImportRun.Status.DONE
+    counts = (run.read, run.imported, run.queued, run.needs_model, run.incomplete, run.rejected)
+    assert counts == (7, 2, 1, 1, 1, 2)
+
+    record = SourceRecord.objects.get(location__endswith="ours.png")
+    image = record.image
+    assert (record.state, record.tool, record.model_hash) == ("imported", "a1111", short_hash)
+    assert image.model_version == model_version  # matched by A1111's short hash
+    assert image.model_digest == model_version.weights_digest
+    assert (image.status, image.scheduler, image.seed, image.width) == (
+        "ready", "DPM++ 2M Karras", 1234, 512)  # fmt: skip
+    assert image.pixel_sha256 == record.source_key.removeprefix("image:")
+    assert image.search_vector is not None
+    assert PendingEmbedding.objects.filter(image=image).exists()  # embedded like a render
+    assert source_verification(record=record) == "unverified"
+
+    theirs = SourceRecord.objects.get(location__endswith="theirs.png")
+    assert theirs.image.model_version is None  # its model is not here: shown, not renderable
+    assert theirs.image.model_name == "v1-5-pruned-emaonly"
+
+    queued = SourceRecord.objects.get(state="queued")
+    assert queued.image.status == "pending" and queued.image.model_version == model_version
+    assert [name for name, _ in sent].count("generator.tasks.run_render_job") == 1
+    needs = SourceRecord.objects.get(state="needs-model")
+    assert (needs.image, needs.reason) == (None, "sd-xl")
+    incomplete = SourceRecord.objects.get(state="incomplete")
+    assert "dpmpp_3m_sde" in incomplete.reason and incomplete.image is None
+    problems = {p.location.split("/")[-1]: p.reason for p in ImportProblem.objects.all()}
+    assert problems["blank.png"].startswith("no recipe found")
+    assert problems["prompts.csv line 5"] == "no prompt"
+
+
+def test_importing_again_adds_nothing_and_reports_what_changed(tmp_path, model_version, sent):
+    table = tmp_path / "prompts.jsonl"
+    table.write_text(json.dumps({"id": 1, "prompt": "a lamp", "seed": 1}) + "\n"
+                     + json.dumps({"id": 2, "prompt": "a kite", "seed": 2}) + "\n")  # fmt: skip
+    first = run_import([table])
+    assert first.needs_model + first.incomplete == 2
+    table.write_text(json.dumps({"id": 1, "prompt": "a lamp", "seed": 1}) + "\n"
+                     + json.dumps({"id": 2, "prompt": "a red kite", "seed": 2}) + "\n")  # fmt: skip
+    again = run_import([table])
+    assert (again.duplicates, again.changed, again.imported + again.incomplete) == (2, 1, 0)
+    assert SourceRecord.objects.count() == 2
+    (changed,) = ImportProblem.objects.filter(run=again)
+    assert changed.kind == "changed" and changed.location.endswith("line 2")
+
+
+def test_a_seedbank_render_stripped_to_its_a1111_text_verifies_bit_identical(
+    tmp_path, model_version, media_root, sent, django_capture_on_commit_callbacks
+):
+    recipe = Recipe(model_version_id=model_version.pk, prompt="a lighthouse at dusk", seed=7,
+                    steps=5, scheduler="Euler a", guidance=6.0)  # fmt: skip
+    job = render_job_create(owner=None, recipe=recipe)
+    with django_capture_on_commit_callbacks(execute=True):
+        render_job_run(job_id=job.pk)
+    original = job.images.get()
+    data = (media_root / original.image_file.name).read_bytes()
+    chunks = read_png_chunks(data)
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", chunks["parameters"])  # the A1111 text alone
+    stripped = io.BytesIO()
+    PILImage.open(io.BytesIO(data)).save(stripped, format="PNG", pnginfo=info)
+    (tmp_path / "from-a1111.png").write_bytes(stripped.getvalue())
+    original.delete()  # as if the PNG came from somewhere else
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_import([tmp_path / "from-a1111.png"])
+    assert run.imported == 1
+    record = SourceRecord.objects.get()
+    assert record.tool == "a1111" and record.image.model_version == model_version
+    (check,) = imports_verify()
+    assert imports_verify() == []  # queued once
+    reproduction_run(reproduction_id=check.pk)
+    check.refresh_from_db()
+    assert check.verdict == Reproduction.Verdict.BIT_IDENTICAL
+    assert source_verification(record=record) == "bit-identical"
+
+
+def test_import_command_prints_the_report(tmp_path, model_version, sent, capsys):
+    (tmp_path / "bad.csv").write_text("prompt,seed\n,1\nok,x\n", encoding="utf-8")
+    call_command("import", str(tmp_path / "bad.csv"), "--map", "seed=seed")
+    out = capsys.readouterr().out
+    assert "read 2" in out and "rejected 2" in out
+    assert "bad.csv line 2: no prompt" in out
+    assert "Seed must be a whole number, not 'x'" in out
+
+
+def test_import_command_refuses_a_bad_mapping(tmp_path):
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="Unknown field 'colour'"):
+        call_command("import", str(tmp_path), "--map", "colour=c")
+    assert not RenderJob.objects.exists() and not Image.objects.exists()
