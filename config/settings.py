@@ -324,6 +324,8 @@ SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY
 SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
 SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
 SEEDBANK_RATE_SIGNUP_PER_HOUR = env_int("SEEDBANK_RATE_SIGNUP_PER_HOUR", 5, minimum=1)
+# A collection export re-encodes every PNG with its recipe chunks: seconds of CPU each.
+SEEDBANK_RATE_EXPORT_PER_HOUR = env_int("SEEDBANK_RATE_EXPORT_PER_HOUR", 10, minimum=1)
 # Rate-limit counters and cached pages must be shared by every web process: Redis in
 # production (SEEDBANK_CACHE_URL=redis://…), the embedded Redis under make run.
 _cache_url = os.environ.get("SEEDBANK_CACHE_URL", "")

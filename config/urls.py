@@ -28,6 +28,7 @@ urlpatterns = [
         name="image_export",
     ),
     path("collections/<str:slug>/", records.collection, name="collection"),
+    path("collections/<str:slug>/export.zip", records.collection_export, name="collection_export"),
     path("users/<str:username>/", records.user_page, name="user_renders"),
     path("accounts/signup/", records.signup, name="signup"),
     path("search/", search.search_page, name="search"),

@@ -14,7 +14,7 @@ import io
 import json
 import os
 import platform
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
@@ -23,9 +23,9 @@ import numpy as np
 import PIL
 import torch
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from engine import schedulers
+from engine.png_files import PngText, pixel_sha256, png_bytes
 from engine.recipe import Recipe
 from engine.torch_compat import ensure_torchvision
 
@@ -52,8 +52,6 @@ os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16}
 # Pipelines are large (an SD-1.5 is ~2-4 GB); two fit beside each other on a 16 GB card.
 _CACHED_PIPELINES = 2
-# zlib level is pinned so the same pixels always give the same PNG bytes from this code.
-_PNG_COMPRESS_LEVEL = 6
 
 
 @dataclass(frozen=True)
@@ -75,23 +73,6 @@ class RenderedImage:
     seed: int
     batch_index: int
     environment: dict[str, Any]
-
-
-def pixel_sha256(image: Image.Image) -> str:
-    """sha256 of the decoded RGB pixels: PNG bytes vary with encoder settings, pixels do not."""
-    return hashlib.sha256(np.asarray(image.convert("RGB")).tobytes()).hexdigest()
-
-
-def png_bytes(image: Image.Image, text_chunks: Mapping[str, str] | None = None) -> bytes:
-    """Encode as PNG with optional text chunks; no timestamps, so equal inputs give equal bytes."""
-    info = PngInfo()
-    for key, value in (text_chunks or {}).items():
-        info.add_text(key, value)  # PIL switches to iTXt itself for non-Latin-1 text
-    buffer = io.BytesIO()
-    image.save(
-        buffer, format="PNG", pnginfo=info, optimize=False, compress_level=_PNG_COMPRESS_LEVEL
-    )
-    return buffer.getvalue()
 
 
 def configure_determinism(threads: int) -> dict[str, Any]:
@@ -176,9 +157,6 @@ def quiet_loading() -> Iterator[None]:
         for bar, was_enabled in zip(bars, enabled, strict=True):
             if was_enabled:
                 bar.enable_progress_bar()
-
-
-PngText = Callable[[int, int, int], Mapping[str, str]]
 
 
 def render(

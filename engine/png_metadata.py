@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine.infotext import InfotextRecipe, recipe_to_json, short_model_hash, to_infotext
-from engine.pipeline import PngText
+from engine.png_files import PngText
 
 _INFOTEXT_FIELDS = tuple(field.name for field in dataclasses.fields(InfotextRecipe))
 

@@ -86,6 +86,12 @@ def signup_refused(request: HttpRequest) -> HttpResponse | None:
     )
 
 
+def export_refused(request: HttpRequest) -> HttpResponse | None:
+    """A 429 when this client exports faster than SEEDBANK_RATE_EXPORT_PER_HOUR."""
+    return _refused(request, scope="export", what="exports", window=3600, period="an hour",
+                    limit=settings.SEEDBANK_RATE_EXPORT_PER_HOUR)  # fmt: skip
+
+
 def _refused(
     request: HttpRequest,
     *,

@@ -76,3 +76,15 @@ def staff_user(db: None, django_user_model):
     return django_user_model.objects.create_user(
         username="grace", password="pw-for-tests-2", is_staff=True
     )
+
+
+@pytest.fixture
+def sent(monkeypatch):
+    """Tasks published to the broker, as (name, args), instead of a real broker."""
+    from celery import current_app
+
+    published: list[tuple[str, list[int]]] = []
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, args=None, **o: published.append((name, args))
+    )
+    return published

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
@@ -32,6 +32,7 @@ from engine.imports.source import SourceRecipe
 from engine.imports.tables import Rejected, Row
 from generator.models import Image, ModelVersion
 from generator.selectors.model_versions import model_version_for_source
+from generator.selectors.records import pixel_digests_present
 from generator.services.records import PIXEL_COLUMNS, image_keywords_index, image_store_pixels
 from generator.services.render_jobs import render_job_create
 from generator.signals import records_ready
@@ -123,10 +124,17 @@ def _import_batch(
             source_key__in=[source.source_key for source in sources]
         ).values_list("source_key", "content_digest")
     )
+    # A picture some record already has (a Seedbank render, an earlier import) is not new.
+    present = pixel_digests_present(digests=[
+        s.source_key.removeprefix("image:") for s in sources if s.source_key.startswith("image:")
+    ])  # fmt: skip
     for row in batch:
         if isinstance(row, Rejected):
             counts.rejected += 1
             problems.append(_problem(run, ImportProblem.Kind.REJECTED, row.location, row.reason))
+            continue
+        if row.source_key.removeprefix("image:") in present and row.source_key not in known:
+            counts.duplicates += 1
             continue
         if row.source_key in known:
             counts.duplicates += 1
@@ -181,13 +189,17 @@ def _records(
             counts.needs_model += 1
         else:
             try:
-                job = render_job_create(owner=None, recipe=source.recipe(model.pk))
+                # A batch renders seed, seed+1…: the source is image batch_index of it.
+                recipe = source.recipe(model.pk)
+                first_seed = (recipe.seed or 0) - source.batch_index
+                job = render_job_create(owner=None, recipe=replace(recipe, seed=first_seed))
             except ValidationError as error:
                 record.state = SourceRecord.State.INCOMPLETE
                 record.reason = "; ".join(error.messages)
                 counts.incomplete += 1
                 continue
-            record.image, record.state = job.images.get(), SourceRecord.State.QUEUED
+            record.image = job.images.get(batch_index=source.batch_index)
+            record.state = SourceRecord.State.QUEUED
             counts.queued += 1
     _store_pictures(pictures)
     return records
@@ -217,6 +229,7 @@ def _ready_image(source: SourceRecipe, model: ModelVersion | None) -> Image:
     recipe = source.recipe(model.pk if model else None)
     return Image(
         **recipe.as_dict(),
+        batch_index=source.batch_index,
         model_name=str(model) if model else source.model_name[:300],
         model_digest=model.weights_digest if model else "",
         status=Image.Status.READY,

@@ -18,7 +18,6 @@ another folder, or with its metadata rewritten, is the same source.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import warnings
@@ -30,7 +29,15 @@ from PIL import Image
 
 from engine.imports import samplers
 from engine.imports.comfyui import recipe_from_graph
-from engine.imports.source import RowRejected, SourceRecipe, decimal, seed_value, text, whole_number
+from engine.imports.source import (
+    RowRejected,
+    SourceRecipe,
+    batch_fields,
+    decimal,
+    seed_value,
+    text,
+    whole_number,
+)
 from engine.infotext import (
     PARAMETERS_CHUNK,
     SEEDBANK_CHUNK,
@@ -38,6 +45,7 @@ from engine.infotext import (
     parse_infotext,
     recipe_from_json,
 )
+from engine.png_files import pixel_sha256
 
 FORMATS = ("PNG", "JPEG", "WEBP")
 _EXIF_IFD = 0x8769
@@ -47,7 +55,7 @@ _USER_COMMENT = 0x9286
 def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceRecipe:
     """Read the recipe in an image file's metadata; RowRejected says why there is none."""
     picture, chunks = _open(data, location, max_pixels)
-    digest = hashlib.sha256(picture.convert("RGB").tobytes()).hexdigest()
+    digest = pixel_sha256(picture)
     png = _as_png(picture)
     for reader in _READERS:
         found = reader(chunks, f"image:{digest}", location)
@@ -156,6 +164,7 @@ def _seedbank(chunks: dict[str, str], key: str, location: str) -> SourceRecipe |
         scheduler=samplers.scheduler_for("seedbank", scheduler),
         model_name=text("Model", recipe.get("model")),
         model_hash=text("Model digest", recipe.get("model_digest")),
+        **batch_fields(recipe),
         raw={SEEDBANK_CHUNK: chunks[SEEDBANK_CHUNK]},
     )
 

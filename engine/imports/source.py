@@ -6,10 +6,11 @@ import hashlib
 import json
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.recipe import SEED_MAX, Recipe
+from engine.recipe import PRECISIONS, SEED_MAX, Recipe
 
 # ASCII digits only: int() also reads "١٢", "1_000" and " 7 " (as engine.infotext does).
 _WHOLE = re.compile(r"[+-]?[0-9]+")
@@ -45,9 +46,14 @@ class SourceRecipe:
     scheduler: str | None = None
     model_name: str = ""
     model_hash: str = ""
+    # Seedbank's own exports say these (a batch position moves pixels); other tools render
+    # one image alone at full precision as far as a recipe can tell.
+    precision: str = "fp32"
+    batch_size: int = 1
+    batch_index: int = 0
     raw: dict[str, Any] = field(default_factory=dict)
     image: bytes | None = None  # the picture itself as PNG, when the source has one
-    pixel_sha256: str = ""  # of its decoded RGB pixels, as engine.pipeline.pixel_sha256
+    pixel_sha256: str = ""  # engine.png_files.pixel_sha256 of the picture
     warnings: tuple[str, ...] = ()
 
     @property
@@ -81,6 +87,8 @@ class SourceRecipe:
             guidance=self.guidance,
             width=self.width or 0,
             height=self.height or 0,
+            precision=self.precision,
+            batch_size=self.batch_size,
         )
 
 
@@ -131,3 +139,13 @@ def text(name: str, value: Any) -> str:
     if "\x00" in value:
         raise RowRejected(f"{name} holds a NUL character.")
     return value
+
+
+def batch_fields(values: Mapping[str, Any]) -> dict[str, Any]:
+    """precision, batch_size and batch_index as Seedbank's chunk and exports write them."""
+    size = whole_number("Batch size", values.get("batch_size"), low=1) or 1
+    index = whole_number("Batch index", values.get("batch_index"), high=size - 1) or 0
+    precision = text("Precision", values.get("precision")) or "fp32"
+    if precision not in PRECISIONS:
+        raise RowRejected(f"Precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
+    return {"precision": precision, "batch_size": size, "batch_index": index}

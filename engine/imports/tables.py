@@ -20,7 +20,15 @@ from pathlib import PurePath
 from typing import IO, Any
 
 from engine.imports import samplers
-from engine.imports.source import RowRejected, SourceRecipe, decimal, seed_value, text, whole_number
+from engine.imports.source import (
+    RowRejected,
+    SourceRecipe,
+    batch_fields,
+    decimal,
+    seed_value,
+    text,
+    whole_number,
+)
 from engine.schedulers import canonical_scheduler
 
 # Recipe field → the column names tried in order when no mapping names one.
@@ -109,6 +117,7 @@ def lexica_rows(handle: IO[str], name: str) -> Iterator[Row]:
 # 1.x as run by its Discord bot; the sampler is an int code (engine.schedulers).
 DIFFUSIONDB_MODEL = "Stable Diffusion v1 (DiffusionDB)"
 _DIFFUSIONDB_MAPPING = {"id": "image_name", "steps": "step", "guidance": "cfg"}
+# Seedbank's parquet exports add the name where DiffusionDB has no code (sampler 9).
 
 
 def diffusiondb_rows(path: str, name: str) -> Iterator[Row]:
@@ -120,7 +129,10 @@ def diffusiondb_rows(path: str, name: str) -> Iterator[Row]:
         for values in parquet.read_row_group(group).to_pylist():
             number += 1
             values.setdefault("model", DIFFUSIONDB_MODEL)
-            yield _row("diffusiondb", name, f"{name} row {number}", values, _DIFFUSIONDB_MAPPING)
+            mapping = _DIFFUSIONDB_MAPPING
+            if values.get("sampler_name"):
+                mapping = {**mapping, "sampler": "sampler_name"}
+            yield _row("diffusiondb", name, f"{name} row {number}", values, mapping)
 
 
 def _row(tool: str, name: str, location: str, values: Mapping[str, Any],
@@ -146,13 +158,20 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
     scheduler = _scheduler(tool, sampler)
     row_id = get("id")
     # Stable across imports of the same file: the row's own id, else its place in the file.
+    # A row that names its picture's pixel digest (Seedbank's exports) shares that picture's
+    # key, so a zip's picture and its recipes.jsonl row make one record.
     key_part = f"id {row_id}" if row_id not in (None, "") else location
+    pixels = values.get("pixel_sha256")
     warnings: tuple[str, ...] = ()
     if sampler_text and scheduler is None:
         warnings = (f"unknown sampler {sampler_text!r}: kept as written, no scheduler chosen",)
     return SourceRecipe(
         tool=tool,
-        source_key=f"{tool}:{PurePath(name).name}:{key_part}",
+        source_key=(
+            f"image:{pixels}"
+            if isinstance(pixels, str) and len(pixels) == 64
+            else f"{tool}:{PurePath(name).name}:{key_part}"
+        ),
         location=location,
         prompt=prompt,
         negative_prompt=text("Negative prompt", get("negative_prompt")),
@@ -165,6 +184,7 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
         scheduler=scheduler,
         model_name=text("Model", _text_or_none(get("model"))),
         model_hash=text("Model hash", _text_or_none(get("model_hash"))),
+        **(batch_fields(values) if tool == "jsonl" else {}),
         raw=_jsonable(values),
         warnings=warnings,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
 from django.conf import settings
 from django.contrib.auth import login as auth_login
@@ -10,10 +11,11 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from archive.services.exports import export_zip
 from engine.export import export_script
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
@@ -199,6 +201,21 @@ def remix(request: HttpRequest, image_id: int) -> HttpResponse:
         "init_source": init_source(form, request.user),
     }
     return render(request, "gallery/remix.html", context, status=status)
+
+
+@require_safe
+def collection_export(request: HttpRequest, slug: str) -> HttpResponse:
+    """The collection as a zip: PNGs with their recipe chunks and recipes.jsonl."""
+    found = collection_detail(slug=slug, viewer=request.user)
+    if found is None:
+        raise Http404("No such collection")
+    if refused := ratelimit.export_refused(request):
+        return refused
+    spool = tempfile.SpooledTemporaryFile(max_size=50_000_000)
+    export_zip(collection_images(collection=found, viewer=request.user), spool)
+    spool.seek(0)
+    return FileResponse(spool, as_attachment=True, filename=f"{found.slug}.zip",
+                        content_type="application/zip")  # fmt: skip
 
 
 @require_safe

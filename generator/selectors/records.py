@@ -211,3 +211,10 @@ def _records_visible_or_owned(viewer: Any) -> QuerySet[Image]:
     if viewer is not None and getattr(viewer, "is_authenticated", False):
         return Image.objects.filter(Q(pk__in=visible.values("pk")) | Q(owner_id=viewer.pk))
     return visible
+
+
+def pixel_digests_present(*, digests: list[str]) -> set[str]:
+    """Which of these pixel digests some record already has (imports skip those pictures)."""
+    return set(
+        Image.objects.filter(pixel_sha256__in=digests).values_list("pixel_sha256", flat=True)
+    )

@@ -6,7 +6,6 @@ import io
 import json
 
 import pytest
-from celery import current_app
 from django.core.management import call_command
 from PIL import Image as PILImage
 from PIL import PngImagePlugin
@@ -25,16 +24,6 @@ from search.models import PendingEmbedding
 from tests.engine.imports.test_image_files import A1111_TEXT, png
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def sent(monkeypatch):
-    """Tasks published to the broker (name, args), instead of a real broker."""
-    published: list[tuple[str, list[int]]] = []
-    monkeypatch.setattr(
-        current_app, "send_task", lambda name, args=None, **o: published.append((name, args))
-    )
-    return published
 
 
 def run_import(paths, **options):

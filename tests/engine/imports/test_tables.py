@@ -93,3 +93,47 @@ def test_lexica_search_answer():
     assert first.raw["src"].startswith("https://")
     assert rows[1] == Rejected("lexica.json image 1", "Seed must be a whole number, not 1.5.")
     assert rows[2] == Rejected("lexica.json image 2", "an image must be an object")
+
+
+def diffusiondb_parquet(path, rows_per_group: int = 2) -> None:
+    """A metadata.parquet in DiffusionDB's published schema (poloclub/diffusiondb README)."""
+    import datetime
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([
+        ("image_name", pa.string()), ("prompt", pa.string()), ("part_id", pa.uint16()),
+        ("seed", pa.uint32()), ("step", pa.uint16()), ("cfg", pa.float32()),
+        ("sampler", pa.uint8()), ("width", pa.uint16()), ("height", pa.uint16()),
+        ("user_name", pa.string()), ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("image_nsfw", pa.float32()), ("prompt_nsfw", pa.float32()),
+    ])  # fmt: skip
+    when = datetime.datetime(2022, 8, 20, 5, 3, tzinfo=datetime.UTC)
+    rows = [
+        ("f3501e05-aef7-4225-a9e9-f516527408ac.png", "a castle in the clouds, 4k", 1, 2413394410,
+         50, 7.0, 8, 512, 512, "0a1b", when, 0.02, 0.01),
+        ("b2c2a6ce-0d5c-4f24-9a53-a0c3e7aa9db6.png", "水墨山水", 1, 7, 50, 7.5, 4, 512, 768,
+         "0a1c", when, 0.1, 0.2),
+        ("c0ffee00-0000-0000-0000-000000000000.png", "a knight", 2, 8, 50, 7.0, 9, 512, 512,
+         "0a1d", when, 0.0, 0.0),
+    ]  # fmt: skip
+    table = pa.Table.from_pylist([dict(zip(schema.names, row, strict=True)) for row in rows],
+                                 schema=schema)  # fmt: skip
+    pq.write_table(table, path, row_group_size=rows_per_group)
+
+
+def test_diffusiondb_parquet_row_groups_codes_and_others(tmp_path):
+    from engine.imports.tables import DIFFUSIONDB_MODEL, diffusiondb_rows
+
+    diffusiondb_parquet(tmp_path / "metadata.parquet")
+    castle, shanshui, knight = diffusiondb_rows(str(tmp_path / "metadata.parquet"), "metadata")
+    assert (castle.seed, castle.steps, castle.guidance, castle.scheduler) == (
+        2413394410, 50, 7.0, "K-LMS")  # fmt: skip
+    assert castle.source_key == "diffusiondb:metadata:id f3501e05-aef7-4225-a9e9-f516527408ac.png"
+    assert castle.model_name == DIFFUSIONDB_MODEL
+    assert castle.raw["timestamp"].startswith("2022-08-20")
+    assert (shanshui.prompt, shanshui.scheduler, shanshui.height) == ("水墨山水", "Euler a", 768)
+    # code 9 is "others": kept, no scheduler guessed
+    assert knight.scheduler is None and knight.location == "metadata row 3"
+    assert knight.missing() == ["a catalogue scheduler (the source says '9')"]

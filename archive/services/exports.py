@@ -1,0 +1,124 @@
+"""Exports: records as a zip of PNGs with their recipe chunks plus recipes.jsonl, or as a
+DiffusionDB-shaped parquet. Both import back (archive.services.imports) to the same recipes.
+
+A record's picture in the zip carries the "parameters" (A1111) and "seedbank" (exact JSON)
+chunks; an evicted record goes in without a picture (its recipe regenerates it). Every row
+of recipes.jsonl and of the parquet holds the picture's pixel_sha256, which is also the key
+the picture itself imports under: importing the whole zip makes one record per picture.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from PIL import Image as PILImage
+
+from engine.png_files import png_bytes
+from engine.png_metadata import png_text_for
+from engine.schedulers import DIFFUSIONDB_SAMPLERS
+from generator.models import Image
+
+RECIPES_FILE = "recipes.jsonl"
+_DIFFUSIONDB_CODES = {name: code for code, name in DIFFUSIONDB_SAMPLERS.items()}
+_OTHERS = 9
+
+
+def export_row(image: Image) -> dict[str, Any]:
+    """One record as a recipes.jsonl row: its portable recipe, file and pixel digest."""
+    return {
+        "id": image.pk,
+        "file": _file_name(image) if image.image_file else None,
+        "pixel_sha256": image.pixel_sha256,
+        **image.recipe_portable(),
+    }
+
+
+def _file_name(image: Image) -> str:
+    return f"images/{image.pk}.png"
+
+
+def export_zip(images: Iterable[Image], target: IO[bytes]) -> int:
+    """Write the zip to `target` (a file or a response stream); return the records written."""
+    count = 0
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        lines = []
+        for image in images:
+            row = export_row(image)
+            if image.image_file:
+                # PNG is compressed already: stored, not deflated again.
+                archive.writestr(_file_name(image), _png_with_chunks(image))
+            lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True))
+            count += 1
+        archive.writestr(RECIPES_FILE, "".join(f"{line}\n" for line in lines))
+    return count
+
+
+def _png_with_chunks(image: Image) -> bytes:
+    """The stored PNG, its recipe chunks written afresh (an imported picture has none)."""
+    with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
+        decoded.load()
+        chunks = png_text_for(image.recipe_portable())(image.seed, image.batch_index,
+                                                       image.batch_size)  # fmt: skip
+        return png_bytes(decoded, chunks)
+
+
+def export_parquet(images: Iterable[Image], target: IO[bytes], *, batch: int = 10_000) -> int:
+    """DiffusionDB's metadata.parquet columns (image_name, prompt, seed, step, cfg, sampler
+    code, width, height, timestamp), plus the name where DiffusionDB has no code
+    (sampler_name), the negative prompt, model, model_hash and pixel_sha256."""
+    import pyarrow as pa  # a 40 MB library: loaded by exports only
+    import pyarrow.parquet as pq
+
+    schema = pa.schema([
+        ("image_name", pa.string()), ("prompt", pa.string()), ("negative_prompt", pa.string()),
+        ("seed", pa.uint32()), ("step", pa.uint16()), ("cfg", pa.float32()),
+        ("sampler", pa.uint8()), ("sampler_name", pa.string()), ("width", pa.uint16()),
+        ("height", pa.uint16()), ("timestamp", pa.timestamp("us", tz="UTC")),
+        ("model", pa.string()), ("model_hash", pa.string()), ("pixel_sha256", pa.string()),
+    ])  # fmt: skip
+    count = 0
+    with pq.ParquetWriter(target, schema) as writer:
+        for rows in _chunks(images, batch):
+            writer.write_table(pa.Table.from_pylist([_parquet_row(i) for i in rows], schema))
+            count += len(rows)
+    return count
+
+
+def _parquet_row(image: Image) -> dict[str, Any]:
+    return {
+        "image_name": f"{image.pk}.png",
+        "prompt": image.prompt,
+        "negative_prompt": image.negative_prompt,
+        "seed": image.seed,
+        "step": image.steps,
+        "cfg": image.guidance,
+        "sampler": _DIFFUSIONDB_CODES.get(image.scheduler, _OTHERS),
+        "sampler_name": image.scheduler,
+        "width": image.width,
+        "height": image.height,
+        "timestamp": image.created_at,
+        "model": image.model_name,
+        "model_hash": image.model_digest,
+        "pixel_sha256": image.pixel_sha256,
+    }
+
+
+def _chunks(images: Iterable[Image], size: int) -> Iterator[list[Image]]:
+    chunk: list[Image] = []
+    for image in images:
+        chunk.append(image)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def zip_bytes(images: Iterable[Image]) -> bytes:
+    buffer = io.BytesIO()
+    export_zip(images, buffer)
+    return buffer.getvalue()
