@@ -17,13 +17,14 @@ What a source becomes:
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -148,11 +149,39 @@ def _import_batch(
         fresh.append(row)
     with transaction.atomic():
         records = _records(run, fresh, models, counts, render_missing=render_missing)
-        SourceRecord.objects.bulk_create(records)
-        ImportProblem.objects.bulk_create(problems)
+        _copy_insert(SourceRecord, records)
+        _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
             **{name: F(name) + getattr(counts, name) for name in _COUNTS}
         )
+
+
+def _copy_insert(model: type[models.Model], objects: list[Any]) -> None:
+    """INSERT by COPY: bulk_create binds every value on the client, which cost 0.6 ms a row
+    (most of an import's time); COPY streams them. No signals or pks come back (none needed)."""
+    if not objects:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+    table = connection.ops.quote_name(model._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for obj in objects:
+            copy.write_row([_copy_value(f, obj) for f in fields])
+
+
+def _copy_value(field: models.Field[Any, Any], obj: models.Model) -> Any:
+    if getattr(field, "auto_now_add", False):
+        return timezone.now()
+    if isinstance(field, models.ForeignKey) and field.is_cached(obj):
+        related = getattr(obj, field.name)  # saved after the assignment: its pk is new
+        return None if related is None else related.pk
+    value = getattr(obj, field.attname)
+    if isinstance(field, models.JSONField):
+        return json.dumps(value, ensure_ascii=False)
+    return value
 
 
 def _problem(run: ImportRun, kind: str, location: str, reason: str) -> ImportProblem:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -56,7 +57,7 @@ class SourceRecipe:
     pixel_sha256: str = ""  # engine.png_files.pixel_sha256 of the picture
     warnings: tuple[str, ...] = ()
 
-    @property
+    @functools.cached_property
     def content_digest(self) -> str:
         return content_digest(self.raw)
 

@@ -185,7 +185,7 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
         model_name=text("Model", _text_or_none(get("model"))),
         model_hash=text("Model hash", _text_or_none(get("model_hash"))),
         **(batch_fields(values) if tool == "jsonl" else {}),
-        raw=_jsonable(values),
+        raw=_jsonable(values) if tool == "diffusiondb" else dict(values),
         warnings=warnings,
     )
 
@@ -225,7 +225,8 @@ def _lookup(values: Mapping[str, Any], path: str) -> Any:
 
 
 def _jsonable(values: Mapping[str, Any]) -> dict[str, Any]:
-    """The row verbatim, as JSON can hold it (parquet timestamps become ISO text)."""
+    """A parquet row verbatim, as JSON can hold it (timestamps become ISO text); CSV and
+    JSON Lines rows are JSON already."""
     return json.loads(json.dumps(dict(values), ensure_ascii=False, default=str))
 
 

@@ -142,3 +142,25 @@ def test_import_command_refuses_a_bad_mapping(tmp_path):
     with pytest.raises(CommandError, match="Unknown field 'colour'"):
         call_command("import", str(tmp_path), "--map", "colour=c")
     assert not RenderJob.objects.exists() and not Image.objects.exists()
+
+
+def test_an_interrupted_import_resumes_by_running_it_again(tmp_path, model_version):
+    table = tmp_path / "big.jsonl"
+    table.write_text("".join(json.dumps({"id": n, "prompt": f"p{n}", "seed": n}) + "\n"
+                             for n in range(1200)))  # fmt: skip
+
+    def interrupted():
+        for number, row in enumerate(rows([table])):
+            if number == 700:
+                raise KeyboardInterrupt  # Ctrl-C in the middle of the second batch
+            yield row
+
+    run = import_run_start(sources=[str(table)], mapping={})
+    with pytest.raises(KeyboardInterrupt):
+        import_rows(run=run, rows=interrupted())
+    run.refresh_from_db()
+    assert (run.status, run.read) == (ImportRun.Status.STOPPED, 500)  # the first batch stays
+    assert SourceRecord.objects.count() == 500
+    again = run_import([table])
+    assert (again.duplicates, again.incomplete, again.status) == (500, 700, "done")
+    assert SourceRecord.objects.count() == 1200
