@@ -21,6 +21,7 @@ class ImportRun(models.Model):
     )
     sources = models.JSONField(default=list)  # the paths or upload names, as given
     mapping = models.JSONField(default=dict)  # CSV/JSONL field → column path
+    render_missing = models.BooleanField(default=True)  # queue renders for picture-less rows
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.RUNNING)
     error = models.TextField(blank=True)
     # Counts, updated after every batch: a staff page shows a run in progress.

@@ -44,3 +44,7 @@ def source_verification(*, record: SourceRecord) -> str:
         .first()
     )
     return "unverified" if latest is None else str(latest.verdict)
+
+
+def import_run_find(*, run_id: int) -> ImportRun | None:
+    return ImportRun.objects.filter(pk=run_id).first()

@@ -216,6 +216,7 @@ CELERY_TASK_ROUTES = {
     "generator.tasks.sweep_jobs": {"queue": "cpu"},
     "generator.tasks.*": {"queue": "gpu"},
     "search.tasks.*": {"queue": "cpu"},
+    "archive.tasks.*": {"queue": "cpu"},
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # A publish while the broker is down must fail fast (the request answers "queued" and the
@@ -317,6 +318,11 @@ SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE",
 
 SEEDBANK_UPLOAD_MAX_BYTES = env_int("SEEDBANK_UPLOAD_MAX_BYTES", 10_000_000, minimum=1)
 SEEDBANK_UPLOAD_MAX_PIXELS = env_int("SEEDBANK_UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
+# Staff uploads for import (archive): kept under var/imports/<run> until the run is done.
+SEEDBANK_IMPORTS_DIR = Path(env_str("SEEDBANK_IMPORTS_DIR", str(VAR_DIR / "imports"))).resolve()
+SEEDBANK_IMPORT_MAX_UPLOAD_BYTES = env_int(
+    "SEEDBANK_IMPORT_MAX_UPLOAD_BYTES", 500_000_000, minimum=1
+)
 
 # --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
 SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)

@@ -8,7 +8,7 @@ from django.urls import include, path, re_path
 
 from config.health import healthz
 from gallery.api import api
-from gallery.views import generate, media, models, records, search
+from gallery.views import generate, imports, media, models, records, search
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -33,6 +33,8 @@ urlpatterns = [
     path("accounts/signup/", records.signup, name="signup"),
     path("search/", search.search_page, name="search"),
     path("staff/", records.staff_dashboard, name="staff_dashboard"),
+    path("staff/import/", imports.staff_import, name="staff_import"),
+    path("staff/import/<int:run_id>/", imports.staff_import_run, name="staff_import_run"),
     path("generate/", generate.generate, name="generate"),
     path("models/<int:model_id>/", models.model_detail, name="model_detail"),
     path("jobs/<int:job_id>/", generate.job_detail, name="job_detail"),

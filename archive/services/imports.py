@@ -19,16 +19,23 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from celery import current_app
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, models, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from archive.models import ImportProblem, ImportRun, SourceRecord
+from engine.imports.discover import rows
 from engine.imports.source import SourceRecipe
 from engine.imports.tables import Rejected, Row
 from generator.models import Image, ModelVersion
@@ -44,14 +51,66 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 500
+IMPORT_TASK = "archive.tasks.import_run"
 _COUNTS = ("read", "imported", "queued", "needs_model", "incomplete", "duplicates", "changed",
            "rejected")  # fmt: skip
 
 
 def import_run_start(
-    *, sources: list[str], mapping: dict[str, str], user: User | None = None
+    *,
+    sources: list[str],
+    mapping: dict[str, str],
+    user: User | None = None,
+    render_missing: bool = True,
 ) -> ImportRun:
-    return ImportRun.objects.create(sources=sources, mapping=mapping, started_by=user)
+    return ImportRun.objects.create(
+        sources=sources, mapping=mapping, started_by=user, render_missing=render_missing
+    )
+
+
+def import_upload_start(
+    *,
+    files: list[UploadedFile],
+    mapping: dict[str, str],
+    render_missing: bool,
+    user: User | None,
+) -> ImportRun:
+    """Save staff uploads under SEEDBANK_IMPORTS_DIR/<run>/ and queue the run (row first)."""
+    with transaction.atomic():
+        run = import_run_start(
+            sources=[upload.name or "" for upload in files],
+            mapping=mapping,
+            user=user,
+            render_missing=render_missing,
+        )
+        folder = upload_folder(run)
+        folder.mkdir(parents=True, exist_ok=True)
+        for number, upload in enumerate(files):
+            # Our own name for the file (the number keeps two "a.png" apart); its suffix
+            # picks the reader.
+            name = get_valid_filename(Path(upload.name or "upload").name) or "upload"
+            with (folder / f"{number:04d}-{name}").open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+        transaction.on_commit(lambda: current_app.send_task(IMPORT_TASK, args=[run.pk]))
+    return run
+
+
+def upload_folder(run: ImportRun) -> Path:
+    return Path(settings.SEEDBANK_IMPORTS_DIR) / str(run.pk)
+
+
+def import_run_execute(*, run_id: int) -> None:
+    """Worker side of an upload: import its files; a finished run is left alone, a run a
+    killed worker left "running" resumes (what it imported counts as duplicates)."""
+    run = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.RUNNING).first()
+    if run is None:
+        return
+    folder = upload_folder(run)
+    paths = sorted(folder.iterdir()) if folder.is_dir() else []
+    import_rows(run=run, rows=rows(paths, mapping=run.mapping),
+                render_missing=run.render_missing)  # fmt: skip
+    shutil.rmtree(folder, ignore_errors=True)  # the records hold what they need
 
 
 def import_rows(
