@@ -14,6 +14,7 @@ RUNS = [
     ["search.py", "--sizes", "100000"],  # 1M: `bench/search.py` (its default), ~15 min to load
     ["keyword.py"],
     ["models.py"],
+    ["imports.py"],
 ]
 for script, *arguments in RUNS:
     print(f"== {script} {' '.join(arguments)}", flush=True)
