@@ -35,7 +35,7 @@ class MultipleFileField(forms.FileField):
 
 
 class ImportUploadForm(forms.Form):
-    files = MultipleFileField(
+    uploads = MultipleFileField(
         label="Files",
         help_text=(
             "Images from A1111, ComfyUI, InvokeAI, NovelAI, Fooocus, SwarmUI or Seedbank; zips "
@@ -54,8 +54,8 @@ class ImportUploadForm(forms.Form):
         initial=True,
     )
 
-    def clean_files(self) -> list[Any]:
-        files: list[Any] = self.cleaned_data["files"]
+    def clean_uploads(self) -> list[Any]:
+        files: list[Any] = self.cleaned_data["uploads"]
         unknown = [f.name for f in files if Path(f.name).suffix.lower() not in ACCEPTED]
         if unknown:
             raise forms.ValidationError(

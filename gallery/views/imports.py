@@ -31,7 +31,7 @@ def staff_import(request: HttpRequest) -> HttpResponse:
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         run = import_upload_start(
-            files=form.cleaned_data["files"],
+            files=form.cleaned_data["uploads"],
             mapping=form.cleaned_data["mapping"],
             render_missing=form.cleaned_data["render_missing"],
             user=request.user,  # type: ignore[arg-type]

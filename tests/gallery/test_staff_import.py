@@ -28,7 +28,7 @@ def test_staff_upload_queues_a_run_the_worker_imports(
     assert client.get("/staff/import/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/staff/import/", {"files": uploads(), "mapping": "seed=seed", "render_missing": "on"}
+            "/staff/import/", {"uploads": uploads(), "mapping": "seed=seed", "render_missing": "on"}
         )
     run = ImportRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/staff/import/{run.pk}/"
@@ -51,15 +51,15 @@ def test_staff_upload_queues_a_run_the_worker_imports(
 
 def test_bad_uploads_say_why_and_keep_nothing(client, staff_user, sent):
     client.force_login(staff_user)
-    response = client.post("/staff/import/", {"files": uploads(), "mapping": "colour=c"})
+    response = client.post("/staff/import/", {"uploads": uploads(), "mapping": "colour=c"})
     assert response.status_code == 400 and b"Unknown field" in response.content
     exe = SimpleUploadedFile("tool.exe", b"MZ", "application/octet-stream")
-    response = client.post("/staff/import/", {"files": [exe]})
+    response = client.post("/staff/import/", {"uploads": [exe]})
     assert (
         response.status_code == 400 and b"Not a file Seedbank imports: tool.exe" in response.content
     )
     with override_settings(SEEDBANK_IMPORT_MAX_UPLOAD_BYTES=10):
-        response = client.post("/staff/import/", {"files": uploads()})
+        response = client.post("/staff/import/", {"uploads": uploads()})
     assert response.status_code == 400 and b"the limit is" in response.content
     assert not ImportRun.objects.exists() and sent == []
 
@@ -68,5 +68,5 @@ def test_imports_are_for_staff(client, user):
     assert client.get("/staff/import/").status_code == 302  # to the login page
     client.force_login(user)
     assert client.get("/staff/import/").status_code == 403
-    assert client.post("/staff/import/", {"files": uploads()}).status_code == 403
+    assert client.post("/staff/import/", {"uploads": uploads()}).status_code == 403
     assert client.get("/staff/import/1/").status_code == 403
