@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
@@ -46,8 +45,8 @@ from engine.infotext import (
     recipe_from_json,
 )
 from engine.png_files import pixel_sha256
+from engine.uploads import UploadRejected, open_upload
 
-FORMATS = ("PNG", "JPEG", "WEBP")
 _EXIF_IFD = 0x8769
 _USER_COMMENT = 0x9286
 
@@ -69,21 +68,10 @@ def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceR
 
 def _open(data: bytes, location: str, max_pixels: int) -> tuple[Image.Image, dict[str, str]]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            picture = Image.open(io.BytesIO(data), formats=list(FORMATS))
-            width, height = picture.size
-            if width * height > max_pixels:
-                raise RowRejected(
-                    f"{location}: {width}×{height} pixels is over the limit of {max_pixels:,}."
-                )
-            picture.load()  # PNG text after the image data is read only now
-    except RowRejected:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise RowRejected(f"{location}: declares too many pixels to decode safely.") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise RowRejected(f"{location}: not a PNG, JPEG or WebP image that can be read.") from None
+        # The upload rules: formats, and the size read from the header before decoding.
+        picture = open_upload(io.BytesIO(data), max_bytes=len(data), max_pixels=max_pixels)
+    except UploadRejected as error:
+        raise RowRejected(f"{location}: {error}") from None
     chunks = {str(k): str(v) for k, v in getattr(picture, "text", {}).items()}
     comment = _user_comment(picture)
     if comment and PARAMETERS_CHUNK not in chunks:
