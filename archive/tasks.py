@@ -2,11 +2,15 @@
 
 from celery import shared_task
 
-from archive.services.imports import IMPORT_TASK, import_run_execute
+from archive.services.imports import IMPORT_TASK, RESUME_TASK, import_run_execute, imports_resume
 
 
-@shared_task(name=IMPORT_TASK, acks_late=True)
+@shared_task(name=IMPORT_TASK)
 def import_run(run_id: int) -> None:
-    # acks_late: a worker killed mid-import leaves the message queued; running it again
-    # resumes (imports are idempotent by source key).
     import_run_execute(run_id=run_id)
+
+
+@shared_task(name=RESUME_TASK)
+def resume_imports() -> None:
+    # A worker killed mid-import leaves its run "running"; this picks it up again.
+    imports_resume()

@@ -257,6 +257,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Uploaded imports a killed worker left "running" (archive.services.imports).
+    "resume-imports": {
+        "task": "archive.tasks.resume_imports",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 

@@ -52,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 BATCH_ROWS = 500
 IMPORT_TASK = "archive.tasks.import_run"
+RESUME_TASK = "archive.tasks.resume_imports"
+_LOCK_SPACE = 15  # pg_advisory_lock's first key: this app's runs (the second is the run id)
 _COUNTS = ("read", "imported", "queued", "needs_model", "incomplete", "duplicates", "changed",
            "rejected")  # fmt: skip
 
@@ -101,16 +103,36 @@ def upload_folder(run: ImportRun) -> Path:
 
 
 def import_run_execute(*, run_id: int) -> None:
-    """Worker side of an upload: import its files; a finished run is left alone, a run a
-    killed worker left "running" resumes (what it imported counts as duplicates)."""
-    run = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.RUNNING).first()
-    if run is None:
-        return
-    folder = upload_folder(run)
-    paths = sorted(folder.iterdir()) if folder.is_dir() else []
-    import_rows(run=run, rows=rows(paths, mapping=run.mapping),
-                render_missing=run.render_missing)  # fmt: skip
-    shutil.rmtree(folder, ignore_errors=True)  # the records hold what they need
+    """Worker side of an upload: import its files, unless another worker holds the run.
+
+    The holder keeps a Postgres advisory lock on the run for as long as it imports; a worker
+    killed with SIGKILL loses its connection and with it the lock. `imports_resume` (beat,
+    every minute) calls this for every run still "running": a held run is skipped, an orphaned
+    one resumes where its last committed batch ended (those rows count as duplicates)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [_LOCK_SPACE, run_id])
+        if not cursor.fetchone()[0]:
+            return
+        try:
+            run = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.RUNNING).first()
+            if run is None:
+                return
+            folder = upload_folder(run)
+            paths = sorted(folder.iterdir()) if folder.is_dir() else []
+            import_rows(run=run, rows=rows(paths, mapping=run.mapping),
+                        render_missing=run.render_missing)  # fmt: skip
+            shutil.rmtree(folder, ignore_errors=True)  # the records hold what they need
+        finally:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, run_id])
+
+
+def imports_resume() -> int:
+    """Queue every uploaded run still "running" (import_run_execute skips the held ones)."""
+    running = ImportRun.objects.filter(status=ImportRun.Status.RUNNING, started_by__isnull=False)
+    ids = list(running.values_list("pk", flat=True))
+    for run_id in ids:
+        current_app.send_task(IMPORT_TASK, args=[run_id])
+    return len(ids)
 
 
 def import_rows(

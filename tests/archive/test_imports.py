@@ -164,3 +164,38 @@ def test_an_interrupted_import_resumes_by_running_it_again(tmp_path, model_versi
     again = run_import([table])
     assert (again.duplicates, again.incomplete, again.status) == (500, 700, "done")
     assert SourceRecord.objects.count() == 1200
+
+
+def test_a_run_held_by_a_live_worker_is_left_alone_and_orphans_are_resumed(
+    tmp_path, settings, staff_user, sent
+):
+    import psycopg
+    from django.db import connection
+
+    from archive.services.imports import (
+        _LOCK_SPACE,
+        IMPORT_TASK,
+        import_run_execute,
+        imports_resume,
+        upload_folder,
+    )
+    from config import embedded
+
+    settings.SEEDBANK_IMPORTS_DIR = tmp_path
+    run = import_run_start(sources=["rows.csv"], mapping={}, user=staff_user)
+    upload_folder(run).mkdir()
+    (upload_folder(run) / "0000-rows.csv").write_text("prompt,seed\nan owl,1\n")
+    # Another worker's own session (not one from Django's pool, which outlives a close).
+    worker = psycopg.connect(embedded.database_url(connection.settings_dict), autocommit=True)
+    try:
+        worker.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_SPACE, run.pk])
+        import_run_execute(run_id=run.pk)  # held: nothing happens
+        run.refresh_from_db()
+        assert (run.status, run.read) == ("running", 0)
+    finally:
+        worker.close()  # as when a worker is killed: its session, and the lock, end
+    assert imports_resume() == 1 and sent == [(IMPORT_TASK, [run.pk])]
+    import_run_execute(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.read, run.incomplete) == ("done", 1, 1)
+    assert imports_resume() == 0
