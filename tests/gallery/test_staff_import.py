@@ -70,3 +70,12 @@ def test_imports_are_for_staff(client, user):
     assert client.get("/staff/import/").status_code == 403
     assert client.post("/staff/import/", {"uploads": uploads()}).status_code == 403
     assert client.get("/staff/import/1/").status_code == 403
+
+
+def test_hostile_run_ids_and_collection_slugs(client, staff_user):
+    client.force_login(staff_user)
+    assert client.get("/staff/import/99999999999999999999999/").status_code == 404
+    assert client.get("/staff/import/0/").status_code == 404
+    assert client.get("/collections/%00/export.zip").status_code == 400  # NUL: refused early
+    for slug in ("..%2F..", "x" * 3000, "<script>", "%E9%95%BF%E5%9F%8E"):
+        assert client.get(f"/collections/{slug}/export.zip").status_code == 404
