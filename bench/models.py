@@ -6,7 +6,9 @@ CLIP (engine.training.evaluate.clip_quality) on held-out scenes: zero-shot colou
 accuracy and text→image recall@10 for English and Chinese captions; the cosines a relevance
 bound is chosen from. Generation: `--renders` held-out captions (English and Chinese in turn)
 rendered at 64×64 with PNDM, 20 steps, guidance 7.5, one seed each; judged by the trained
-CLIP's zero-shot classifiers and, for colour, by pixels. The baseline, measured in the same
+CLIP's zero-shot classifiers and, for colour, by pixels; so are the same scenes passed through
+the SD model's VAE alone (encoded and decoded), which bounds what its UNet can draw. The
+baseline, measured in the same
 run, is the random-weight pair that tests use (engine.tiny_models); chance is 1 in 8 for
 colour and for shape.
 """
@@ -41,6 +43,23 @@ def render(sd: Path, prompts: list[str], batch: int = 32) -> list:
         pictures += pipe(chunk, num_inference_steps=20, guidance_scale=7.5, height=64, width=64,
                          generator=generators).images  # fmt: skip
     return pictures
+
+
+def reconstructed(sd: Path, count: int) -> tuple[list, list]:
+    """Held-out scenes through the model's VAE alone (encode, decode): the sharpest pictures
+    its UNet could ever make, so the CLIP's judgement of them bounds the generation's."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    pipe = StableDiffusionPipeline.from_pretrained(sd)
+    scenes = [scene_at("heldout", index) for index in range(count)]
+    pixels = torch.from_numpy(np.stack([np.asarray(scene.render()) for scene in scenes]))
+    with torch.no_grad():
+        images = pixels.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+        decoded = pipe.vae.decode(pipe.vae.encode(images).latent_dist.mean).sample
+    rgb = decoded.clamp(-1, 1).add(1).mul(127.5).round().byte().permute(0, 2, 3, 1).numpy()
+    return [Image.fromarray(picture) for picture in rgb], scenes
 
 
 def _clip_table(trained, baseline, scenes: int) -> None:
@@ -91,6 +110,12 @@ def main() -> None:
             cells = [quality[key] for key in ("clip_colour", "clip_shape", "pixel_colour")]
             cells += [quality["pixel_background"], time.perf_counter() - started]
             print(f"{name:30}" + "".join(f"{cell:14.3f}" for cell in cells))
+        pictures, originals = reconstructed(args.models / SD_FOLDER, args.renders)
+        bound = generation_quality(pictures, originals, clip)
+        print(
+            f"{'VAE reconstructions (bound)':30}{bound.clip_colour:14.3f}"
+            f"{bound.clip_shape:14.3f}{bound.pixel_colour:14.3f}{bound.pixel_background:14.3f}"
+        )
         chance = 1 / len(COLOURS)
         print(
             f"chance: colour {chance:.3f} (target 3× = {3 * chance:.3f}), "
