@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Count, Min, QuerySet
 
 from archive.models import ImportProblem, ImportRun, SourceRecord
 from generator.models import Image, Reproduction
@@ -48,3 +48,15 @@ def source_verification(*, record: SourceRecord) -> str:
 
 def import_run_find(*, run_id: int) -> ImportRun | None:
     return ImportRun.objects.filter(pk=run_id).first()
+
+
+def import_problem_reasons(*, run: ImportRun, limit: int = 20) -> list[dict[str, object]]:
+    """The run's problems grouped by kind and reason, commonest first, with one place each:
+    7,000 rows with the same fault read as one line."""
+    grouped = (
+        ImportProblem.objects.filter(run=run)
+        .values("kind", "reason")
+        .annotate(rows=Count("id"), example=Min("location"))
+        .order_by("-rows", "reason")[:limit]
+    )
+    return [dict(group) for group in grouped]

@@ -8,7 +8,13 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
 
-from archive.selectors import import_problems, import_problems_count, import_run_find, import_runs
+from archive.selectors import (
+    import_problem_reasons,
+    import_problems,
+    import_problems_count,
+    import_run_find,
+    import_runs,
+)
 from archive.services.imports import import_upload_start
 from gallery.forms.imports import ImportUploadForm
 
@@ -53,5 +59,6 @@ def staff_import_run(request: HttpRequest, run_id: int) -> HttpResponse:
         "run": run,
         "problems": import_problems(run=run, limit=SHOWN_PROBLEMS),
         "problem_count": import_problems_count(run=run),
+        "reasons": import_problem_reasons(run=run),
     }
     return render(request, "staff/import_run.html", context)

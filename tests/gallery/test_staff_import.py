@@ -45,6 +45,7 @@ def test_staff_upload_queues_a_run_the_worker_imports(
     assert not upload_folder(run).exists()
     page = client.get(f"/staff/import/{run.pk}/").content.decode()
     assert "http-equiv" not in page and "no prompt" in page and "rows.csv line 3" in page
+    assert "<td>rejected</td><td>no prompt</td><td>1</td><td>0001-rows.csv line 3</td>" in page
     import_run_execute(run_id=run.pk)  # a redelivered task: nothing more
     assert ImportRun.objects.get().read == 3
 
