@@ -53,10 +53,15 @@ def import_run_find(*, run_id: int) -> ImportRun | None:
 def import_problem_reasons(*, run: ImportRun, limit: int = 20) -> list[dict[str, object]]:
     """The run's problems grouped by kind and reason, commonest first, with one place each:
     7,000 rows with the same fault read as one line."""
-    grouped = (
+    grouped = list(
         ImportProblem.objects.filter(run=run)
         .values("kind", "reason")
-        .annotate(rows=Count("id"), example=Min("location"))
+        .annotate(rows=Count("id"), first=Min("id"))  # the first found, not the least text
         .order_by("-rows", "reason")[:limit]
     )
-    return [dict(group) for group in grouped]
+    places = dict(
+        ImportProblem.objects.filter(pk__in=[group["first"] for group in grouped]).values_list(
+            "pk", "location"
+        )
+    )
+    return [{**group, "example": places[group["first"]]} for group in grouped]
