@@ -5,7 +5,8 @@ from __future__ import annotations
 from django.db.models import Count, Min, QuerySet
 
 from archive.models import ImportProblem, ImportRun, SourceRecord
-from generator.models import Image, Reproduction
+from generator.models import Image
+from generator.selectors.records import image_last_reproduction
 
 
 def import_problems(*, run: ImportRun, limit: int = 1000) -> list[ImportProblem]:
@@ -35,14 +36,9 @@ def imported_images_to_verify() -> QuerySet[Image]:
 def source_verification(*, record: SourceRecord) -> str:
     """ "unverified", or the latest finished reproduction's verdict ("bit-identical" means
     verified: Seedbank re-made the source's own pixels)."""
-    if record.image_id is None or record.state != SourceRecord.State.IMPORTED:
+    if record.image is None or record.state != SourceRecord.State.IMPORTED:
         return "unverified"
-    latest = (
-        Reproduction.objects.filter(image_id=record.image_id)
-        .exclude(verdict=Reproduction.Verdict.PENDING)
-        .order_by("-finished_at")
-        .first()
-    )
+    latest = image_last_reproduction(image=record.image)
     return "unverified" if latest is None else str(latest.verdict)
 
 

@@ -9,14 +9,14 @@ the picture itself imports under: importing the whole zip makes one record per p
 
 from __future__ import annotations
 
-import io
 import json
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import IO, Any
 
 from PIL import Image as PILImage
 
+from archive.batching import batched
 from engine.png_files import png_bytes
 from engine.png_metadata import png_text_for
 from engine.schedulers import DIFFUSIONDB_SAMPLERS
@@ -27,13 +27,13 @@ _DIFFUSIONDB_CODES = {name: code for code, name in DIFFUSIONDB_SAMPLERS.items()}
 _OTHERS = 9
 
 
-def export_row(image: Image) -> dict[str, Any]:
+def _export_row(image: Image, portable: dict[str, Any]) -> dict[str, Any]:
     """One record as a recipes.jsonl row: its portable recipe, file and pixel digest."""
     return {
         "id": image.pk,
         "file": _file_name(image) if image.image_file else None,
         "pixel_sha256": image.pixel_sha256,
-        **image.recipe_portable(),
+        **portable,
     }
 
 
@@ -47,22 +47,22 @@ def export_zip(images: Iterable[Image], target: IO[bytes]) -> int:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         lines = []
         for image in images:
-            row = export_row(image)
+            portable = image.recipe_portable()  # reads the img2img inputs' rows: once
+            row = _export_row(image, portable)
             if image.image_file:
                 # PNG is compressed already: stored, not deflated again.
-                archive.writestr(_file_name(image), _png_with_chunks(image))
+                archive.writestr(_file_name(image), _png_with_chunks(image, portable))
             lines.append(json.dumps(row, ensure_ascii=False, sort_keys=True))
             count += 1
         archive.writestr(RECIPES_FILE, "".join(f"{line}\n" for line in lines))
     return count
 
 
-def _png_with_chunks(image: Image) -> bytes:
+def _png_with_chunks(image: Image, portable: dict[str, Any]) -> bytes:
     """The stored PNG, its recipe chunks written afresh (an imported picture has none)."""
     with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
         decoded.load()
-        chunks = png_text_for(image.recipe_portable())(image.seed, image.batch_index,
-                                                       image.batch_size)  # fmt: skip
+        chunks = png_text_for(portable)(image.seed, image.batch_index, image.batch_size)
         return png_bytes(decoded, chunks)
 
 
@@ -82,7 +82,7 @@ def export_parquet(images: Iterable[Image], target: IO[bytes], *, batch: int = 1
     ])  # fmt: skip
     count = 0
     with pq.ParquetWriter(target, schema) as writer:
-        for rows in _chunks(images, batch):
+        for rows in batched(images, batch):
             writer.write_table(pa.Table.from_pylist([_parquet_row(i) for i in rows], schema))
             count += len(rows)
     return count
@@ -105,20 +105,3 @@ def _parquet_row(image: Image) -> dict[str, Any]:
         "model_hash": image.model_digest,
         "pixel_sha256": image.pixel_sha256,
     }
-
-
-def _chunks(images: Iterable[Image], size: int) -> Iterator[list[Image]]:
-    chunk: list[Image] = []
-    for image in images:
-        chunk.append(image)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def zip_bytes(images: Iterable[Image]) -> bytes:
-    buffer = io.BytesIO()
-    export_zip(images, buffer)
-    return buffer.getvalue()

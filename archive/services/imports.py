@@ -16,12 +16,10 @@ What a source becomes:
 
 from __future__ import annotations
 
-import itertools
 import json
-import logging
 import shutil
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from archive.batching import batched
 from archive.models import ImportProblem, ImportRun, SourceRecord
 from engine.imports.discover import rows
 from engine.imports.source import SourceRecipe
@@ -48,14 +47,10 @@ from generator.signals import records_ready
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-logger = logging.getLogger(__name__)
-
 BATCH_ROWS = 500
 IMPORT_TASK = "archive.tasks.import_run"
 RESUME_TASK = "archive.tasks.resume_imports"
 _LOCK_SPACE = 15  # pg_advisory_lock's first key: this app's runs (the second is the run id)
-_COUNTS = ("read", "imported", "queued", "needs_model", "incomplete", "duplicates", "changed",
-           "rejected")  # fmt: skip
 
 
 def import_run_start(
@@ -145,7 +140,7 @@ def import_rows(
     """Import every row into `run`; `progress(n)` after each batch of n rows."""
     models = _ModelCache()
     try:
-        for batch in _batches(rows, BATCH_ROWS):
+        for batch in batched(rows, BATCH_ROWS):
             _import_batch(run, batch, models, render_missing=render_missing)
             if progress is not None:
                 progress(len(batch))
@@ -161,14 +156,10 @@ def import_rows(
     return run
 
 
-def _batches(rows: Iterable[Row], size: int) -> Iterable[list[Row]]:
-    iterator = iter(rows)
-    while batch := list(itertools.islice(iterator, size)):
-        yield batch
-
-
 @dataclass
 class _Counts:
+    """One batch's additions to the ImportRun counters of the same names."""
+
     read: int = 0
     imported: int = 0
     queued: int = 0
@@ -233,7 +224,7 @@ def _import_batch(
         _copy_insert(SourceRecord, records)
         _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
-            **{name: F(name) + getattr(counts, name) for name in _COUNTS}
+            **{f.name: F(f.name) + getattr(counts, f.name) for f in fields(_Counts)}
         )
 
 
