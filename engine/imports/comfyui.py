@@ -38,7 +38,7 @@ def recipe_from_graph(
     if len(passes) > 1:
         warnings.append(f"{len(passes)} sampler passes: the first one is the recipe")
     if scheduler is None:
-        warnings.append(f"unknown ComfyUI sampler {sampler!r} / {schedule!r}: kept as written")
+        warnings.append(samplers.unknown_sampler_warning("ComfyUI", sampler, schedule))
     seed = inputs.get("seed", inputs.get("noise_seed"))
     return SourceRecipe(
         tool="comfyui",

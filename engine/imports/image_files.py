@@ -121,11 +121,6 @@ def _json_object(value: str, what: str, location: str) -> dict[str, Any]:
     return document
 
 
-def _unknown_sampler_warning(tool: str, sampler: str, schedule: str = "") -> tuple[str, ...]:
-    words = f"{sampler} / {schedule}" if schedule else sampler
-    return (f"unknown {tool} sampler {words!r}: kept as written, no scheduler chosen",)
-
-
 # --- one reader per tool: None when the file is not that tool's --------------------------
 
 
@@ -195,7 +190,7 @@ def _swarmui(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | 
         raw={PARAMETERS_CHUNK: chunks[PARAMETERS_CHUNK]},
         warnings=()
         if scheduler or not sampler
-        else _unknown_sampler_warning("SwarmUI", sampler, schedule),
+        else (samplers.unknown_sampler_warning("SwarmUI", sampler, schedule),),
     )
 
 
@@ -225,7 +220,9 @@ def _fooocus(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | 
         model_name=text("Base model", document.get("base_model")),
         model_hash=text("Base model hash", document.get("base_model_hash")),
         raw={PARAMETERS_CHUNK: chunks[PARAMETERS_CHUNK]},
-        warnings=() if scheduler else _unknown_sampler_warning("Fooocus", sampler, schedule),
+        warnings=()
+        if scheduler
+        else (samplers.unknown_sampler_warning("Fooocus", sampler, schedule),),
     )
 
 
@@ -266,7 +263,7 @@ def _invokeai(chunks: dict[str, str], key: str, location: str) -> SourceRecipe |
         model_name=text("Model", model.get("name") or model.get("model_name")),
         model_hash=text("Model hash", model.get("hash", "")),
         raw={"invokeai_metadata": chunks["invokeai_metadata"]},
-        warnings=() if scheduler else _unknown_sampler_warning("InvokeAI", sampler),
+        warnings=() if scheduler else (samplers.unknown_sampler_warning("InvokeAI", sampler),),
     )
 
 
@@ -295,7 +292,9 @@ def _novelai(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | 
         model_name=name if hash_ else model,
         model_hash=hash_ if name else "",
         raw={k: chunks[k] for k in ("Software", "Source", "Description", "Comment") if k in chunks},
-        warnings=() if scheduler else _unknown_sampler_warning("NovelAI", sampler, schedule),
+        warnings=()
+        if scheduler
+        else (samplers.unknown_sampler_warning("NovelAI", sampler, schedule),),
     )
 
 
@@ -323,7 +322,7 @@ def _a1111(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | No
         model_name=parsed.model_name,
         model_hash=parsed.model_hash,
         raw={PARAMETERS_CHUNK: chunks[PARAMETERS_CHUNK]},
-        warnings=() if parsed.scheduler else _unknown_sampler_warning("A1111", sampler),
+        warnings=() if parsed.scheduler else (samplers.unknown_sampler_warning("A1111", sampler),),
     )
 
 

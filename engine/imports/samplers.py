@@ -61,3 +61,9 @@ def scheduler_for(tool: str, sampler: str, schedule: str = "") -> str | None:
         if tool in GENERIC_TOOLS:
             return COMFYUI.get((name.lower(), spacing or "normal"))
         return None
+
+
+def unknown_sampler_warning(tool: str, sampler: str, schedule: str = "") -> str:
+    """What an import report says of a sampler `scheduler_for` did not map."""
+    words = f"{sampler} / {schedule}" if schedule else sampler
+    return f"unknown {tool} sampler {words!r}: kept as written, no scheduler chosen"

@@ -29,7 +29,6 @@ from engine.imports.source import (
     text,
     whole_number,
 )
-from engine.schedulers import canonical_scheduler
 
 # Recipe field → the column names tried in order when no mapping names one.
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -155,7 +154,8 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
         raise RowRejected("no prompt")
     sampler = get("sampler")
     sampler_text = "" if sampler is None else str(sampler)
-    scheduler = _scheduler(tool, sampler)
+    # Every tool's words, ints (DiffusionDB's codes) as digits, go through one mapping.
+    scheduler = samplers.scheduler_for(tool, sampler_text) if sampler_text else None
     row_id = get("id")
     # Stable across imports of the same file: the row's own id, else its place in the file.
     # A row that names its picture's pixel digest (Seedbank's exports) shares that picture's
@@ -164,7 +164,7 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
     pixels = values.get("pixel_sha256")
     warnings: tuple[str, ...] = ()
     if sampler_text and scheduler is None:
-        warnings = (f"unknown sampler {sampler_text!r}: kept as written, no scheduler chosen",)
+        warnings = (samplers.unknown_sampler_warning(tool, sampler_text),)
     return SourceRecipe(
         tool=tool,
         source_key=(
@@ -188,17 +188,6 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
         raw=_jsonable(values) if tool == "diffusiondb" else dict(values),
         warnings=warnings,
     )
-
-
-def _scheduler(tool: str, sampler: Any) -> str | None:
-    if sampler is None or sampler == "":
-        return None
-    if tool == "diffusiondb" or isinstance(sampler, int):
-        try:
-            return canonical_scheduler(sampler)
-        except ValueError:
-            return None
-    return samplers.scheduler_for(tool, str(sampler))
 
 
 def _text_or_none(value: Any) -> Any:
