@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_safe
@@ -17,22 +15,15 @@ from archive.selectors import (
 )
 from archive.services.imports import import_upload_start
 from gallery.forms.imports import ImportUploadForm
+from gallery.views.access import staff_refused
 
 RECENT_RUNS = 20
 SHOWN_PROBLEMS = 200
 
 
-def _staff_only(request: HttpRequest) -> HttpResponse | None:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.user.is_staff:
-        raise PermissionDenied("Imports are for staff.")
-    return None
-
-
 @require_http_methods(["GET", "HEAD", "POST"])
 def staff_import(request: HttpRequest) -> HttpResponse:
-    if refused := _staff_only(request):
+    if refused := staff_refused(request, what="Imports are"):
         return refused
     form = ImportUploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
@@ -50,7 +41,7 @@ def staff_import(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def staff_import_run(request: HttpRequest, run_id: int) -> HttpResponse:
-    if refused := _staff_only(request):
+    if refused := staff_refused(request, what="Imports are"):
         return refused
     run = import_run_find(run_id=run_id)
     if run is None:

@@ -9,8 +9,6 @@ from django.conf import settings
 from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
-from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
@@ -27,6 +25,7 @@ from gallery.selectors import (
     gallery_page,
 )
 from gallery.services import remix_submit
+from gallery.views.access import staff_refused
 from gallery.views.generate import init_source, submit_recipe
 from gallery.views.search import search_page
 from generator.models import Image
@@ -112,10 +111,8 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
 
 @require_safe
 def staff_dashboard(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_authenticated:
-        return redirect_to_login(request.get_full_path())
-    if not request.user.is_staff:
-        raise PermissionDenied("The dashboard is for staff.")
+    if refused := staff_refused(request, what="The dashboard is"):
+        return refused
     stats = render_stats(days=14)
     context = {
         "summary": reproduction_summary(),
