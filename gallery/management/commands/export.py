@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from archive.services.exports import export_parquet, export_zip
 from gallery.selectors import collection_detail, collection_images
+from generator.models import Image
 from generator.selectors.records import images_public
 
 
@@ -32,11 +34,15 @@ class Command(BaseCommand):
             found = collection_detail(slug=str(options["collection"]), viewer=None)
             if found is None:
                 raise CommandError(f"No public collection {options['collection']!r}.")
-            images = collection_images(collection=found)
+            images: Iterable[Image] = collection_images(collection=found)
+            empty = not images
         else:
             public = images_public().order_by("pk")
-            images = list(public.filter(pk__in=options["ids"]) if options["ids"] else public)
-        if not images:
+            chosen = public.filter(pk__in=options["ids"]) if options["ids"] else public
+            empty = not chosen.exists()
+            # Streamed: --all over a large archive never holds every record in memory.
+            images = chosen.iterator(chunk_size=2000)
+        if empty:
             raise CommandError("No records to export.")
         writer = export_zip if out.suffix == ".zip" else export_parquet
         with out.open("wb") as handle:
