@@ -80,7 +80,7 @@ def import_upload_start(
             user=user,
             render_missing=render_missing,
         )
-        folder = upload_folder(run)
+        folder = upload_folder(run.pk)
         folder.mkdir(parents=True, exist_ok=True)
         for number, upload in enumerate(files):
             # Our own name for the file (the number keeps two "a.png" apart); its suffix
@@ -93,8 +93,8 @@ def import_upload_start(
     return run
 
 
-def upload_folder(run: ImportRun) -> Path:
-    return Path(settings.SEEDBANK_IMPORTS_DIR) / str(run.pk)
+def upload_folder(run_id: int) -> Path:
+    return Path(settings.SEEDBANK_IMPORTS_DIR) / str(run_id)
 
 
 def import_run_execute(*, run_id: int) -> None:
@@ -112,8 +112,10 @@ def import_run_execute(*, run_id: int) -> None:
             run = ImportRun.objects.filter(pk=run_id, status=ImportRun.Status.RUNNING).first()
             if run is None:
                 return
-            folder = upload_folder(run)
-            paths = sorted(folder.iterdir()) if folder.is_dir() else []
+            folder = upload_folder(run.pk)
+            if not folder.is_dir():  # not an upload (manage.py import reads its own paths)
+                return
+            paths = sorted(folder.iterdir())
             import_rows(run=run, rows=rows(paths, mapping=run.mapping),
                         render_missing=run.render_missing)  # fmt: skip
             shutil.rmtree(folder, ignore_errors=True)  # the records hold what they need
@@ -122,9 +124,12 @@ def import_run_execute(*, run_id: int) -> None:
 
 
 def imports_resume() -> int:
-    """Queue every uploaded run still "running" (import_run_execute skips the held ones)."""
-    running = ImportRun.objects.filter(status=ImportRun.Status.RUNNING, started_by__isnull=False)
-    ids = list(running.values_list("pk", flat=True))
+    """Queue every uploaded run still "running" (import_run_execute skips the held ones).
+
+    An upload is a run with files waiting in its folder, whoever started it (the account may
+    be gone since) and whatever the database says of it."""
+    running = ImportRun.objects.filter(status=ImportRun.Status.RUNNING)
+    ids = [pk for pk in running.values_list("pk", flat=True) if upload_folder(pk).is_dir()]
     for run_id in ids:
         current_app.send_task(IMPORT_TASK, args=[run_id])
     return len(ids)

@@ -183,8 +183,8 @@ def test_a_run_held_by_a_live_worker_is_left_alone_and_orphans_are_resumed(
 
     settings.SEEDBANK_IMPORTS_DIR = tmp_path
     run = import_run_start(sources=["rows.csv"], mapping={}, user=staff_user)
-    upload_folder(run).mkdir()
-    (upload_folder(run) / "0000-rows.csv").write_text("prompt,seed\nan owl,1\n")
+    upload_folder(run.pk).mkdir()
+    (upload_folder(run.pk) / "0000-rows.csv").write_text("prompt,seed\nan owl,1\n")
     # Another worker's own session (not one from Django's pool, which outlives a close).
     worker = psycopg.connect(embedded.database_url(connection.settings_dict), autocommit=True)
     try:

@@ -33,7 +33,7 @@ def test_staff_upload_queues_a_run_the_worker_imports(
     run = ImportRun.objects.get()
     assert response.status_code == 302 and response["Location"] == f"/staff/import/{run.pk}/"
     assert sent == [(IMPORT_TASK, [run.pk])]
-    saved = sorted(p.name for p in upload_folder(run).iterdir())
+    saved = sorted(p.name for p in upload_folder(run.pk).iterdir())
     assert saved == ["0000-a.png", "0001-rows.csv"]  # no path from the client's name
     page = client.get(f"/staff/import/{run.pk}/")
     assert b'http-equiv="refresh"' in page.content  # running: the page follows it
@@ -42,7 +42,7 @@ def test_staff_upload_queues_a_run_the_worker_imports(
     run.refresh_from_db()
     assert (run.status, run.read, run.imported, run.rejected) == ("done", 3, 1, 1)
     assert SourceRecord.objects.filter(state="incomplete").count() == 1  # an owl, no steps
-    assert not upload_folder(run).exists()
+    assert not upload_folder(run.pk).exists()
     page = client.get(f"/staff/import/{run.pk}/").content.decode()
     assert "http-equiv" not in page and "no prompt" in page and "rows.csv line 3" in page
     assert "<td>rejected</td><td>no prompt</td><td>1</td><td>0001-rows.csv line 3</td>" in page
