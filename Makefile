@@ -5,8 +5,16 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Translations: the catalogues (.po) are committed, their compiled .mo files built by install.
+PO := $(wildcard locale/*/LC_MESSAGES/django.po)
+MO := $(PO:.po=.mo)
+# Management commands that need settings but no database or broker (settings would otherwise
+# start the embedded Postgres and Redis).
+OFFLINE := DATABASE_URL=postgresql://offline@localhost/offline CELERY_BROKER_URL=memory://
+# Only the project's own catalogues: compilemessages would otherwise walk into .venv and var/.
+LOCALE_IGNORE := --ignore=.venv --ignore=var --ignore=media --ignore=models
 
-.PHONY: run test install lock browser lint typecheck bench models clean
+.PHONY: run test install lock browser gettext messages lint typecheck bench models screenshots clean
 
 # Every package pinned with its sha256 (requirements.lock): a new diffusers or transformers
 # release cannot change pixels under us. The project itself goes in without dependencies.
@@ -23,7 +31,26 @@ lock: install
 		--no-emit-find-links --extra dev --strip-extras -c constraints.txt \
 		-o requirements.lock pyproject.toml
 
-install: $(STAMP)
+install: $(STAMP) $(MO)
+
+locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po | $(STAMP) gettext
+	$(OFFLINE) $(PY) manage.py compilemessages -l $* $(LOCALE_IGNORE)
+
+# After adding or changing a {% translate %} / gettext string: extract every string into the
+# catalogues (then translate the new msgstr entries in the .po) and compile them.
+# tests/config/test_translations.py fails while a string is missing or untranslated.
+messages: install
+	$(OFFLINE) $(PY) manage.py makemessages -l zh_Hans --no-obsolete --add-location=file \
+		--ignore=.venv --ignore=var --ignore=tests --ignore=bench \
+		--ignore=deploy --ignore=models --ignore=media
+	$(OFFLINE) $(PY) manage.py compilemessages $(LOCALE_IGNORE)
+
+# gettext's msgfmt and xgettext compile and extract the translations.
+gettext:
+	@command -v msgfmt >/dev/null 2>&1 || { \
+		echo "Installing Debian gettext for the translations"; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq gettext >/dev/null; }
 
 run: install
 	$(PY) manage.py runstack
@@ -50,6 +77,10 @@ typecheck: install
 test: install browser lint typecheck
 	$(PY) manage.py makemigrations --check --dry-run --settings=config.settings_test
 	$(PY) -m pytest
+
+# The README's screenshots, both languages, from a running `make run` (SEEDBANK_URL).
+screenshots: install browser
+	$(PY) tools/screenshots.py
 
 bench: install
 	$(PY) bench/run.py

@@ -177,11 +177,11 @@ def _records(rows: int) -> np.ndarray:
             INSERT INTO generator_image (
                 model_name, model_digest, mode, prompt, negative_prompt, seed, scheduler, steps,
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
-                thumbnail, pixel_sha256, hidden, nsfw, featured, created_at, finished_at,
-                model_version_id, search_vector)
+                thumbnail, thumbnail_large, pixel_sha256, hidden, nsfw, featured, created_at,
+                finished_at, model_version_id, search_vector)
             SELECT %s, %s, 'txt2img', prompt, negative, seed, scheduler, 20 + g %% 31,
                 7.5, width, height, 'fp32', 1, 0, 'ready', 'images/archive.png',
-                'thumbnails/archive.webp', md5(g::text) || md5(seed::text), hidden, nsfw,
+                'thumbnails/archive.webp', '', md5(g::text) || md5(seed::text), hidden, nsfw,
                 g %% 997 = 0, created_at, created_at, %s,
                 setweight(to_tsvector('english', prompt), 'A')
                 || setweight(to_tsvector('simple', words), 'A')

@@ -1,4 +1,5 @@
-"""Request ids for the logs, and a 503 (not a 500) when the database is saturated."""
+"""Request ids for the logs, a 503 (not a 500) when the database is saturated, and the
+language a request is answered in."""
 
 from __future__ import annotations
 
@@ -8,9 +9,14 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http.response import HttpResponseBase
+from django.middleware import locale
 from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 logger = logging.getLogger(__name__)
 
@@ -90,3 +96,28 @@ class OverloadMiddleware:
             response = HttpResponse(render_to_string("503.html"), status=503)
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
+
+
+class LocaleMiddleware(locale.LocaleMiddleware):
+    """Pages in the visitor's language (the switcher's cookie, else Accept-Language); the JSON
+    API always in English.
+
+    The API's messages are machine-readable (clients match on them), yet it shares forms and
+    rules with the pages, so it pins the default language instead of following the browser.
+    """
+
+    def process_request(self, request: HttpRequest) -> None:
+        if request.path_info.startswith("/api/"):
+            translation.activate(settings.LANGUAGE_CODE)
+            request.LANGUAGE_CODE = settings.LANGUAGE_CODE
+            return
+        super().process_request(request)
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        if request.path_info.startswith("/api/"):
+            return response
+        # The language cookie chooses the page as much as Accept-Language does.
+        patch_vary_headers(response, ("Cookie",))
+        return super().process_response(request, response)

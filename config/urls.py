@@ -5,6 +5,8 @@ from django.contrib import admin
 from django.http import HttpRequest, HttpResponsePermanentRedirect
 from django.templatetags.static import static
 from django.urls import include, path, re_path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from config.health import healthz
 from gallery.api import api
@@ -20,6 +22,7 @@ urlpatterns = [
     path("", records.home, name="home"),
     path("images/<int:image_id>/", records.detail, name="image_detail"),
     path("images/<int:image_id>/remix/", records.remix, name="image_remix"),
+    path("images/<int:image_id>/diff/<int:other_id>/", records.diff, name="image_diff"),
     path("images/<int:image_id>/restore/", records.restore, name="image_restore"),
     path("images/<int:image_id>/restore.json", records.restore_status, name="image_restore_status"),
     re_path(
@@ -40,6 +43,10 @@ urlpatterns = [
     path("jobs/<int:job_id>/", generate.job_detail, name="job_detail"),
     path("jobs/<int:job_id>/status.json", generate.job_status, name="job_status"),
     path("jobs/<int:job_id>/cancel/", generate.job_cancel, name="job_cancel"),
+    # The language switcher in every page's header posts here without a CSRF token: a forged
+    # switch only changes the language of the victim's next page, while a token would make
+    # every anonymous page uncacheable (gallery/page_cache.py refuses pages that carry one).
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
     path("api/v1/", api.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

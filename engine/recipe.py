@@ -15,6 +15,9 @@ import typing
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# Messages for people: English here, translated by the web layer (engine.messages).
+from engine.messages import Message as M
+from engine.messages import gettext_noop as _
 from engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 
 SEED_MAX = 2**32 - 1  # A1111 and diffusers users exchange 32-bit seeds
@@ -22,7 +25,11 @@ SIDE_MIN = 64
 SIDE_MULTIPLE = 8  # the VAE downsamples by 8; other sizes crash or get cropped silently
 PRECISIONS = ("fp32", "fp16")
 MODES = ("txt2img", "img2img", "inpaint")
-MODE_LABELS = {"txt2img": "text to image", "img2img": "image to image", "inpaint": "inpainting"}
+MODE_LABELS = {
+    "txt2img": _("text to image"),
+    "img2img": _("image to image"),
+    "inpaint": _("inpainting"),
+}
 PROMPT_MAX_CHARS = 2000
 GUIDANCE_MAX = 30.0
 
@@ -57,55 +64,56 @@ class Recipe:
     model_version_id: int | None = field(
         # None: no registered model (an engine-only render, or a record whose model was deleted).
         default=None,
-        metadata=_spec(label="Model", input_name="model_version", local_ref=True),
+        metadata=_spec(label=_("Model"), input_name="model_version", local_ref=True),
     )
-    prompt: str = field(metadata=_spec(label="Prompt", multiline=True))
+    prompt: str = field(metadata=_spec(label=_("Prompt"), multiline=True))
     negative_prompt: str = field(
-        default="", metadata=_spec(label="Negative prompt", multiline=True)
+        default="", metadata=_spec(label=_("Negative prompt"), multiline=True)
     )
     seed: int | None = field(
         default=None,  # None: pick one at random, then store it
         metadata=_spec(
-            label="Seed", help=f"0 to {SEED_MAX}; blank picks a random seed (then stored)."
+            label=_("Seed"),
+            help=M(_("0 to %(most)s; blank picks a random seed (then stored)."), most=SEED_MAX),
         ),
     )
     scheduler: str = field(
         default=DEFAULT_SCHEDULER,
-        metadata=_spec(label="Scheduler", choices=tuple((name, name) for name in SCHEDULERS)),
+        metadata=_spec(label=_("Scheduler"), choices=tuple((name, name) for name in SCHEDULERS)),
     )
-    steps: int = field(default=20, metadata=_spec(label="Steps"))
-    guidance: float = field(default=7.5, metadata=_spec(label="Guidance (CFG scale)"))
-    width: int = field(default=64, metadata=_spec(label="Width"))
-    height: int = field(default=64, metadata=_spec(label="Height"))
+    steps: int = field(default=20, metadata=_spec(label=_("Steps")))
+    guidance: float = field(default=7.5, metadata=_spec(label=_("Guidance (CFG scale)")))
+    width: int = field(default=64, metadata=_spec(label=_("Width")))
+    height: int = field(default=64, metadata=_spec(label=_("Height")))
     # Which precisions are offered is per deployment (fp16 needs CUDA workers).
     precision: str = field(
         default="fp32",
-        metadata=_spec(label="Precision", choices=tuple((p, p) for p in PRECISIONS)),
+        metadata=_spec(label=_("Precision"), choices=tuple((p, p) for p in PRECISIONS)),
     )
     batch_size: int = field(
         default=1,
         # Each image of a batch is its own record (seed, seed+1, …) that records its batch size
         # and position; remix compares one record's recipe, so this is not a pixel field here.
-        metadata=_spec(label="Batch size", pixels=False),
+        metadata=_spec(label=_("Batch size"), pixels=False),
     )
     mode: str = field(
         default="txt2img",
-        metadata=_spec(label="Mode", choices=tuple(MODE_LABELS.items())),
+        metadata=_spec(label=_("Mode"), choices=tuple(MODE_LABELS.items())),
     )
     strength: float | None = field(
         default=None,
         metadata=_spec(
-            label="Strength",
-            help="img2img/inpainting: 0 keeps the init image, 1 ignores it.",
+            label=_("Strength"),
+            help=_("img2img/inpainting: 0 keeps the init image, 1 ignores it."),
             suggested=0.75,
         ),
     )
     # img2img / inpaint inputs: ids of stored source images (content-addressed).
     init_image_id: int | None = field(
-        default=None, metadata=_spec(label="Init image", local_ref=True, hidden=True)
+        default=None, metadata=_spec(label=_("Init image"), local_ref=True, hidden=True)
     )
     mask_id: int | None = field(
-        default=None, metadata=_spec(label="Mask", local_ref=True, hidden=True)
+        default=None, metadata=_spec(label=_("Mask"), local_ref=True, hidden=True)
     )
 
     def with_seed(self) -> Recipe:
@@ -164,53 +172,85 @@ class RecipeLimits:
 
 
 def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
-    """Every problem with a recipe, by field name. Empty means acceptable."""
+    """Every problem with a recipe, by field name (each a Message: English, translatable by
+    the web layer). Empty means acceptable."""
     errors: dict[str, list[str]] = {}
 
     def add(name: str, message: str) -> None:
         errors.setdefault(name, []).append(message)
 
     if not recipe.prompt.strip():
-        add("prompt", "Write a prompt: it is what the image is made from.")
+        add("prompt", M(_("Write a prompt: it is what the image is made from.")))
     if len(recipe.prompt) > PROMPT_MAX_CHARS:
-        add("prompt", f"Keep the prompt under {PROMPT_MAX_CHARS} characters.")
+        add("prompt", M(_("Keep the prompt under %(most)s characters."), most=PROMPT_MAX_CHARS))
     if len(recipe.negative_prompt) > PROMPT_MAX_CHARS:
-        add("negative_prompt", f"Keep the negative prompt under {PROMPT_MAX_CHARS} characters.")
+        add(
+            "negative_prompt",
+            M(_("Keep the negative prompt under %(most)s characters."), most=PROMPT_MAX_CHARS),
+        )
     if recipe.seed is not None and not 0 <= recipe.seed <= SEED_MAX:
-        add("seed", f"Seed must be between 0 and {SEED_MAX} (or blank for a random one).")
+        add(
+            "seed",
+            M(_("Seed must be between 0 and %(most)s (or blank for a random one)."), most=SEED_MAX),
+        )
     if recipe.scheduler not in SCHEDULERS:
         add(
             "scheduler",
-            f"Unknown scheduler {recipe.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.",
+            M(
+                _("Unknown scheduler %(name)r; choose one of %(known)s."),
+                name=recipe.scheduler,
+                known=", ".join(SCHEDULERS),
+            ),
         )
     if not 1 <= recipe.steps <= limits.max_steps:
-        add("steps", f"Steps must be between 1 and {limits.max_steps}.")
+        add("steps", M(_("Steps must be between 1 and %(most)s."), most=limits.max_steps))
     if not 0.0 <= recipe.guidance <= GUIDANCE_MAX:
-        add("guidance", f"Guidance (CFG scale) must be between 0 and {GUIDANCE_MAX:g}.")
+        add(
+            "guidance",
+            M(_("Guidance (CFG scale) must be between 0 and %(most)g."), most=GUIDANCE_MAX),
+        )
     for name in ("width", "height"):
         side = getattr(recipe, name)
         if side % SIDE_MULTIPLE:
-            add(name, f"{name.capitalize()} must be a multiple of {SIDE_MULTIPLE} (got {side}).")
+            template = (
+                _("Width must be a multiple of %(step)s (got %(side)s).")
+                if name == "width"
+                else _("Height must be a multiple of %(step)s (got %(side)s).")
+            )
+            add(name, M(template, step=SIDE_MULTIPLE, side=side))
         if not SIDE_MIN <= side <= limits.max_side:
             add(
                 name,
-                f"{name.capitalize()} must be between {SIDE_MIN} and {limits.max_side} pixels.",
+                M(
+                    _("Width must be between %(least)s and %(most)s pixels.")
+                    if name == "width"
+                    else _("Height must be between %(least)s and %(most)s pixels."),
+                    least=SIDE_MIN,
+                    most=limits.max_side,
+                ),
             )
     if recipe.precision not in PRECISIONS:
-        add("precision", f"Precision must be one of {', '.join(PRECISIONS)}.")
+        add("precision", M(_("Precision must be one of %(known)s."), known=", ".join(PRECISIONS)))
     if recipe.mode not in MODES:
-        add("mode", f"Unknown mode {recipe.mode!r}; choose one of {', '.join(MODES)}.")
+        add(
+            "mode",
+            M(_("Unknown mode %(name)r; choose one of %(known)s."), name=recipe.mode,
+              known=", ".join(MODES)),
+        )  # fmt: skip
     if recipe.mode in ("img2img", "inpaint"):
         if recipe.init_image_id is None:
-            add("init_image", f"{recipe.mode} needs an init image.")
+            add("init_image", M(_("%(mode)s needs an init image."), mode=recipe.mode))
         if recipe.strength is None or not 0.0 < recipe.strength <= 1.0:
-            add("strength", "Strength must be above 0 and at most 1 (1 ignores the init image).")
+            add(
+                "strength",
+                M(_("Strength must be above 0 and at most 1 (1 ignores the init image).")),
+            )
     if recipe.mode == "inpaint" and recipe.mask_id is None:
-        add("mask", "Inpainting needs a mask (white = repaint, black = keep).")
+        add("mask", M(_("Inpainting needs a mask (white = repaint, black = keep).")))
     if recipe.mode == "txt2img" and (recipe.init_image_id or recipe.mask_id):
-        add("mode", "Choose img2img or inpaint to use an init image or mask.")
+        add("mode", M(_("Choose img2img or inpaint to use an init image or mask.")))
     if not 1 <= recipe.batch_size <= limits.max_batch:
-        add("batch_size", f"Batch size must be between 1 and {limits.max_batch}.")
+        add("batch_size", M(_("Batch size must be between 1 and %(most)s."), most=limits.max_batch))
     if recipe.seed is not None and recipe.seed + recipe.batch_size - 1 > SEED_MAX:
-        add("seed", "Seed + batch size runs past the largest seed; pick a smaller seed.")
+        add("seed", M(_("Seed + batch size runs past the largest seed; pick a smaller seed.")))
     return errors

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.urls import reverse
 
-from generator.models import RenderJob
+from generator.models import Image, RenderJob
 from generator.selectors.jobs import job_images, job_queue_place
 
 
@@ -23,7 +23,10 @@ def _queue(job: RenderJob) -> dict[str, Any] | None:
     }
 
 
-def job_payload(*, job: RenderJob) -> dict[str, Any]:
+def job_payload(*, job: RenderJob, images: list[Image] | None = None) -> dict[str, Any]:
+    """The job as JSON; `images` are its records when the caller has them already."""
+    if images is None:
+        images = job_images(job=job)
     payload: dict[str, Any] = {
         "id": job.pk,
         "kind": job.kind,
@@ -42,7 +45,7 @@ def job_payload(*, job: RenderJob) -> dict[str, Any]:
                 "url": reverse("image_detail", args=[image.pk]),
                 "src": image.image_file.url if image.image_file else None,
             }
-            for image in job_images(job=job)
+            for image in images
         ],
     }
     reproduction = getattr(job, "reproduction", None) if job.kind == job.Kind.REPRODUCE else None

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 WINDOW_SECONDS = 60
 
@@ -56,21 +61,23 @@ def too_many_requests(
     return response
 
 
-def limit_message(what: str, limit: int, retry_after: int, period: str = "a minute") -> str:
-    return f"Too many {what}: the limit is {limit} {period}. Try again in {retry_after} seconds."
-
-
 def generation_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
     """A 429 when this user submits faster than the generation rate limit, else None."""
     limit = settings.SEEDBANK_RATE_GENERATE_PER_MINUTE
-    return _refused(request, scope="generate", what="render requests", limit=limit,
-                    as_json=as_json)  # fmt: skip
+    message = _(
+        "Too many render requests: the limit is %(limit)s a minute. "
+        "Try again in %(seconds)s seconds."
+    )
+    return _refused(request, scope="generate", message=message, limit=limit, as_json=as_json)
 
 
 def search_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
     """A 429 when this client searches faster than the search rate limit, else None."""
     limit = settings.SEEDBANK_RATE_SEARCH_PER_MINUTE
-    return _refused(request, scope="search", what="searches", limit=limit, as_json=as_json)
+    message = _(
+        "Too many searches: the limit is %(limit)s a minute. Try again in %(seconds)s seconds."
+    )
+    return _refused(request, scope="search", message=message, limit=limit, as_json=as_json)
 
 
 def signup_refused(request: HttpRequest) -> HttpResponse | None:
@@ -78,17 +85,22 @@ def signup_refused(request: HttpRequest) -> HttpResponse | None:
     return _refused(
         request,
         scope="signup",
-        what="new accounts from your address",
+        message=_(
+            "Too many new accounts from your address: the limit is %(limit)s an hour. "
+            "Try again in %(seconds)s seconds."
+        ),
         limit=settings.SEEDBANK_RATE_SIGNUP_PER_HOUR,
         identity=f"ip:{client_address(request)}",  # by address even when signed in
         window=3600,
-        period="an hour",
     )
 
 
 def export_refused(request: HttpRequest) -> HttpResponse | None:
     """A 429 when this client exports faster than SEEDBANK_RATE_EXPORT_PER_HOUR."""
-    return _refused(request, scope="export", what="exports", window=3600, period="an hour",
+    message = _(
+        "Too many exports: the limit is %(limit)s an hour. Try again in %(seconds)s seconds."
+    )
+    return _refused(request, scope="export", message=message, window=3600,
                     limit=settings.SEEDBANK_RATE_EXPORT_PER_HOUR)  # fmt: skip
 
 
@@ -96,16 +108,17 @@ def _refused(
     request: HttpRequest,
     *,
     scope: str,
-    what: str,
+    message: StrOrPromise,
     limit: int,
     as_json: bool = False,
     identity: str | None = None,
     window: int = WINDOW_SECONDS,
-    period: str = "a minute",
 ) -> HttpResponse | None:
+    """`message` says the limit and the wait (%(limit)s, %(seconds)s) in the reader's language;
+    the JSON API's is English (config.middleware.LocaleMiddleware)."""
     identity = identity or client_identity(request)
     wait = hit(scope=scope, identity=identity, limit=limit, window=window)
     if wait is None:
         return None
-    message = limit_message(what, limit, wait, period)
-    return too_many_requests(request, message, retry_after=wait, as_json=as_json)
+    text = str(message) % {"limit": limit, "seconds": wait}
+    return too_many_requests(request, text, retry_after=wait, as_json=as_json)

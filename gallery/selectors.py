@@ -2,49 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from gallery.models import Collection, CollectionItem
 from generator.models import Image
+from generator.selectors.pages import RecordPage, newest_first_page
 from generator.selectors.records import images_public, images_visible_to
 
 
-@dataclass(frozen=True)
-class GalleryPage:
-    images: list[Image]
-    next_cursor: str | None
-
-
-def _encode_cursor(image: Image) -> str:
-    return f"{image.created_at.isoformat()}~{image.pk}"
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, int] | None:
-    try:
-        stamp, pk = cursor.rsplit("~", 1)
-        return datetime.fromisoformat(stamp), int(pk)
-    except ValueError:
-        return None
-
-
-def gallery_page(*, cursor: str | None, page_size: int) -> GalleryPage:
-    """Newest first. The cursor is the (created_at, id) of the last image shown: keyset
-    pagination stays fast on deep pages and never repeats or skips rows as new ones arrive."""
-    images = (
-        images_public().listing().select_related("model_version").order_by("-created_at", "-id")
-    )
-    position = _decode_cursor(cursor) if cursor else None
-    if position is not None:
-        created_at, pk = position
-        images = images.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
-    rows = list(images[: page_size + 1])
-    has_more = len(rows) > page_size
-    rows = rows[:page_size]
-    return GalleryPage(images=rows, next_cursor=_encode_cursor(rows[-1]) if has_more else None)
+def gallery_page(*, cursor: str | None, page_size: int) -> RecordPage:
+    """The public gallery, newest first, by keyset (generator.selectors.pages)."""
+    images = images_public().listing().select_related("model_version")
+    return newest_first_page(images=images, cursor=cursor, page_size=page_size)
 
 
 def collections_with_covers(*, viewer: Any, limit: int) -> list[Collection]:

@@ -1,12 +1,50 @@
-// Polls a job's status while it runs, moving the progress bar; reloads once it finishes so the
-// server renders the final images or verdict.
+// A job page while its job runs: polls the status, moves the progress bar and the queue place,
+// and shows each image as soon as it is stored. A reproduction or a restore (or any job that
+// failed or was cancelled) reloads once it ends, so the server renders the verdict, the image or
+// the reason. Every text shown comes from the page's data- attributes, in the reader's language.
 (function () {
   const job = document.querySelector(".job[data-status-url]");
   if (!job || job.dataset.finished === "1") return;
   const bar = job.querySelector("progress");
   const step = job.querySelector("[data-testid=job-step]");
+  const total = job.querySelector("[data-testid=job-total]");
   const status = job.querySelector("[data-testid=job-status]");
   const queue = job.querySelector("[data-testid=job-queue]");
+  const cancel = job.querySelector("[data-testid=cancel-form]");
+  const grid = job.querySelector("[data-job-images]");
+
+  function statusLabel(code) {
+    const key = "label" + code.charAt(0).toUpperCase() + code.slice(1);
+    return status.dataset[key] || code;
+  }
+
+  function queueText(place) {
+    let text = place.ahead === 1
+      ? queue.dataset.aheadOne
+      : queue.dataset.aheadMany.replace("%(ahead)s", place.ahead);
+    if (place.estimate_seconds !== null) {
+      text += ", " + queue.dataset.starts.replace("%(seconds)s", Math.round(place.estimate_seconds));
+    }
+    return text;
+  }
+
+  function showImages(images) {
+    if (!grid) return;
+    for (const image of images) {
+      const card = grid.querySelector(`[data-image-id="${image.id}"]`);
+      const placeholder = card && card.querySelector(".placeholder");
+      if (!image.src || !placeholder) continue;
+      const link = document.createElement("a");
+      link.href = image.url;
+      const picture = document.createElement("img");
+      picture.src = image.src;
+      picture.alt = grid.dataset.alt || "";
+      picture.dataset.testid = "result-image";
+      link.append(picture);
+      placeholder.replaceWith(link);
+    }
+  }
+
   async function poll() {
     try {
       const response = await fetch(job.dataset.statusUrl, { headers: { Accept: "application/json" } });
@@ -15,17 +53,19 @@
         bar.max = data.progress.total || 1;
         bar.value = data.progress.step;
         step.textContent = data.progress.step;
-        status.textContent = data.status;
+        if (total) total.textContent = data.progress.total;
+        status.textContent = statusLabel(data.status);
         if (queue) {
           queue.hidden = !data.queue;
-          if (data.queue) {
-            const wait = data.queue.estimate_seconds;
-            queue.textContent = `${data.queue.ahead} job${data.queue.ahead === 1 ? "" : "s"} ahead` +
-              (wait === null ? "" : `, starts in about ${Math.round(wait)} s`);
-          }
+          if (data.queue) queue.textContent = queueText(data.queue);
         }
+        showImages(data.images);
         if (["done", "failed", "cancelled"].includes(data.status)) {
-          window.location.reload();
+          if (data.status !== "done" || job.dataset.kind !== "render") {
+            window.location.reload();
+          } else if (cancel) {
+            cancel.remove();
+          }
           return;
         }
       }

@@ -41,7 +41,9 @@ def _recipe_in() -> type[Schema]:
         if recipe_field.name == "precision":  # what this deployment's workers render
             choices = list(settings.SEEDBANK_PRECISIONS)
         default: Any = recipe_field.default if has_default(recipe_field) else ...
-        description = about.help
+        # Plain str: the engine's texts may be engine.messages.Message (a str subclass), which
+        # schema tooling (jsonschema) refuses. The API documents itself in English.
+        description = str(about.help)
         if about.local_ref:
             description = f"Id of a stored {about.label.lower()} on this site."
         if about.input_name == "model_version":
@@ -51,7 +53,7 @@ def _recipe_in() -> type[Schema]:
             annotation | None if optional else annotation,
             Field(
                 default,
-                title=about.label,
+                title=str(about.label),
                 description=description or None,
                 json_schema_extra={"enum": choices} if choices else None,
             ),

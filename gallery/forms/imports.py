@@ -7,6 +7,9 @@ from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.text import format_lazy
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from engine.imports.discover import IMAGE_SUFFIXES, TABLE_SUFFIXES
 from engine.imports.tables import FIELDS, parse_mapping
@@ -36,20 +39,22 @@ class MultipleFileField(forms.FileField):
 
 class ImportUploadForm(forms.Form):
     uploads = MultipleFileField(
-        label="Files",
-        help_text=(
+        label=_("Files"),
+        help_text=_(
             "Images from A1111, ComfyUI, InvokeAI, NovelAI, Fooocus, SwarmUI or Seedbank; zips "
             "of them; CSV, JSON Lines, Lexica JSON or DiffusionDB parquet tables."
         ),
     )
     mapping = forms.CharField(
-        label="Column mapping (CSV / JSON Lines)",
+        label=_("Column mapping (CSV / JSON Lines)"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3, "placeholder": "seed=params.seed"}),
-        help_text=f"One FIELD=COLUMN[.KEY…] per line; fields: {', '.join(FIELDS)}.",
+        help_text=format_lazy(
+            _("One FIELD=COLUMN[.KEY…] per line; fields: {fields}."), fields=", ".join(FIELDS)
+        ),
     )
     render_missing = forms.BooleanField(
-        label="Render recipes that come without a picture (when their model is registered)",
+        label=_("Render recipes that come without a picture (when their model is registered)"),
         required=False,
         initial=True,
     )
@@ -59,15 +64,20 @@ class ImportUploadForm(forms.Form):
         unknown = [f.name for f in files if Path(f.name).suffix.lower() not in ACCEPTED]
         if unknown:
             raise forms.ValidationError(
-                f"Not a file Seedbank imports: {', '.join(unknown)} (accepted: "
-                f"{', '.join(ACCEPTED)})."
+                gettext("Not a file Seedbank imports: %(names)s (accepted: %(accepted)s).")
+                % {"names": ", ".join(unknown), "accepted": ", ".join(ACCEPTED)}
             )
         total = sum(f.size for f in files)
         if total > settings.SEEDBANK_IMPORT_MAX_UPLOAD_BYTES:
             raise forms.ValidationError(
-                f"The files come to {total / 1e6:.0f} MB; the limit is "
-                f"{settings.SEEDBANK_IMPORT_MAX_UPLOAD_BYTES / 1e6:.0f} MB. Larger archives: "
-                "manage.py import on the server."
+                gettext(
+                    "The files come to %(total)s MB; the limit is %(limit)s MB. Larger archives: "
+                    "manage.py import on the server."
+                )
+                % {
+                    "total": f"{total / 1e6:.0f}",
+                    "limit": f"{settings.SEEDBANK_IMPORT_MAX_UPLOAD_BYTES / 1e6:.0f}",
+                }
             )
         return files
 

@@ -1,5 +1,6 @@
 """The recipe form, built from the recipe type: engine.recipe.Recipe lists the fields, their
-types, defaults, labels and help; this module only decides how each kind of field is typed in.
+types, defaults, labels and help; this module only decides how each kind of field is typed in,
+and says each label and help in the reader's language (the engine's are English).
 
 A field left blank takes the recipe's default (the JSON API does the same); the rules themselves
 are engine.recipe.recipe_errors, shared with the API and the services.
@@ -11,10 +12,12 @@ import base64
 import binascii
 import dataclasses
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
+from django.utils.functional import lazy
+from django.utils.translation import gettext_lazy as _
 
 from engine.recipe import (
     Recipe,
@@ -26,6 +29,7 @@ from engine.recipe import (
     spec,
 )
 from gallery.forms.uploads import picture_from_upload
+from generator.i18n import translated
 from generator.models import Image
 from generator.selectors.recipes import (
     model_version_default,
@@ -35,13 +39,27 @@ from generator.selectors.recipes import (
 from generator.selectors.records import image_detail
 from generator.services.records import source_from_record, source_image_store
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 _NUMBER_FIELDS: dict[type, type[forms.Field]] = {int: forms.IntegerField, float: forms.FloatField}
+
+# The engine is Django-free: its labels, help and choice words are English, marked for the
+# catalogue (engine.messages), and translated here when a form is shown.
+translated_lazy = lazy(translated, str)
+INVALID_CHOICE: dict[str, StrOrPromise] = {
+    "scheduler": _("Unknown scheduler %(value)s; choose one from the list."),
+    "mode": _("Unknown mode %(value)s; choose one from the list."),
+}
 
 
 def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
     about = spec(recipe_field)
-    kind, _ = field_type(recipe_field)
-    options: dict[str, Any] = {"label": about.label, "help_text": about.help, "required": False}
+    kind, _nullable = field_type(recipe_field)
+    name = input_name(recipe_field)
+    label = translated_lazy(about.label)
+    help_text = translated_lazy(about.help) if about.help else ""
+    options: dict[str, Any] = {"label": label, "help_text": help_text, "required": False}
     if has_default(recipe_field):
         options["initial"] = (
             about.suggested if about.suggested is not None else (recipe_field.default)
@@ -50,17 +68,20 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
         return forms.ModelChoiceField(
             queryset=model_versions_renderable(),
             empty_label=None,
-            label=about.label,
-            error_messages={"invalid_choice": "Unknown model version; choose one from the list."},
+            label=label,
+            error_messages={
+                "invalid_choice": _("Unknown model version; choose one from the list.")
+            },
         )
     if about.hidden:
         return _NUMBER_FIELDS[kind](widget=forms.HiddenInput, **options)
     if about.choices:
         return forms.TypedChoiceField(
-            choices=about.choices,
+            choices=[(value, translated_lazy(text)) for value, text in about.choices],
             error_messages={
-                "invalid_choice": f"Unknown {about.label.lower()} %(value)s; "
-                "choose one from the list."
+                "invalid_choice": INVALID_CHOICE.get(
+                    name, _("Unknown value %(value)s; choose one from the list.")
+                )
             },
             **options,
         )
@@ -73,8 +94,8 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
 class RecipeFormBase(forms.Form):
     """The upload fields: how img2img/inpainting inputs arrive before they are stored."""
 
-    init_upload = forms.FileField(required=False, label="Init image (PNG, JPEG or WebP)")
-    mask_upload = forms.FileField(required=False, label="Mask (white = repaint, black = keep)")
+    init_upload = forms.FileField(required=False, label=_("Init image (PNG, JPEG or WebP)"))
+    mask_upload = forms.FileField(required=False, label=_("Mask (white = repaint, black = keep)"))
     # The mask painter's canvas, as a PNG data: URL.
     mask_data = forms.CharField(required=False, widget=forms.HiddenInput)
     # "Use as init image": a record whose pixels become the init image once the form is sent
@@ -88,7 +109,7 @@ class RecipeFormBase(forms.Form):
         precision = self.fields["precision"]
         assert isinstance(precision, forms.ChoiceField)
         precision.choices = [(p, p) for p in settings.SEEDBANK_PRECISIONS]
-        precision.error_messages["invalid_choice"] = (
+        precision.error_messages["invalid_choice"] = _(
             "Precision %(value)s is not available on this deployment's workers "
             "(fp16 needs CUDA GPUs); use fp32."
         )
@@ -110,11 +131,11 @@ class RecipeFormBase(forms.Form):
             return None
         prefix = "data:image/png;base64,"
         if not value.startswith(prefix):
-            raise forms.ValidationError("The painted mask must be a PNG data URL.")
+            raise forms.ValidationError(_("The painted mask must be a PNG data URL."))
         try:
             data = base64.b64decode(value[len(prefix) :], validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise forms.ValidationError("The painted mask is not valid base64.") from exc
+            raise forms.ValidationError(_("The painted mask is not valid base64.")) from exc
         return picture_from_upload(io.BytesIO(data))
 
     def clean_init_record(self) -> Image | None:
@@ -123,7 +144,7 @@ class RecipeFormBase(forms.Form):
             return None
         record = image_detail(image_id=record_id, viewer=self.viewer)
         if record is None or not record.image_file:
-            raise forms.ValidationError("That record cannot be used as an init image.")
+            raise forms.ValidationError(_("That record cannot be used as an init image."))
         return record
 
     def clean(self) -> dict[str, Any]:
@@ -141,7 +162,7 @@ class RecipeFormBase(forms.Form):
         for name, messages in recipe_errors(stand_in, recipe_limits()).items():
             for message in messages:
                 field = {"init_image": "init_upload", "mask": "mask_upload"}.get(name, name)
-                self.add_error(field if field in self.fields else None, message)
+                self.add_error(field if field in self.fields else None, translated(message))
         return cleaned
 
     def recipe(self) -> Recipe:

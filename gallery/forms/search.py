@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from engine.schedulers import SCHEDULERS
 from gallery.forms.uploads import picture_from_upload
@@ -15,14 +16,23 @@ from gallery.selectors import (
 from generator.selectors.model_versions import model_version_names
 from search.selectors import SearchFilters
 
-MODES = [("hybrid", "words + meaning"), ("vector", "meaning (CLIP)"), ("keyword", "exact words")]
+MODES = [
+    ("hybrid", _("words + meaning")),
+    ("vector", _("meaning (CLIP)")),
+    ("keyword", _("exact words")),
+]
+
+
+# Infinite scroll over search results stops here (8 × 24 = 192 records): past that a better
+# query serves better than scrolling, and each page re-ranks everything above it.
+SEARCH_MAX_PAGES = 8
 
 
 class SearchForm(forms.Form):
-    q = forms.CharField(required=False, max_length=500, label="Search")
+    q = forms.CharField(required=False, max_length=500, label=_("Search"))
     mode = forms.ChoiceField(choices=MODES, required=False, initial="hybrid")
     # A FileField, not ImageField: open_upload gives the clear messages (bombs, limits, types).
-    image = forms.FileField(required=False, label="…or find images like this one")
+    image = forms.FileField(required=False, label=_("…or find images like this one"))
     like = forms.IntegerField(required=False, widget=forms.HiddenInput)
     model = forms.ChoiceField(required=False)
     scheduler = forms.ChoiceField(required=False)
@@ -34,26 +44,34 @@ class SearchForm(forms.Form):
     collection = forms.ChoiceField(required=False)
     nsfw = forms.ChoiceField(
         required=False,
-        choices=[("include", "show NSFW"), ("exclude", "hide NSFW"), ("only", "only NSFW")],
+        choices=[
+            ("include", _("show NSFW")),
+            ("exclude", _("hide NSFW")),
+            ("only", _("only NSFW")),
+        ],
     )
     min_score = forms.FloatField(
         required=False,
         min_value=-1.0,
         max_value=1.0,
-        label="Relevance threshold (cosine)",
-        help_text="Blank: the model's default for searches by words; -1 shows every match.",
+        label=_("Relevance threshold (cosine)"),
+        help_text=_("Blank: the model's default for searches by words; -1 shows every match."),
     )
-    collapse = forms.BooleanField(required=False, label="Collapse near-duplicates")
+    collapse = forms.BooleanField(required=False, label=_("Collapse near-duplicates"))
+    # Ranked results page by rank within a bounded ranking (see gallery/views/search.py).
+    page = forms.IntegerField(
+        required=False, min_value=1, max_value=SEARCH_MAX_PAGES, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # From the model registry, never a DISTINCT over every record (it grows with them).
         models = [(name, name) for name in model_version_names()]
-        self._choices("model", [("", "any model"), *models])
-        self._choices("scheduler", [("", "any scheduler"), *((s, s) for s in SCHEDULERS)])
-        self._choices("collection", [("", "any collection"), *collection_choices_public()])
+        self._choices("model", [("", _("any model")), *models])
+        self._choices("scheduler", [("", _("any scheduler")), *((s, s) for s in SCHEDULERS)])
+        self._choices("collection", [("", _("any collection")), *collection_choices_public()])
 
-    def _choices(self, name: str, choices: list[tuple[str, str]]) -> None:
+    def _choices(self, name: str, choices: list[tuple[str, Any]]) -> None:
         field = self.fields[name]
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices

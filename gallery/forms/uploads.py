@@ -8,6 +8,7 @@ from django import forms
 from django.conf import settings
 
 from engine.uploads import UploadRejected, open_upload
+from generator.i18n import translated
 
 
 def picture_from_upload(upload: Any) -> Any:
@@ -19,4 +20,4 @@ def picture_from_upload(upload: Any) -> Any:
             max_pixels=settings.SEEDBANK_UPLOAD_MAX_PIXELS,
         )
     except UploadRejected as exc:
-        raise forms.ValidationError(str(exc)) from exc
+        raise forms.ValidationError(translated(exc.args[0])) from exc

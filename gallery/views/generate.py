@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from engine.recipe import Recipe
@@ -18,7 +19,7 @@ from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
 from gallery.payloads import job_payload
 from generator.models import RenderJob
-from generator.selectors.jobs import job_cancellable_by, job_for_viewer
+from generator.selectors.jobs import job_cancellable_by, job_for_viewer, job_images
 from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.selectors.recipes import source_image_find
 from generator.selectors.records import image_detail
@@ -119,9 +120,12 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
     job = job_for_viewer(job_id=job_id, viewer=request.user)
     if job is None:
         raise Http404("No such job")
+    images = job_images(job=job)
     context = {
         "job": job,
-        "payload": job_payload(job=job),
+        "payload": job_payload(job=job, images=images),
+        # Every image of a render job shares one recipe but its seed: the first one shows it.
+        "recipe": images[0] if images else None,
         "can_cancel": job_cancellable_by(job=job, user=request.user),
     }
     return render(request, "generator/job_detail.html", context)
@@ -134,9 +138,13 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     if job is None:
         raise Http404("No such job")
     if render_job_cancel(job=job, by=request.user):  # type: ignore[arg-type]
-        messages.success(request, "Job cancelled: nothing of it is stored.")
+        messages.success(request, gettext("Job cancelled: nothing of it is stored."))
     else:
-        messages.info(request, f"The job had already finished ({job.get_status_display()}).")
+        messages.info(
+            request,
+            gettext("The job had already finished (%(status)s).")
+            % {"status": job.get_status_display()},
+        )
     return redirect("job_detail", job_id=job.pk)
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from archive.services.exports import export_zip
 from engine.export import export_script
 from gallery import ratelimit
+from gallery.charts import bar_chart
 from gallery.forms.recipe import RecipeForm
 from gallery.page_cache import anonymous_page_cache
 from gallery.selectors import (
@@ -29,15 +30,14 @@ from gallery.views.access import staff_refused
 from gallery.views.generate import init_source, submit_recipe
 from gallery.views.search import search_page
 from generator.models import Image
+from generator.selectors.lineage import image_lineage, images_comparison
 from generator.selectors.model_versions import image_model_problem
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.records import (
     environment_public,
-    image_children,
     image_detail,
     image_export_document,
     image_last_reproduction,
-    image_parent,
     image_pending_restore,
     reproduction_summary,
     user_renders,
@@ -74,8 +74,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "environment_json": json.dumps(
             environment_public(image.environment), ensure_ascii=False, indent=2
         ),
-        "children": image_children(image=image, viewer=request.user),
-        "parent": image_parent(image=image, viewer=request.user),
+        "lineage": image_lineage(image=image, viewer=request.user),
         "similar": neighbours.similar,
         "near_duplicates": neighbours.near_duplicates,
         "near_duplicate_bound": neighbours.bound,
@@ -83,6 +82,16 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "cost": _image_cost(image),
     }
     return render(request, "gallery/detail.html", context)
+
+
+@require_safe
+@anonymous_page_cache
+def diff(request: HttpRequest, image_id: int, other_id: int) -> HttpResponse:
+    """Two recipes side by side (a lineage edge links parent → remix), changed fields marked."""
+    comparison = images_comparison(before_id=image_id, after_id=other_id, viewer=request.user)
+    if comparison is None:
+        raise Http404("No such image")
+    return render(request, "gallery/diff.html", {"comparison": comparison})
 
 
 @require_safe
@@ -117,22 +126,11 @@ def staff_dashboard(request: HttpRequest) -> HttpResponse:
     context = {
         "summary": reproduction_summary(),
         "stats": stats,
-        "image_bars": bar_chart([(d.day, d.images) for d in stats.days]),
-        "seconds_bars": bar_chart([(d.day, d.render_seconds) for d in stats.days]),
-        "cost_bars": bar_chart([(d.day, float(d.cost_usd)) for d in stats.days]),
+        "image_chart": bar_chart([(d.day, d.images) for d in stats.days], digits=0),
+        "seconds_chart": bar_chart([(d.day, d.render_seconds) for d in stats.days], digits=1),
+        "cost_chart": bar_chart([(d.day, d.cost_usd) for d in stats.days], digits=4),
     }
     return render(request, "staff/dashboard.html", context)
-
-
-def bar_chart(points: list[tuple[object, float]]) -> list[dict[str, object]]:
-    """Bars for an inline SVG chart: height as a share of the largest value (0-100)."""
-    top = max((value for _, value in points), default=0) or 1
-    bars = []
-    for index, (label, value) in enumerate(points):
-        height = round(100 * value / top, 1)
-        bars.append({"label": label, "value": value, "x": index * 22, "y": 100 - height,
-                     "height": height})  # fmt: skip
-    return bars
 
 
 @login_required
@@ -228,10 +226,15 @@ def collection(request: HttpRequest, slug: str) -> HttpResponse:
 @require_safe
 @anonymous_page_cache
 def user_page(request: HttpRequest, username: str) -> HttpResponse:
-    images = user_renders(username=username, viewer=request.user)
-    if images is None:
+    page = user_renders(
+        username=username,
+        viewer=request.user,
+        cursor=request.GET.get("before"),
+        page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE,
+    )
+    if page is None:
         raise Http404("No such user")
-    return render(request, "gallery/user.html", {"username": username, "images": images})
+    return render(request, "gallery/user.html", {"username": username, "page": page})
 
 
 @require_http_methods(["GET", "HEAD", "POST"])

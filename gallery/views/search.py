@@ -11,7 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from gallery import ratelimit
-from gallery.forms.search import SearchForm
+from gallery.forms.search import SEARCH_MAX_PAGES, SearchForm
 from gallery.page_cache import anonymous_page_cache
 from generator.selectors.records import image_detail
 from search.selectors import (
@@ -44,10 +44,15 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if not (query or like or upload):
         return render(request, "search/results.html", context)
     model = active_embedding_model()  # read once for the whole search
+    # Relevance has no stable keyset (fusion re-ranks, a new record moves every score), so a
+    # search pages by rank: page n ranks n pages deep and shows the last one, bounded by
+    # SEARCH_MAX_PAGES. The browse lists (gallery, a user's renders) page by keyset.
+    page_size = settings.SEEDBANK_GALLERY_PAGE_SIZE
+    page_number = data.get("page") or 1
     options = {
         "embedding_model": model,
         "filters": form.filters(),
-        "limit": settings.SEEDBANK_GALLERY_PAGE_SIZE,
+        "limit": page_size * page_number,
         "min_score": data.get("min_score"),
         "collapse_duplicates": data.get("collapse", False),
     }
@@ -71,4 +76,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
             everything["min_score"] = "-1"
             context["show_all_query"] = everything.urlencode()
     context["results"] = results
+    context["page_hits"] = results.hits[page_size * (page_number - 1) :]
+    if request.method != "POST" and len(results.hits) >= page_size * page_number:
+        if page_number < SEARCH_MAX_PAGES:
+            following = request.GET.copy()
+            following["page"] = str(page_number + 1)
+            context["next_query"] = following.urlencode()
     return render(request, "search/results.html", context)

@@ -12,6 +12,7 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 
 from engine.recipe import MODE_LABELS, Recipe
+from engine.thumbnails import GRID_WIDTHS
 from generator.models.jobs import RenderJob
 from generator.models.model_versions import ModelVersion
 
@@ -111,9 +112,12 @@ class Image(models.Model):
     # --- the outcome ---
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     image_file = models.FileField(upload_to="images/", blank=True)
+    # Grid previews (engine.thumbnails): WebP at the two grid widths, written with the pixels.
     # Eviction drops the full image once its recipe has been verified bit-identical; the
-    # thumbnail stays for the grid and the pixels come back on demand (a restore reproduction).
+    # previews stay for the grid and the pixels come back on demand (a restore reproduction).
     thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
+    # Empty when the picture is no wider than the small preview (it would be the same file).
+    thumbnail_large = models.FileField(upload_to="thumbnails/", blank=True)
     evicted_at = models.DateTimeField(null=True, blank=True)
     pixel_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
     # Moderation: hidden records vanish for everyone but staff; NSFW ones are blurred and
@@ -167,6 +171,23 @@ class Image(models.Model):
         if self.image_file:
             return str(self.image_file.url)
         return str(self.thumbnail.url) if self.thumbnail else ""
+
+    @property
+    def grid_src(self) -> str:
+        """What a grid shows where srcset is not understood: the small preview if there is one."""
+        return str(self.thumbnail.url) if self.thumbnail else self.display_url
+
+    @property
+    def grid_srcset(self) -> str:
+        """`srcset` candidates by intrinsic width: the previews, then the stored full image."""
+        candidates: list[tuple[str, int]] = []
+        if self.thumbnail:
+            candidates.append((str(self.thumbnail.url), min(self.width, GRID_WIDTHS[0])))
+        if self.thumbnail_large:
+            candidates.append((str(self.thumbnail_large.url), min(self.width, GRID_WIDTHS[1])))
+        if self.image_file and (not candidates or self.width > candidates[-1][1]):
+            candidates.append((str(self.image_file.url), self.width))
+        return ", ".join(f"{url} {width}w" for url, width in candidates)
 
     @property
     def batch_seeds(self) -> list[int]:

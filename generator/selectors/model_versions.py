@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.db import models
+from django.utils.translation import gettext
 
 from engine.weights import MODEL_INDEX, files_digest
 from generator.models import Image, ModelVersion
@@ -14,7 +15,8 @@ MODEL_PAGE_IMAGES = 48
 
 
 class ModelUnavailable(Exception):
-    """The model a record was made with is gone or changed: re-rendering would be a lie."""
+    """The model a record was made with is gone or changed: re-rendering would be a lie. The
+    message is in the active language (the reader's on a page, English in workers)."""
 
 
 def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVersion:
@@ -26,26 +28,38 @@ def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVers
     model_version = image.model_version
     if model_version is None:
         raise ModelUnavailable(
-            f"The model this record was made with ({image.model_name}, weights digest "
-            f"{expected}) has been deleted; it cannot be re-rendered."
+            gettext(
+                "The model this record was made with (%(name)s, weights digest %(digest)s) has "
+                "been deleted; it cannot be re-rendered."
+            )
+            % {"name": image.model_name, "digest": expected}
         )
     if model_version.weights_digest != expected:
         raise ModelUnavailable(
-            f"{model_version} is now registered with weights digest "
-            f"{model_version.weights_digest}, but this record was made with {expected}."
+            gettext(
+                "%(model)s is now registered with weights digest %(now)s, but this record was "
+                "made with %(digest)s."
+            )
+            % {"model": model_version, "now": model_version.weights_digest, "digest": expected}
         )
     path = Path(model_version.path)
     if not (path / MODEL_INDEX).is_file():
         raise ModelUnavailable(
-            f"The files of {model_version} are missing at {path} "
-            f"(expected weights digest {expected})."
+            gettext(
+                "The files of %(model)s are missing at %(path)s (expected weights digest "
+                "%(digest)s)."
+            )
+            % {"model": model_version, "path": path, "digest": expected}
         )
     if verify_files:
         found = files_digest(path)
         if found != expected:
             raise ModelUnavailable(
-                f"The files of {model_version} at {path} have changed: expected weights digest "
-                f"{expected}, found {found}."
+                gettext(
+                    "The files of %(model)s at %(path)s have changed: expected weights digest "
+                    "%(digest)s, found %(found)s."
+                )
+                % {"model": model_version, "path": path, "digest": expected, "found": found}
             )
     return model_version
 

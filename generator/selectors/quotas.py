@@ -9,6 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import Case, F, Q, Sum, Value, When
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from generator.models import Image, RenderJob, Reproduction
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 
 class QuotaExceeded(Exception):
-    """A user's daily allowance is spent; the message says which and when it frees up."""
+    """A user's daily allowance is spent; the message says which and when it frees up (in the
+    active language: the reader's on a page, English in workers and the JSON API)."""
 
 
 def quota_hold(*, user: User | None, renders: int) -> None:
@@ -56,8 +58,11 @@ def quota_check(*, user: User | None, renders: int) -> None:
     allowed = settings.SEEDBANK_QUOTA_RENDERS_PER_DAY
     if done + renders > allowed:
         raise QuotaExceeded(
-            f"Daily render quota reached: {done} of {allowed} images in the last 24 hours. "
-            "It frees up as your earlier renders pass 24 hours."
+            gettext(
+                "Daily render quota reached: %(done)s of %(allowed)s images in the last 24 "
+                "hours. It frees up as your earlier renders pass 24 hours."
+            )
+            % {"done": done, "allowed": allowed}
         )
     seconds = (
         RenderJob.objects.filter(owner=user, created_at__gte=since).aggregate(
@@ -68,6 +73,9 @@ def quota_check(*, user: User | None, renders: int) -> None:
     budget = settings.SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY
     if seconds >= budget:
         raise QuotaExceeded(
-            f"Daily GPU-time quota reached: {seconds:.0f} of {budget} GPU-seconds in the last "
-            "24 hours."
+            gettext(
+                "Daily GPU-time quota reached: %(used)s of %(budget)s GPU-seconds in the last "
+                "24 hours."
+            )
+            % {"used": f"{seconds:.0f}", "budget": budget}
         )

@@ -7,8 +7,10 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
+from django.utils.translation import gettext
 
 from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
+from generator.i18n import translated
 from generator.models import ModelVersion, SourceImage
 from generator.selectors.records import images_visible_to, source_reachable
 
@@ -34,7 +36,10 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
     """Raise ValidationError (by field) unless `user` may render the recipe; return its model.
 
     `user` None is the system (demo seeding, commands), which may use any stored source."""
-    errors = recipe_errors(recipe, recipe_limits())
+    errors = {
+        name: [translated(message) for message in messages]
+        for name, messages in recipe_errors(recipe, recipe_limits()).items()
+    }
     model_version = (
         model_versions_renderable().filter(pk=recipe.model_version_id).first()
         if recipe.model_version_id is not None
@@ -42,20 +47,28 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
     )
     if model_version is None:
         errors.setdefault("model_version", []).append(
-            f"Unknown model version {recipe.model_version_id!r}; choose a registered one that "
-            "is not archived."
+            gettext("Unknown model version %(id)s; choose a registered one that is not archived.")
+            % {"id": repr(recipe.model_version_id)}
         )
     if recipe.precision in PRECISIONS and recipe.precision not in settings.SEEDBANK_PRECISIONS:
         errors.setdefault("precision", []).append(
-            f"Precision {recipe.precision} is not available on this deployment's workers "
-            "(fp16 needs CUDA GPUs); use fp32."
+            gettext(
+                "Precision %(value)s is not available on this deployment's workers "
+                "(fp16 needs CUDA GPUs); use fp32."
+            )
+            % {"value": recipe.precision}
         )
-    for name, source_id, kind in (
-        ("init_image", recipe.init_image_id, SourceImage.Kind.INIT),
-        ("mask", recipe.mask_id, SourceImage.Kind.MASK),
+    for name, source_id, kind, unknown in (
+        (
+            "init_image",
+            recipe.init_image_id,
+            SourceImage.Kind.INIT,
+            gettext("Unknown init image %(id)s."),
+        ),
+        ("mask", recipe.mask_id, SourceImage.Kind.MASK, gettext("Unknown mask image %(id)s.")),
     ):
         if source_id is not None and not source_usable(source_id=source_id, kind=kind, user=user):
-            errors.setdefault(name, []).append(f"Unknown {kind} image {source_id}.")
+            errors.setdefault(name, []).append(unknown % {"id": source_id})
     if errors:
         raise ValidationError(errors)
     assert model_version is not None

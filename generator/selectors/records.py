@@ -11,6 +11,7 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from engine.export import export_document
 from generator.models import Image, Reproduction, SourceImage
 from generator.models.records import ImageQuerySet
+from generator.selectors.pages import RecordPage, newest_first_page
 
 
 def images_public() -> ImageQuerySet:
@@ -46,20 +47,6 @@ def images_any_exist() -> bool:
     return Image.objects.exists()
 
 
-def image_children(*, image: Image, viewer: Any = None) -> list[Image]:
-    return list(images_visible_to(viewer).listing().filter(parent=image).order_by("created_at"))
-
-
-def image_parent(*, image: Image, viewer: Any = None) -> Image | None:
-    """The remix parent, if this viewer may see it (a hidden parent shows to staff only)."""
-    if image.parent_id is None:
-        return None
-    if not Image.parent.is_cached(image):  # not loaded by image_detail's select_related
-        return images_visible_to(viewer).filter(pk=image.parent_id).first()
-    parent = image.parent
-    return parent if parent is not None and image_visible_to(parent, viewer) else None
-
-
 def image_visible_to(image: Image, viewer: Any) -> bool:
     """images_visible_to's rule for a record already loaded (kept next to it on purpose)."""
     if image.status != Image.Status.READY:
@@ -67,15 +54,18 @@ def image_visible_to(image: Image, viewer: Any) -> bool:
     return not image.hidden or (viewer is not None and getattr(viewer, "is_staff", False))
 
 
-def user_renders(*, username: str, viewer: Any = None, limit: int = 96) -> list[Image] | None:
-    """A user's finished renders, newest first; None when there is no such user."""
+def user_renders(
+    *, username: str, viewer: Any = None, cursor: str | None = None, page_size: int = 48
+) -> RecordPage | None:
+    """A page of a user's finished renders, newest first; None when there is no such user."""
     user = get_user_model().objects.filter(username=username).first()
     if user is None:
         return None
     visible = images_visible_to(viewer)
     if viewer is not None and viewer.pk == user.pk:  # your own hidden records stay yours
         visible = Image.objects.filter(status=Image.Status.READY)
-    return list(visible.listing().filter(owner=user).order_by("-created_at", "-id")[:limit])
+    images = visible.listing().filter(owner=user)
+    return newest_first_page(images=images, cursor=cursor, page_size=page_size)
 
 
 def image_last_reproduction(*, image: Image) -> Reproduction | None:
@@ -104,6 +94,15 @@ def images_evictable() -> list[Image]:
         if (last := image_last_reproduction(image=image)) is not None
         and last.verdict == Reproduction.Verdict.BIT_IDENTICAL
     ]
+
+
+def images_without_previews() -> QuerySet[Image]:
+    """Stored records with no grid preview yet (rendered before previews existed)."""
+    return (
+        Image.objects.filter(status=Image.Status.READY, thumbnail="")
+        .exclude(image_file="")
+        .order_by("pk")
+    )
 
 
 def reproductions_finished(*, ids: list[int]) -> QuerySet[Reproduction]:
@@ -185,7 +184,7 @@ def media_visible(*, name: str, viewer: Any) -> bool:
     if folder == "images":
         return records.filter(image_file=name).exists()
     if folder == "thumbnails":
-        return records.filter(thumbnail=name).exists()
+        return records.filter(Q(thumbnail=name) | Q(thumbnail_large=name)).exists()
     if folder == "reproductions":
         return Reproduction.objects.filter(image_file=name, image__in=records).exists()
     if folder == "sources":

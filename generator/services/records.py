@@ -16,7 +16,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from engine.keywords import segment
-from engine.thumbnails import thumbnail_webp
+from engine.thumbnails import grid_previews
 from generator.models import Image, Reproduction, SourceImage
 from generator.selectors.records import image_last_reproduction
 
@@ -24,18 +24,38 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-PIXEL_COLUMNS = ["image_file", "pixel_sha256"]
+PIXEL_COLUMNS = ["image_file", "pixel_sha256", "thumbnail", "thumbnail_large"]
 
 
 def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str, save: bool = True) -> None:
-    """Write the PNG for a record (replacing an earlier file of its own) and its digest; with
-    save=False the caller saves PIXEL_COLUMNS together with its own (one UPDATE per record)."""
+    """Write the PNG for a record (replacing earlier files of its own), its grid previews and
+    its digest; with save=False the caller saves PIXEL_COLUMNS together with its own columns
+    (one UPDATE per record)."""
     if image.image_file:  # a redelivered job replaces its own earlier file
         image.image_file.delete(save=False)
     image.image_file.save(f"{image.pk}-{pixel_sha256[:12]}.png", ContentFile(png), save=False)
     image.pixel_sha256 = pixel_sha256
+    image_store_previews(image=image, png=png)
     if save:
         image.save(update_fields=PIXEL_COLUMNS)
+
+
+def image_store_previews(*, image: Image, png: bytes) -> None:
+    """Write a record's grid previews (engine.thumbnails) from its PNG; the caller saves
+    `thumbnail` and `thumbnail_large`."""
+    previews = grid_previews(png)
+    for field in (image.thumbnail, image.thumbnail_large):
+        if field:
+            field.delete(save=False)
+    for field, preview in zip((image.thumbnail, image.thumbnail_large), previews, strict=False):
+        field.save(f"{image.pk}-w{preview.width}.webp", ContentFile(preview.webp), save=False)
+
+
+def image_previews_backfill(*, image: Image) -> None:
+    """Write the grid previews of a record stored before they were written with its pixels."""
+    with image.image_file.open("rb") as handle:
+        image_store_previews(image=image, png=handle.read())
+    image.save(update_fields=["thumbnail", "thumbnail_large"])
 
 
 def keyword_vector(prompt: str, negative_prompt: str) -> CombinedExpression:
@@ -109,11 +129,10 @@ def image_evict(*, image: Image) -> int:
         return 0
     with image.image_file.open("rb") as handle:
         data = handle.read()
-    thumbnail = thumbnail_webp(data)
     with transaction.atomic():
-        if not image.thumbnail:
-            image.thumbnail.save(f"{image.pk}.webp", ContentFile(thumbnail), save=False)
+        if not image.thumbnail:  # a record stored before previews were written with pixels
+            image_store_previews(image=image, png=data)
         image.image_file.delete(save=False)
         image.evicted_at = timezone.now()
-        image.save(update_fields=["thumbnail", "image_file", "evicted_at"])
-    return len(data) - len(thumbnail)
+        image.save(update_fields=["thumbnail", "thumbnail_large", "image_file", "evicted_at"])
+    return len(data)

@@ -211,6 +211,9 @@ def _discard_files(rows: list[Any]) -> None:
         stored = getattr(row, "image_file", None)
         if stored:
             stored.storage.delete(stored.name)
+        for preview in (getattr(row, "thumbnail", None), getattr(row, "thumbnail_large", None)):
+            if preview:
+                preview.storage.delete(preview.name)
 
 
 def _pixels(data: bytes) -> np.ndarray:

@@ -17,6 +17,7 @@ import pytest
 import requests
 from django.conf import settings
 from django.db import connection
+from playwright.sync_api import Browser, sync_playwright
 
 from config import embedded
 from config.celery import app
@@ -146,3 +147,29 @@ def signed_in_session(base_url: str, username: str, password: str) -> requests.S
     )
     assert response.status_code == 302, response.text[:500]
     return session
+
+
+# --- the browser (Debian chromium via Playwright) ------------------------------------------
+
+CHROMIUM = os.environ.get("SEEDBANK_CHROMIUM", "/usr/bin/chromium")
+# Without these, chromium keeps trying to reach Google's hosts, which this network refuses.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # Playwright's sync API runs an event loop in this thread; the ORM calls in these tests are
+    # ordinary blocking calls, so tell Django they are safe here.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

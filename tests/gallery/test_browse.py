@@ -239,3 +239,58 @@ def test_search_filters_list_models_from_the_registry_not_the_records(
         body = client.get("/search/").content.decode()
     assert f'value="{model_version}"' in body
     assert not [q["sql"] for q in captured if "DISTINCT" in q["sql"].upper()]
+
+
+def test_grids_offer_webp_previews_by_width(client, media) -> None:
+    from generator.services.records import image_store_pixels
+    from tests.factories import UserFactory
+    from tests.generator.test_previews import _png
+
+    image = ImageFactory(width=768, height=512, owner=UserFactory())
+    image_store_pixels(image=image, png=_png(768, 512), pixel_sha256="d" * 64)
+    image.refresh_from_db()
+    for url in ("/", f"/users/{image.owner.username}/"):
+        body = client.get(url).content.decode()
+        assert f'src="{image.thumbnail.url}"' in body
+        assert f"{image.thumbnail.url} 256w, {image.thumbnail_large.url} 512w" in body
+        assert 'sizes="(max-width: 480px) 45vw, 240px"' in body
+        assert 'width="768" height="512" loading="lazy"' in body
+
+
+def test_user_page_pages_by_keyset_with_a_plain_next_link(client, media, settings) -> None:
+    from tests.factories import UserFactory
+
+    settings.SEEDBANK_GALLERY_PAGE_SIZE = 3
+    owner = UserFactory()
+    mine = ImageFactory.create_batch(5, owner=owner)
+    ImageFactory.create_batch(2)  # someone else's
+    first = client.get(f"/users/{owner.username}/").content.decode()
+    assert first.count('class="card"') == 3 and 'rel="next"' in first
+    cursor = first.split("?before=")[1].split('"')[0]
+    second = client.get(f"/users/{owner.username}/?before={cursor}").content.decode()
+    assert second.count('class="card"') == 2 and 'rel="next"' not in second
+    shown = [f'href="/images/{image.pk}/"' for image in mine]
+    assert all(link in first + second for link in shown)
+    assert (
+        client.get(f"/users/{owner.username}/", {"before": "x~99999999999999999999"}).status_code
+        == 200
+    )
+
+
+def test_search_pages_by_rank_and_refuses_pages_past_the_bound(client, media, settings) -> None:
+    settings.SEEDBANK_GALLERY_PAGE_SIZE = 2
+    for n in range(5):
+        ImageFactory(prompt=f"lighthouse in a storm number {n}")
+    from generator.services.records import image_keywords_index
+
+    image_keywords_index(image_ids=Image.objects.values_list("pk", flat=True))
+    pages = []
+    for number in (1, 2, 3):
+        body = client.get("/search/", {"q": "lighthouse", "mode": "keyword", "page": number})
+        pages.append(body.content.decode())
+    links = [{part.split('"')[0] for part in page.split('href="/images/')[1:]} for page in pages]
+    assert [len(found) for found in links] == [2, 2, 1]
+    assert not (links[0] & links[1]) and not (links[1] & links[2])  # no record twice
+    assert "page=2" in pages[0] and "page=3" in pages[1] and 'rel="next"' not in pages[2]
+    for bad in ("0", "9", "x", "1e9"):
+        assert client.get("/search/", {"q": "lighthouse", "page": bad}).status_code == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from decimal import Decimal
 
@@ -11,6 +12,7 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.test import override_settings
 from django.utils import timezone
+from django.utils.formats import date_format
 
 from gallery.models import Collection, CollectionItem
 from gallery.services import collection_add_images, images_moderate
@@ -264,3 +266,67 @@ def test_dashboard_figures_come_from_render_rows(client, staff_user, media) -> N
     assert f"{stats.cost_usd.quantize(Decimal('0.0001'))}" in body
     assert "1 queued, 0 running" in body
     assert "<svg" in body
+
+
+def svg_texts(figure: str, kind: str) -> list[str]:
+    return re.findall(rf'<text class="{kind}"[^>]*>([^<]*)</text>', figure)
+
+
+def test_dashboard_charts_have_axes_values_and_a_table(client, staff_user, media) -> None:
+    now = timezone.now()
+    today = now.date()  # render_stats' days are UTC days, as are these
+    earlier = now - timedelta(days=2)
+    # T4 at 0.526 USD/h: 45 s cost 0.006575, 30 s cost 0.004383.
+    late = RenderJob.objects.create(
+        status=RenderJob.Status.DONE, device="cuda: Tesla T4", render_seconds=45.0,
+        finished_at=now,
+    )  # fmt: skip
+    early = RenderJob.objects.create(
+        status=RenderJob.Status.DONE, device="cuda: Tesla T4", render_seconds=30.0,
+        finished_at=earlier,
+    )  # fmt: skip
+    ImageFactory.create_batch(3, job=late, finished_at=now)
+    ImageFactory(job=early, finished_at=earlier)
+
+    client.force_login(staff_user)
+    body = client.get("/staff/").content.decode()
+    images, seconds, cost = body.split('<figure class="chart">')[1:]
+
+    # Axes: 0, the middle and a nice maximum, in each chart's digits.
+    assert svg_texts(images, "tick") == ["0", "2", "4"]
+    assert svg_texts(seconds, "tick") == ["0.0", "25.0", "50.0"]
+    assert svg_texts(cost, "tick") == ["0.0000", "0.0040", "0.0080"]
+    # Values above the non-zero bars only, oldest day first.
+    assert svg_texts(images, "value") == ["1", "3"]
+    assert svg_texts(seconds, "value") == ["30.0", "45.0"]
+    assert svg_texts(cost, "value") == ["0.0044", "0.0066"]
+    # Day labels every other day for two weeks, ending today.
+    assert svg_texts(images, "day") == [
+        date_format(today - timedelta(days=n), "M j") for n in (12, 10, 8, 6, 4, 2, 0)
+    ]
+    label = re.search(r'aria-label="([^"]*)"', images).group(1)
+    assert label == f"Images rendered per day: 4 in all, highest 3 on {date_format(today, 'M j')}."
+    assert 'role="img"' in images
+    assert "Cost per day (USD): 0.0110 in all" in cost
+
+    # The table behind the charts: one row per day, oldest first, with the same numbers.
+    table = body.split('data-testid="per-day"')[1].split("</table>")[0]
+    assert "<caption>Per day, last 14 days</caption>" in table
+    rows = re.findall(r'<tr><th scope="row">([^<]*)</th>(.*?)</tr>', table)
+    assert [day for day, _ in rows] == [
+        date_format(today - timedelta(days=n), "DATE_FORMAT") for n in range(13, -1, -1)
+    ]
+    cells = [re.findall(r"<td>([^<]*)</td>", row) for _, row in rows]
+    assert cells[-1] == ["3", "1", "0", "45.0", "0.0066"]
+    assert cells[-3] == ["1", "1", "0", "30.0", "0.0044"]
+    assert cells[-2] == cells[0] == ["0", "0", "0", "0.0", "0.0000"]
+
+
+def test_dashboard_charts_with_no_renders(client, staff_user, media) -> None:
+    client.force_login(staff_user)
+    body = client.get("/staff/").content.decode()
+    images, seconds, cost = body.split('<figure class="chart">')[1:]
+    assert svg_texts(images, "tick") == ["0", "1"]
+    assert svg_texts(cost, "tick") == ["0.0000", "0.5000", "1.0000"]
+    assert svg_texts(seconds, "value") == []
+    assert 'aria-label="Render seconds per day: zero on every day."' in seconds

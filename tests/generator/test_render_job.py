@@ -51,6 +51,10 @@ def test_render_stores_png_sha_environment_and_queues_embedding(
         with PILImage.open(media_root / image.image_file.name) as decoded:
             pixels = np.asarray(decoded.convert("RGB"))
         assert hashlib.sha256(pixels.tobytes()).hexdigest() == image.pixel_sha256
+        # The grid's WebP preview is written with the pixels (64 px: one width, no larger one).
+        with PILImage.open(media_root / image.thumbnail.name) as preview:
+            assert preview.format == "WEBP" and preview.size == (image.width, image.height)
+        assert not image.thumbnail_large
         env = image.environment
         assert env["seed"] == image.seed and env["batch_index"] == index
         assert env["batch_size"] == 2
@@ -209,14 +213,20 @@ def test_a_failure_after_the_render_fails_the_job_and_leaves_no_files(
         raise ValueError("the disk said no")
 
     monkeypatch.setattr(rendering, "image_store_pixels", store_then_break)
-    before = set((media_root / "images").glob("*")) if (media_root / "images").exists() else set()
+
+    def stored_files():
+        return {
+            path for folder in ("images", "thumbnails") for path in media_root.glob(f"{folder}/*")
+        }
+
+    before = stored_files()
     with django_capture_on_commit_callbacks(execute=False):
         render_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == RenderJob.Status.FAILED
     assert "Storing the result failed: ValueError: the disk said no" in job.error
     assert Image.objects.get(job=job).status == Image.Status.FAILED
-    assert set((media_root / "images").glob("*")) == before
+    assert stored_files() == before  # neither the PNG nor its preview is left behind
 
 
 def test_progress_is_written_a_few_times_a_second_not_every_step(

@@ -69,12 +69,12 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
             INSERT INTO generator_image (
                 model_name, model_digest, mode, prompt, negative_prompt, seed, scheduler, steps,
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
-                thumbnail, pixel_sha256, hidden, nsfw, featured, created_at,
+                thumbnail, thumbnail_large, pixel_sha256, hidden, nsfw, featured, created_at,
                 model_version_id, owner_id, search_vector)
             SELECT model_name, model_digest, mode, prompt || ' ' || g, negative_prompt, g,
                 CASE WHEN g %% 10 = 1 THEN 'DDIM' ELSE scheduler END, steps, guidance,
                 CASE WHEN g %% 100 = 2 THEN 128 ELSE width END, height, precision, batch_size,
-                batch_index, status, image_file, thumbnail, pixel_sha256, hidden,
+                batch_index, status, image_file, thumbnail, thumbnail_large, pixel_sha256, hidden,
                 g %% 4 = 0, featured, created_at, model_version_id, owner_id,
                 -- every record has "prompt" and "number"; 5 %% "lighthouse", 1 in 500 "rare"
                 to_tsvector('english', prompt || ' ' || g

@@ -84,6 +84,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("demo_models")
         _embedding_model_follow_settings()
+        # Records stored before renders wrote grid previews get them now (none: one query).
+        call_command("previews")
         children = Supervisor(
             {
                 "gpu worker": worker_command(),
