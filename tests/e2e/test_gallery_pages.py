@@ -127,7 +127,7 @@ def test_search_results_scroll_to_their_second_page(live_server, archive, browse
 
 
 def test_the_interface_speaks_chinese_and_remembers_a_switch_to_english(
-    live_server, archive, staff_user, browser: Browser
+    live_server, archive, staff_user, model_version, browser: Browser
 ) -> None:
     context = browser.new_context(locale=ZH)
     page = context.new_page()
@@ -144,6 +144,13 @@ def test_the_interface_speaks_chinese_and_remembers_a_switch_to_english(
     page.goto(base + "/generate/")
     expect(page.get_by_role("heading", name="生成", exact=True)).to_be_visible()
     expect(page.get_by_label("提示词:", exact=True)).to_be_visible()
+    job = render_job_create(
+        owner=staff_user,
+        recipe=Recipe(model_version_id=model_version.pk, prompt="一只红色的猫", steps=2),
+    )
+    page.goto(f"{base}/jobs/{job.pk}/")
+    expect(page.locator(".job .status")).to_contain_text("状态：")
+    expect(page.get_by_role("button", name="取消此任务")).to_be_visible()
     page.goto(base + "/staff/")
     expect(page.get_by_role("heading", name="管理仪表盘")).to_be_visible()
 
