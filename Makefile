@@ -42,7 +42,7 @@ locale/%/LC_MESSAGES/django.mo: locale/%/LC_MESSAGES/django.po | $(STAMP) gettex
 messages: install
 	$(OFFLINE) $(PY) manage.py makemessages -l zh_Hans --no-obsolete --add-location=file \
 		--ignore=.venv --ignore=var --ignore=tests --ignore=bench \
-		--ignore=deploy --ignore=models --ignore=media
+		--ignore=deploy --ignore=media
 	$(OFFLINE) $(PY) manage.py compilemessages $(LOCALE_IGNORE)
 
 # gettext's msgfmt and xgettext compile and extract the translations.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 
 class ModelVersion(models.Model):
@@ -11,15 +12,15 @@ class ModelVersion(models.Model):
     class Variant(models.TextChoices):
         # Trainers keep an exponential moving average (EMA) of the weights beside the raw ones;
         # the two render differently, so which one a model is must be on record.
-        EMA = "ema", "EMA weights"
-        NON_EMA = "non-ema", "non-EMA (raw training) weights"
-        FULL = "full", "full training checkpoint (EMA and non-EMA)"
-        UNKNOWN = "", "not stated"
+        EMA = "ema", _("EMA weights")
+        NON_EMA = "non-ema", _("non-EMA (raw training) weights")
+        FULL = "full", _("full training checkpoint (EMA and non-EMA)")
+        UNKNOWN = "", _("not stated")
 
     class SourceKind(models.TextChoices):
-        DIFFUSERS_FOLDER = "diffusers-folder", "diffusers folder"
-        SINGLE_FILE = "single-file", "single-file checkpoint, converted"
-        BLEND = "blend", "weighted blend of two models"
+        DIFFUSERS_FOLDER = "diffusers-folder", _("diffusers folder")
+        SINGLE_FILE = "single-file", _("single-file checkpoint, converted")
+        BLEND = "blend", _("weighted blend of two models")
 
     name = models.CharField(max_length=200)
     revision = models.CharField(max_length=100, default="main")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from generator.models.jobs import RenderJob
 from generator.models.records import Image
@@ -22,11 +23,11 @@ class Reproduction(models.Model):
         RESTORE = "restore"
 
     class Verdict(models.TextChoices):
-        PENDING = "pending"
-        BIT_IDENTICAL = "bit-identical"
-        VISUALLY_IDENTICAL = "visually-identical"
-        DIFFERS = "differs"
-        FAILED = "failed"
+        PENDING = "pending", _("Pending")
+        BIT_IDENTICAL = "bit-identical", _("Bit Identical")
+        VISUALLY_IDENTICAL = "visually-identical", _("Visually Identical")
+        DIFFERS = "differs", _("Differs")
+        FAILED = "failed", _("Failed")
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="reproductions")
     job = models.OneToOneField(RenderJob, on_delete=models.CASCADE, related_name="reproduction")
