@@ -15,6 +15,7 @@ RUNS = [
     ["keyword.py"],
     ["models.py"],
     ["imports.py"],
+    ["previews.py"],
 ]
 for script, *arguments in RUNS:
     print(f"== {script} {' '.join(arguments)}", flush=True)
