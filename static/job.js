@@ -63,8 +63,10 @@
         if (["done", "failed", "cancelled"].includes(data.status)) {
           if (data.status !== "done" || job.dataset.kind !== "render") {
             window.location.reload();
-          } else if (cancel) {
-            cancel.remove();
+          } else {
+            if (cancel) cancel.remove();
+            const heading = job.querySelector("h1[data-done-heading]");
+            if (heading) heading.textContent = heading.dataset.doneHeading;
           }
           return;
         }

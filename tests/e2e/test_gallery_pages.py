@@ -150,6 +150,7 @@ def test_the_interface_speaks_chinese_and_remembers_a_switch_to_english(
     )
     page.goto(f"{base}/jobs/{job.pk}/")
     expect(page.locator(".job .status")).to_contain_text("状态：")
+    expect(page.locator(".job-recipe")).to_contain_text("文生图")  # the engine's mode label
     expect(page.get_by_role("button", name="取消此任务")).to_be_visible()
     page.goto(base + "/staff/")
     expect(page.get_by_role("heading", name="管理仪表盘")).to_be_visible()
