@@ -78,3 +78,18 @@ def test_deterministic_restores_the_callers_settings() -> None:
 @pytest.mark.parametrize(("step", "factor"), [(0, 0.1), (9, 1.0), (10, 1.0), (55, 0.5), (100, 0.0)])
 def test_warmup_then_cosine(step: int, factor: float) -> None:
     assert warmup_cosine(step, steps=100, warmup=10) == pytest.approx(factor, abs=1e-9)
+
+
+def test_blur_augmentation_blurs_only_the_second_half_and_is_off_by_default() -> None:
+    import torch
+
+    from engine.training.clip import ClipTraining, blurred_half
+
+    assert ClipTraining().blur_sigma == 0.0  # the shipped CLIP was trained without it
+    images = torch.rand(8, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(blurred_half(images, 0.0), images)
+    out = blurred_half(images, 1.5)
+    assert out.shape == images.shape and torch.equal(out[:4], images[:4])
+    # A blur keeps the mean and lowers the pixel-to-pixel variation of noise.
+    assert torch.allclose(out[4:].mean(), images[4:].mean(), atol=0.01)
+    assert out[4:].diff(dim=-1).abs().mean() < images[4:].diff(dim=-1).abs().mean()
