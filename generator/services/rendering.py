@@ -208,12 +208,10 @@ def _discard_files(rows: list[Any]) -> None:
     """Delete files written for rows whose transaction rolled back (their names are on the
     instances, not in the database any more)."""
     for row in rows:
-        stored = getattr(row, "image_file", None)
-        if stored:
-            stored.storage.delete(stored.name)
-        for preview in (getattr(row, "thumbnail", None), getattr(row, "thumbnail_large", None)):
-            if preview:
-                preview.storage.delete(preview.name)
+        for name in ("image_file", "thumbnail", "thumbnail_large"):  # a reproduction has one
+            stored = getattr(row, name, None)
+            if stored:
+                stored.storage.delete(stored.name)
 
 
 def _pixels(data: bytes) -> np.ndarray:
