@@ -129,10 +129,12 @@ def image_evict(*, image: Image) -> int:
         return 0
     with image.image_file.open("rb") as handle:
         data = handle.read()
+    written = 0
     with transaction.atomic():
         if not image.thumbnail:  # a record stored before previews were written with pixels
             image_store_previews(image=image, png=data)
+            written = sum(field.size for field in (image.thumbnail, image.thumbnail_large) if field)
         image.image_file.delete(save=False)
         image.evicted_at = timezone.now()
         image.save(update_fields=["thumbnail", "thumbnail_large", "image_file", "evicted_at"])
-    return len(data)
+    return len(data) - written
