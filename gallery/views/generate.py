@@ -127,6 +127,7 @@ def job_detail(request: HttpRequest, job_id: int) -> HttpResponse:
         # Every image of a render job shares one recipe but its seed: the first one shows it.
         "recipe": images[0] if images else None,
         "can_cancel": job_cancellable_by(job=job, user=request.user),
+        "job_statuses": RenderJob.Status.choices,
     }
     return render(request, "generator/job_detail.html", context)
 

@@ -29,7 +29,7 @@ from gallery.services import remix_submit
 from gallery.views.access import staff_refused
 from gallery.views.generate import init_source, submit_recipe
 from gallery.views.search import search_page
-from generator.models import Image
+from generator.models import Image, RenderJob
 from generator.selectors.lineage import image_lineage, images_comparison
 from generator.selectors.model_versions import image_model_problem
 from generator.selectors.quotas import QuotaExceeded
@@ -69,6 +69,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
     context = {
         "image": image,
         "restore": restore,
+        "job_statuses": RenderJob.Status.choices,
         "model_problem": image_model_problem(image=image),
         "recipe_json": json.dumps(image.recipe_portable(), ensure_ascii=False, indent=2),
         "environment_json": json.dumps(
