@@ -19,12 +19,12 @@ from urllib.parse import urljoin
 
 from playwright.sync_api import Page, sync_playwright
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools.chromium import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parent.parent
 LANGUAGES = {"en": "en-GB", "zh-hans": "zh-CN"}
-CHROMIUM = os.environ.get("SEEDBANK_CHROMIUM", "/usr/bin/chromium")
-# Chromium's calls home are refused on a closed network; these keep it quiet.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
 
 
 def main() -> int:

@@ -22,6 +22,7 @@ from playwright.sync_api import Browser, sync_playwright
 from config import embedded
 from config.celery import app
 from gallery.management.commands.runstack import cpu_worker_command, worker_command
+from tools.chromium import CHROMIUM, CHROMIUM_ARGS
 
 WORKER_START_TIMEOUT_S = 120
 E2E_LEASE_SECONDS = 4
@@ -150,18 +151,6 @@ def signed_in_session(base_url: str, username: str, password: str) -> requests.S
 
 
 # --- the browser (Debian chromium via Playwright) ------------------------------------------
-
-CHROMIUM = os.environ.get("SEEDBANK_CHROMIUM", "/usr/bin/chromium")
-# Without these, chromium keeps trying to reach Google's hosts, which this network refuses.
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="module")
