@@ -11,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from archive.services.exports import export_zip
@@ -105,8 +106,11 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
         # The standalone script does not carry init images and masks yet: refuse rather than
         # hand out a script that would render something else.
         return HttpResponse(
-            "Export covers text-to-image recipes; this record is "
-            f"{image.get_mode_display()}. Copy its recipe JSON instead.",
+            gettext(
+                "Export covers text-to-image recipes; this record is %(mode)s. "
+                "Copy its recipe JSON instead."
+            )
+            % {"mode": image.get_mode_display()},
             status=409,
             content_type="text/plain; charset=utf-8",
         )

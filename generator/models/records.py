@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.utils.translation import gettext_lazy
 
 from engine.recipe import MODE_LABELS, Recipe
 from engine.thumbnails import GRID_WIDTHS
@@ -65,9 +66,10 @@ class Image(models.Model):
         READY = "ready"
         FAILED = "failed"
 
-    # The modes and their labels are the recipe type's (engine.recipe).
+    # The modes and their labels are the recipe type's (engine.recipe: English, marked for the
+    # catalogue), shown in the reader's language like every other choice label.
     Mode = models.TextChoices(  # type: ignore[call-overload]  # stubs lack the functional form
-        "Mode", [(mode.upper(), (mode, label)) for mode, label in MODE_LABELS.items()]
+        "Mode", [(mode.upper(), (mode, gettext_lazy(label))) for mode, label in MODE_LABELS.items()]
     )
 
     owner = models.ForeignKey(
