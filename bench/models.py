@@ -1,16 +1,17 @@
 """How well the scene models follow their prompts: trained against random weights, same run.
 
     .venv/bin/python bench/models.py [--models models] [--scenes 1000] [--renders 128]
+                                     [--steps 20] [--guidance 3 7.5 …]
 
 CLIP (engine.training.evaluate.clip_quality) on held-out scenes: zero-shot colour and shape
 accuracy and text→image recall@10 for English and Chinese captions; the cosines a relevance
 bound is chosen from. Generation: `--renders` held-out captions (English and Chinese in turn)
-rendered at 64×64 with PNDM, 20 steps, guidance 7.5, one seed each; judged by the trained
-CLIP's zero-shot classifiers and, for colour, by pixels; so are the same scenes passed through
-the SD model's VAE alone (encoded and decoded), which bounds what its UNet can draw. The
-baseline, measured in the same
-run, is the random-weight pair that tests use (engine.tiny_models); chance is 1 in 8 for
-colour and for shape.
+rendered at 64×64 with PNDM (20 steps unless `--steps`), one seed each, at each `--guidance`
+scale (the shipped models' own, engine.training.shipped.GUIDANCE, and SD's usual 7.5); judged
+by the trained CLIP's zero-shot classifiers and, for colour, by pixels; so are the same scenes
+passed through the SD model's VAE alone (encoded and decoded), which bounds what its UNet can
+draw. The baseline, measured in the same run, is the random-weight pair that tests use
+(engine.tiny_models); chance is 1 in 8 for colour and for shape.
 """
 
 from __future__ import annotations
@@ -28,10 +29,10 @@ sys.path.insert(0, str(ROOT))
 from engine.scenes import COLOURS, SHAPES, scene_at  # noqa: E402
 from engine.tiny_models import StableDiffusionPipeline, build_tiny_clip, build_tiny_sd  # noqa: E402
 from engine.training.evaluate import clip_quality, generation_quality  # noqa: E402
-from engine.training.shipped import CLIP_FOLDER, OUTLINE_FOLDER, SD_FOLDER  # noqa: E402
+from engine.training.shipped import CLIP_FOLDER, GUIDANCE, OUTLINE_FOLDER, SD_FOLDER  # noqa: E402
 
 
-def render(sd: Path, prompts: list[str], batch: int = 32) -> list:
+def render(sd: Path, prompts: list[str], guidance: float, steps: int, batch: int = 32) -> list:
     import torch
 
     pipe = StableDiffusionPipeline.from_pretrained(sd)
@@ -40,8 +41,8 @@ def render(sd: Path, prompts: list[str], batch: int = 32) -> list:
     for start in range(0, len(prompts), batch):
         chunk = prompts[start : start + batch]
         generators = [torch.Generator().manual_seed(start + n) for n in range(len(chunk))]
-        pictures += pipe(chunk, num_inference_steps=20, guidance_scale=7.5, height=64, width=64,
-                         generator=generators).images  # fmt: skip
+        pictures += pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, height=64,
+                         width=64, generator=generators).images  # fmt: skip
     return pictures
 
 
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=ROOT / "models")
     parser.add_argument("--scenes", type=int, default=1000)
     parser.add_argument("--renders", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--guidance", type=float, nargs="+", default=[GUIDANCE, 7.5])
     args = parser.parse_args()
     clip = args.models / CLIP_FOLDER
     with tempfile.TemporaryDirectory() as scratch:
@@ -96,24 +99,30 @@ def main() -> None:
 
         scenes = [scene_at("heldout", index) for index in range(args.renders)]
         prompts = [scene.caption("en" if n % 2 == 0 else "zh") for n, scene in enumerate(scenes)]
-        print(f"\ngeneration: {args.renders} held-out captions (half Chinese), judged by the CLIP")
+        print(
+            f"\ngeneration: {args.renders} held-out captions (half Chinese), PNDM {args.steps} "
+            "steps, judged by the CLIP"
+        )
         header = ("CLIP colour", "CLIP shape", "pixel colour", "background", "s")
-        print(f"{'model':30}" + "".join(f"{name:>14}" for name in header))
+        print(f"{'model, guidance':36}" + "".join(f"{name:>14}" for name in header))
         models = [
             (SD_FOLDER, args.models / SD_FOLDER),
             (OUTLINE_FOLDER, args.models / OUTLINE_FOLDER),
             ("random tiny-sd (baseline)", random_sd),
         ]
         for name, sd in models:
-            started = time.perf_counter()
-            quality = asdict(generation_quality(render(sd, prompts), scenes, clip))
-            cells = [quality[key] for key in ("clip_colour", "clip_shape", "pixel_colour")]
-            cells += [quality["pixel_background"], time.perf_counter() - started]
-            print(f"{name:30}" + "".join(f"{cell:14.3f}" for cell in cells))
+            for guidance in args.guidance:
+                started = time.perf_counter()
+                pictures = render(sd, prompts, guidance, args.steps)
+                quality = asdict(generation_quality(pictures, scenes, clip))
+                cells = [quality[key] for key in ("clip_colour", "clip_shape", "pixel_colour")]
+                cells += [quality["pixel_background"], time.perf_counter() - started]
+                label = f"{name}, {guidance:g}"
+                print(f"{label:36}" + "".join(f"{cell:14.3f}" for cell in cells))
         pictures, originals = reconstructed(args.models / SD_FOLDER, args.renders)
         bound = generation_quality(pictures, originals, clip)
         print(
-            f"{'VAE reconstructions (bound)':30}{bound.clip_colour:14.3f}"
+            f"{'VAE reconstructions (bound)':36}{bound.clip_colour:14.3f}"
             f"{bound.clip_shape:14.3f}{bound.pixel_colour:14.3f}{bound.pixel_background:14.3f}"
         )
         chance = 1 / len(COLOURS)

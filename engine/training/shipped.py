@@ -12,6 +12,9 @@ SD_FOLDER = "seedbank-scenes-sd"
 OUTLINE_FOLDER = "seedbank-scenes-sd-outline"
 FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)
 DIGESTS_FILE = "DIGESTS"
+# The classifier-free guidance scale the scene SD model follows its prompts best at
+# (bench/models.py); SD's usual 7.5 over-saturates a model this small. The demo renders with it.
+GUIDANCE = 3.0
 
 
 def read_digests(models: Path) -> dict[str, str]:

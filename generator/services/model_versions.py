@@ -21,6 +21,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from engine.schedulers import canonical_scheduler
 from engine.weights import MODEL_INDEX, files_digest, weights_digest
@@ -301,6 +302,20 @@ def model_version_register(
             },
         )
     return model_version
+
+
+def model_versions_archive_superseded(*, names: tuple[str, ...], current_revision: str) -> int:
+    """Archive the other revisions of `names`: their records stay, they render nothing new.
+
+    For models retrained in place (the shipped scene models): an older revision's folder now
+    holds the new revision's bytes, so rendering it would store pictures under a digest they
+    were not made with. Returns how many were archived.
+    """
+    return (
+        ModelVersion.objects.filter(name__in=names, archived_at__isnull=True)
+        .exclude(revision=current_revision)
+        .update(archived_at=timezone.now(), is_default=False)
+    )
 
 
 def _register(

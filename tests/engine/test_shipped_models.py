@@ -13,7 +13,7 @@ import pytest
 from engine.scenes import COLOURS, SHAPES, scene_at
 from engine.tiny_models import StableDiffusionPipeline
 from engine.training.evaluate import clip_quality, generation_quality
-from engine.training.shipped import CLIP_FOLDER, FOLDERS, SD_FOLDER, read_digests
+from engine.training.shipped import CLIP_FOLDER, FOLDERS, GUIDANCE, SD_FOLDER, read_digests
 from engine.weights import weights_digest
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -52,7 +52,12 @@ def test_generated_pictures_have_the_prompted_colours() -> None:
     pipe.set_progress_bar_config(disable=True)
     generators = [torch.Generator().manual_seed(n) for n in range(len(prompts))]
     pictures = pipe(
-        prompts, num_inference_steps=20, height=64, width=64, generator=generators
+        prompts,
+        num_inference_steps=20,
+        guidance_scale=GUIDANCE,
+        height=64,
+        width=64,
+        generator=generators,
     ).images
     judged = generation_quality(pictures, scenes, MODELS / CLIP_FOLDER)
     assert judged.pixel_colour >= 3 * CHANCE

@@ -385,23 +385,33 @@ def test_build_tiny_models_registers_base_finetune_and_blend(models_dir: Path) -
 def test_demo_models_registers_the_shipped_scene_models_and_seed_demo_uses_them(
     models_dir: Path, media_root: Path
 ) -> None:
+    from engine.training.shipped import GUIDANCE
     from gallery.demo import DEMO_MODEL_PROMPT_INDEXES, DEMO_PROMPTS, DEMO_REMIXES
     from gallery.management.commands.seed_demo import _remixes
+    from generator.management.commands.demo_models import REVISION
     from generator.models import RenderJob
     from generator.services.rendering import render_job_run
 
+    # A revision registered before the models were retrained: its folder now has other bytes.
+    older = ModelVersion.objects.create(
+        name="scenes-sd", revision="v0", path="/nowhere", weights_digest="0" * 64, is_default=True
+    )
     call_command("demo_models", stdout=io.StringIO())
     call_command("demo_models", stdout=io.StringIO())  # idempotent
-    base = ModelVersion.objects.get(name="scenes-sd")
+    base = ModelVersion.objects.get(name="scenes-sd", revision=REVISION)
     outline = ModelVersion.objects.get(name="scenes-sd-outline")
     blend = ModelVersion.objects.get(name="scenes-sd-blend-0.5")
     assert base.is_default and base.weights_digest == weights_digest(Path(base.path))
     assert (blend.blend_a, blend.blend_b, blend.blend_alpha) == (outline, base, 0.5)
+    older.refresh_from_db()
+    assert older.archived_at is not None and not older.is_default
+    assert base.archived_at is None and f"guidance {GUIDANCE:g}" in base.notes
 
     call_command("seed_demo", stdout=io.StringIO())
     images = Image.objects.all()
     others = images.exclude(model_version=base)
     assert images.filter(model_version=base).count() == len(DEMO_PROMPTS) == 32
+    assert set(images.values_list("guidance", flat=True)) == {GUIDANCE}
     assert others.count() == 2 * len(DEMO_MODEL_PROMPT_INDEXES)
     for image in others:  # the same recipe but for the model
         twin = images.get(model_version=base, prompt=image.prompt)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from engine.recipe import Recipe
 from engine.schedulers import SCHEDULERS
+from engine.training.shipped import GUIDANCE
 from gallery.demo import DEMO_MODEL_PROMPT_INDEXES, DEMO_PROMPTS, DEMO_REMIXES
 from gallery.services import remix_submit, staff_user_ensure
 from generator.management.commands.demo_models import SCENES_BLEND_NAME, SCENES_OUTLINE_NAME
@@ -96,6 +97,7 @@ def _demo_recipe(model_version: ModelVersion, index: int) -> Recipe:
         seed=1000 + index,
         scheduler=DEMO_SCHEDULERS[index % len(DEMO_SCHEDULERS)],
         steps=20,
+        guidance=GUIDANCE,
         width=model_version.native_width,
         height=model_version.native_height,
     )

@@ -4,7 +4,8 @@ scenes-sd (the default), its outline fine-tune scenes-sd-outline, and a 50/50 bl
 so the demo gallery can show that the model is part of the recipe. Registered in place and
 pinned by digest; the shipped digests (models/DIGESTS) are checked first, so a model folder
 that changed since it was trained is refused rather than silently rendering other pixels.
-Idempotent.
+Idempotent. Retrained models get a new REVISION: the older revisions are archived (their
+records stay; their folders hold the new bytes, so they render nothing new).
 """
 
 from pathlib import Path
@@ -12,19 +13,21 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.training.shipped import OUTLINE_FOLDER, SD_FOLDER, read_digests
+from engine.training.shipped import GUIDANCE, OUTLINE_FOLDER, SD_FOLDER, read_digests
 from engine.weights import weights_digest
 from generator.services.model_versions import (
     RegistryError,
     blend_create,
     model_add,
     model_version_register,
+    model_versions_archive_superseded,
 )
 
 SCENES_SD_NAME = "scenes-sd"
 SCENES_OUTLINE_NAME = "scenes-sd-outline"
 SCENES_BLEND_NAME = "scenes-sd-blend-0.5"
-REVISION = "v1"
+# v2: 2026-12-06, a VAE trained to keep shapes (engine.training.diffusion), UNet retrained on it.
+REVISION = "v2"
 BLEND_ALPHA = 0.5
 
 
@@ -45,7 +48,11 @@ class Command(BaseCommand):
                 native_width=64,
                 native_height=64,
                 make_default=True,
-                notes="Trained on synthetic captioned scenes (engine.scenes) by `make models`.",
+                notes=(
+                    "Trained on synthetic captioned scenes (engine.scenes) by `make models`. "
+                    f"Follows its prompts best at guidance {GUIDANCE:g} (bench/models.py); "
+                    "Stable Diffusion's usual 7.5 over-saturates it."
+                ),
             )
             outline = model_add(
                 path=shipped / OUTLINE_FOLDER,
@@ -59,6 +66,10 @@ class Command(BaseCommand):
             )
         except RegistryError as error:
             raise CommandError(str(error)) from None
+        names = (SCENES_SD_NAME, SCENES_OUTLINE_NAME, SCENES_BLEND_NAME)
+        archived = model_versions_archive_superseded(names=names, current_revision=REVISION)
+        if archived:
+            self.stdout.write(f"Archived {archived} older revisions of the scene models.")
         for registered in (base, outline, blend):
             self.stdout.write(
                 f"{registered} at {registered.path} digest {registered.weights_digest[:16]}…"
