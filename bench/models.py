@@ -1,7 +1,7 @@
 """How well the scene models follow their prompts: trained against random weights, same run.
 
     .venv/bin/python bench/models.py [--models models] [--scenes 1000] [--renders 128]
-                                     [--steps 20] [--guidance 3 7.5 …]
+                                     [--steps 20] [--guidance 2 7.5 …]
 
 CLIP (engine.training.evaluate.clip_quality) on held-out scenes: zero-shot colour and shape
 accuracy and text→image recall@10 for English and Chinese captions; the cosines a relevance

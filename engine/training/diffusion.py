@@ -52,11 +52,16 @@ from engine.training.common import (  # noqa: E402
 @dataclass(frozen=True)
 class DiffusionTraining:
     scenes: int = 20_000
-    vae_steps: int = 1_200
+    vae_steps: int = 2_000
     vae_batch_size: int = 16
     vae_learning_rate: float = 1e-3
     vae_kl_weight: float = 1e-6  # a nudge towards a smooth latent space, not a real prior
-    unet_steps: int = 7_000
+    # Pixels of the things count this many times more than the plain background, and an L1 term
+    # joins MSE: with plain MSE a small star is a few % of the error and decodes as a soft blob
+    # whose shape the CLIP cannot read (0.19 against 0.34 with these two).
+    vae_foreground_weight: float = 10.0
+    vae_l1_weight: float = 1.0
+    unet_steps: int = 12_000
     unet_batch_size: int = 32
     unet_learning_rate: float = 1e-3
     warmup: int = 100
@@ -197,7 +202,8 @@ def _train_vae(pixels: torch.Tensor, plan: DiffusionTraining) -> AutoencoderKL:
         images = _as_model_input(pixels[torch.randint(len(pixels), (plan.vae_batch_size,))])
         posterior = vae.encode(images).latent_dist
         reconstruction = vae.decode(posterior.sample()).sample
-        loss = F.mse_loss(reconstruction, images) + plan.vae_kl_weight * posterior.kl().mean()
+        loss = _reconstruction_loss(reconstruction, images, plan)
+        loss = loss + plan.vae_kl_weight * posterior.kl().mean()
         step(loss, optimiser, schedule)
         bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
     vae.eval()
@@ -206,6 +212,22 @@ def _train_vae(pixels: torch.Tensor, plan: DiffusionTraining) -> AutoencoderKL:
         sample = vae.encode(_as_model_input(pixels[:2048])).latent_dist.mean
     vae.register_to_config(scaling_factor=float(1.0 / sample.std()))
     return vae
+
+
+def _reconstruction_loss(
+    reconstruction: torch.Tensor, images: torch.Tensor, plan: DiffusionTraining
+) -> torch.Tensor:
+    """MSE + L1, each pixel weighted up where it differs from its scene's background.
+
+    A scene is a plain background under things that cover less than half of it, so each
+    channel's median is the background colour.
+    """
+    background = images.flatten(2).median(dim=2).values[:, :, None, None]
+    foreground = (images - background).abs().amax(dim=1, keepdim=True) > 0.1
+    weight = 1.0 + plan.vae_foreground_weight * foreground.float()
+    error = reconstruction - images
+    weighted = weight * (error.square() + plan.vae_l1_weight * error.abs())
+    return weighted.mean() / weight.mean()
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)
 DIGESTS_FILE = "DIGESTS"
 # The classifier-free guidance scale the scene SD model follows its prompts best at
 # (bench/models.py); SD's usual 7.5 over-saturates a model this small. The demo renders with it.
-GUIDANCE = 3.0
+GUIDANCE = 2.0
 
 
 def read_digests(models: Path) -> dict[str, str]:

@@ -93,3 +93,21 @@ def test_blur_augmentation_blurs_only_the_second_half_and_is_off_by_default() ->
     # A blur keeps the mean and lowers the pixel-to-pixel variation of noise.
     assert torch.allclose(out[4:].mean(), images[4:].mean(), atol=0.01)
     assert out[4:].diff(dim=-1).abs().mean() < images[4:].diff(dim=-1).abs().mean()
+
+
+def test_the_vae_loss_weighs_a_things_pixels_above_the_background() -> None:
+    """The same error costs more on a drawn thing than on the plain background around it."""
+    from engine.training.diffusion import _reconstruction_loss
+
+    scene = torch.full((1, 3, 8, 8), -1.0)  # a black background …
+    scene[..., 2:4, 2:4] = 1.0  # … under a white thing of 4 pixels
+    on_thing, on_background = scene.clone(), scene.clone()
+    on_thing[..., 2, 2] -= 0.5
+    on_background[..., 6, 6] += 0.5
+    plan = DiffusionTraining()
+    assert _reconstruction_loss(scene, scene, plan) == 0.0
+    thing_loss = _reconstruction_loss(on_thing, scene, plan)
+    background_loss = _reconstruction_loss(on_background, scene, plan)
+    assert thing_loss == pytest.approx(background_loss * (1 + plan.vae_foreground_weight))
+    plain = DiffusionTraining(vae_foreground_weight=0.0, vae_l1_weight=0.0)
+    assert _reconstruction_loss(on_thing, scene, plain) == pytest.approx(0.75 / 192)
