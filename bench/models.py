@@ -28,22 +28,12 @@ sys.path.insert(0, str(ROOT))
 
 from engine.scenes import COLOURS, SHAPES, scene_at  # noqa: E402
 from engine.tiny_models import StableDiffusionPipeline, build_tiny_clip, build_tiny_sd  # noqa: E402
-from engine.training.evaluate import clip_quality, generation_quality  # noqa: E402
+from engine.training.evaluate import (  # noqa: E402
+    clip_quality,
+    generation_quality,
+    render_captions,
+)
 from engine.training.shipped import CLIP_FOLDER, GUIDANCE, OUTLINE_FOLDER, SD_FOLDER  # noqa: E402
-
-
-def render(sd: Path, prompts: list[str], guidance: float, steps: int, batch: int = 32) -> list:
-    import torch
-
-    pipe = StableDiffusionPipeline.from_pretrained(sd)
-    pipe.set_progress_bar_config(disable=True)
-    pictures = []
-    for start in range(0, len(prompts), batch):
-        chunk = prompts[start : start + batch]
-        generators = [torch.Generator().manual_seed(start + n) for n in range(len(chunk))]
-        pictures += pipe(chunk, num_inference_steps=steps, guidance_scale=guidance, height=64,
-                         width=64, generator=generators).images  # fmt: skip
-    return pictures
 
 
 def reconstructed(sd: Path, count: int) -> tuple[list, list]:
@@ -111,9 +101,11 @@ def main() -> None:
             ("random tiny-sd (baseline)", random_sd),
         ]
         for name, sd in models:
+            pipe = StableDiffusionPipeline.from_pretrained(sd)
+            pipe.set_progress_bar_config(disable=True)
             for guidance in args.guidance:
                 started = time.perf_counter()
-                pictures = render(sd, prompts, guidance, args.steps)
+                pictures = render_captions(pipe, prompts, guidance=guidance, steps=args.steps)
                 quality = asdict(generation_quality(pictures, scenes, clip))
                 cells = [quality[key] for key in ("clip_colour", "clip_shape", "pixel_colour")]
                 cells += [quality["pixel_background"], time.perf_counter() - started]

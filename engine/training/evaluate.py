@@ -76,6 +76,22 @@ def _zero_shot(
     return float((predicted == truth).mean())
 
 
+def render_captions(
+    pipe: object, prompts: Sequence[str], *, guidance: float, steps: int, batch: int = 32
+) -> list[Image.Image]:
+    """64×64 pictures of `prompts` from a StableDiffusionPipeline, prompt n seeded with n:
+    the renders bench/models.py and the shipped-model test judge."""
+    import torch
+
+    pictures: list[Image.Image] = []
+    for start in range(0, len(prompts), batch):
+        chunk = list(prompts[start : start + batch])
+        generators = [torch.Generator().manual_seed(start + n) for n in range(len(chunk))]
+        pictures += pipe(chunk, num_inference_steps=steps, guidance_scale=guidance,  # type: ignore[operator]
+                         height=64, width=64, generator=generators).images  # fmt: skip
+    return pictures
+
+
 @dataclass(frozen=True)
 class GenerationQuality:
     clip_colour: float  # fraction whose colour the CLIP judges as prompted

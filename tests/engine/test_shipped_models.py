@@ -12,7 +12,7 @@ import pytest
 
 from engine.scenes import COLOURS, SHAPES, scene_at
 from engine.tiny_models import StableDiffusionPipeline
-from engine.training.evaluate import clip_quality, generation_quality
+from engine.training.evaluate import clip_quality, generation_quality, render_captions
 from engine.training.shipped import CLIP_FOLDER, FOLDERS, GUIDANCE, SD_FOLDER, read_digests
 from engine.weights import weights_digest
 
@@ -43,23 +43,11 @@ def test_clip_finds_each_captions_picture_among_held_out_ones(quality, language:
 def test_generated_pictures_have_the_prompted_colours_and_shapes() -> None:
     """As the issue asks: colour ≥ 3× chance (by pixels), shape ≥ 2× chance (by the CLIP), at
     the models' own guidance; the held-out captions and seeds of bench/models.py."""
-    import torch
-
     scenes = [scene_at("heldout", index) for index in range(128)]
     prompts = [scene.caption("en" if n % 2 == 0 else "zh") for n, scene in enumerate(scenes)]
     pipe = StableDiffusionPipeline.from_pretrained(MODELS / SD_FOLDER)
     pipe.set_progress_bar_config(disable=True)
-    pictures = []
-    for start in range(0, len(prompts), 32):
-        generators = [torch.Generator().manual_seed(start + n) for n in range(32)]
-        pictures += pipe(
-            prompts[start : start + 32],
-            num_inference_steps=20,
-            guidance_scale=GUIDANCE,
-            height=64,
-            width=64,
-            generator=generators,
-        ).images
+    pictures = render_captions(pipe, prompts, guidance=GUIDANCE, steps=20)
     judged = generation_quality(pictures, scenes, MODELS / CLIP_FOLDER)
     assert judged.pixel_colour >= 3 * CHANCE
     assert judged.clip_shape >= 2 * CHANCE
