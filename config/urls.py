@@ -26,7 +26,7 @@ urlpatterns = [
     path("images/<int:image_id>/restore/", records.restore, name="image_restore"),
     path("images/<int:image_id>/restore.json", records.restore_status, name="image_restore_status"),
     re_path(
-        r"^images/(?P<image_id>[0-9]+)/export\.(?P<fmt>json|py)$",
+        r"^images/(?P<image_id>[0-9]+)/export\.(?P<fmt>json|py|zip)$",
         records.export_recipe,
         name="image_export",
     ),

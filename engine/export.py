@@ -12,16 +12,21 @@ exported scripts in fresh processes so the two cannot drift apart silently.
 
 from __future__ import annotations
 
+import inspect
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from engine import render_steps
+
 EXPORT_FORMAT = "seedbank-export"
-EXPORT_VERSION = 1
+# 2: resources (LoRAs, VAE) by digest, clip skip, hires, img2img/inpaint inputs as files.
+EXPORT_VERSION = 2
+INPUTS_FOLDER = "inputs"
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
-_PLACEHOLDER = re.compile(r"@@(HEADER|DOCUMENT)@@")
+_PLACEHOLDER = re.compile(r"@@(HEADER|DOCUMENT|RENDER_STEPS)@@")
 
 
 def export_document(
@@ -30,12 +35,15 @@ def export_document(
     model_path: str,
     pixel_sha256: str,
     environment: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """The recipe of one record plus everything its render recorded, as plain JSON values.
 
     `recipe` is the record's portable recipe (engine.recipe.Recipe.portable() plus model name
     and digest, seed, batch size and position), as `generator.models.Image.recipe_portable()`
-    makes it.
+    makes it. `resources` describe the files the recipe names by sha256 (sha256, kind, name,
+    file_name, and optionally air and path) so the script can find them; `model_path` is where
+    the model can be found (a path relative to a Seedbank checkout for the shipped models).
     """
     recipe = dict(recipe)
     seed, batch_size, batch_index = recipe["seed"], recipe["batch_size"], recipe["batch_index"]
@@ -60,6 +68,17 @@ def export_document(
             raise ValueError(f"environment says {key}={environment[key]!r}, the record {value!r}")
     if len(pixel_sha256) != 64 or not set(pixel_sha256) <= _HEX_DIGITS:
         raise ValueError(f"pixel_sha256 is not a lowercase sha256 hex digest: {pixel_sha256!r}")
+    described = {str(resource.get("sha256")) for resource in resources}
+    needed = [lora["resource"] for lora in recipe.get("loras") or ()]
+    if recipe.get("vae"):
+        needed.append(recipe["vae"]["resource"])
+    if missing := sorted(set(needed) - described):
+        raise ValueError(f"resources used but not described: {', '.join(missing)}")
+    inputs = {
+        role: {"sha256": recipe[key], "file": f"{INPUTS_FOLDER}/{role}-{recipe[key]}.png"}
+        for role, key in (("init_image", "init_image_sha256"), ("mask", "mask_sha256"))
+        if recipe.get(key)
+    }
 
     document: dict[str, Any] = {
         "format": EXPORT_FORMAT,
@@ -73,6 +92,8 @@ def export_document(
         "torch_threads": threads,
         "expected_pixel_sha256": pixel_sha256,
         "model": {"name": model_name, "digest": model_digest, "path": model_path},
+        "resources": [dict(resource) for resource in resources],
+        "inputs": inputs,
         "environment": environment,
     }
     # A JSON round-trip both proves the document serialisable (TypeError here, not in a view)
@@ -86,9 +107,18 @@ def export_script(document: Mapping[str, Any]) -> str:
         raise ValueError(f"not a {EXPORT_FORMAT} v{EXPORT_VERSION} document")
     # A raw triple-quoted string holds JSON safely: JSON escapes every quote inside its strings
     # (`\"` does not end a raw literal) and never puts three unescaped quotes in a row.
-    parts = {"HEADER": _header(document), "DOCUMENT": _json_text(document, indent=2)}
+    parts = {
+        "HEADER": _header(document),
+        "DOCUMENT": _json_text(document, indent=2),
+        "RENDER_STEPS": _render_steps_source(),
+    }
     # One pass over the template: a prompt that itself says "@@DOCUMENT@@" stays a prompt.
     return _PLACEHOLDER.sub(lambda match: parts[match.group(1)], _SCRIPT_TEMPLATE)
+
+
+def _render_steps_source() -> str:
+    """engine.render_steps, verbatim: the worker and the script run the same lines."""
+    return inspect.getsource(render_steps)
 
 
 def _json_text(value: Any, **options: Any) -> str:
@@ -137,6 +167,22 @@ def _header(document: Mapping[str, Any]) -> str:
         f"transformers {q(environment.get('transformers', '?'))}",
         f"Expected    pixel sha256 {q(document['expected_pixel_sha256'])}",
     ]
+    for lora in document.get("loras") or ():
+        lines.append(f"LoRA        {q(lora.get('name', ''))} at {q(lora['weight'])}, "
+                     f"sha256 {q(lora['resource'])}")  # fmt: skip
+    if document.get("vae"):
+        vae = document["vae"]
+        lines.append(f"VAE         {q(vae.get('name', ''))}, sha256 {q(vae['resource'])}")
+    if document.get("clip_skip", 1) != 1:
+        lines.append(f"Clip skip   {q(document['clip_skip'])} (A1111's count)")
+    if document.get("hires"):
+        hires = document["hires"]
+        lines.append(
+            f"Hires fix   x{q(hires['scale'])} by {q(hires['upscaler'])}, "
+            f"{q(hires['steps'])} steps (0: as many), denoise {q(hires['denoise'])}"
+        )
+    for role, found in (document.get("inputs") or {}).items():
+        lines.append(f"Input       {role}: {q(found['file'])} next to this script")
     return "\n".join(lines)
 
 
@@ -158,17 +204,19 @@ render; elsewhere expect small differences ("visually identical" at best), which
 reports as a mismatch, with notes on what differs from the recorded environment.
 
 How to run:
-    python this_script.py [--model PATH] [--out image.png] [--device cpu|cuda]
+    python this_script.py [--files DIR] [--model PATH] [--out image.png] [--device cpu|cuda]
 
-    --model   the diffusers model folder (default: the recorded path above)
+    --files   a folder holding the model folder and the resource files (LoRA, VAE) and the
+              inputs/ of an img2img or inpainting record; each is found by its digest, under
+              any name (default: this script's folder, the current folder and ./models, which
+              is where a Seedbank checkout keeps its shipped models)
+    --model   the diffusers model folder, if it is not found by digest
     --out     where to write the PNG (default: seedbank-<seed>.png)
     --device  where to render (default: the recorded device)
 
 Exit status: 0 when the printed sha256 equals the record's, 1 when it differs, 2 on usage
-errors (bad arguments, no model folder, a device this machine lacks).
+errors (bad arguments, a model, resource or input not found, a device this machine lacks).
 """
-
-from __future__ import annotations
 
 import argparse
 import hashlib
@@ -226,9 +274,22 @@ ensure_torchvision()
 
 import diffusers  # noqa: E402
 import transformers  # noqa: E402
-from diffusers import StableDiffusionPipeline  # noqa: E402
+from diffusers import (  # noqa: E402
+    StableDiffusionImg2ImgPipeline,
+    StableDiffusionInpaintPipeline,
+    StableDiffusionPipeline,
+)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
+MODE_PIPELINES = {
+    "txt2img": StableDiffusionPipeline,
+    "img2img": StableDiffusionImg2ImgPipeline,
+    "inpaint": StableDiffusionInpaintPipeline,
+}
+
+# --- Seedbank's engine/render_steps.py, verbatim (LoRA, VAE, clip skip, hires fix) ---------
+@@RENDER_STEPS@@
+# --- end of engine/render_steps.py ---------------------------------------------------------
 
 
 def configure_determinism(threads):
@@ -263,27 +324,167 @@ def load_pipeline(model_path, precision, device, scheduler_config):
         local_files_only=True,  # never reach for a model hub
         low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
     )
-    return pipe.to(device)
+    pipe = pipe.to(device)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
 
 
-def render(document, model_path, device):
-    """Render the whole recorded batch in one call and return the record's image."""
+def source_picture(path, size, mode):
+    """An init image or mask at the recipe's size (Lanczos when sizes differ, as recorded)."""
+    with PIL.Image.open(path) as opened:
+        picture = opened.convert(mode)
+    return picture if picture.size == size else picture.resize(size, PIL.Image.Resampling.LANCZOS)
+
+
+def mode_arguments(document, inputs):
+    size = (document["width"], document["height"])
+    if document["mode"] == "txt2img":
+        return {"width": document["width"], "height": document["height"]}
+    arguments = {
+        "image": source_picture(inputs["init_image"], size, "RGB"),
+        "strength": document["strength"],
+    }
+    if document["mode"] == "inpaint":
+        arguments.update(
+            mask_image=source_picture(inputs["mask"], size, "L"),
+            width=document["width"],
+            height=document["height"],
+        )
+    return arguments
+
+
+def render(document, model_path, device, resources=None, inputs=None):
+    """Render the whole recorded batch in one call and return the record's image.
+
+    `resources` maps each resource's sha256 to its file; `inputs` the roles init_image and
+    mask to their files (img2img and inpainting)."""
+    resources = resources or {}
     configure_determinism(document["torch_threads"])
-    pipe = load_pipeline(model_path, document["precision"], device, document["scheduler_config"])
+    base = load_pipeline(model_path, document["precision"], device, document["scheduler_config"])
+    apply_loras(
+        base,
+        [(lora["resource"], resources[lora["resource"]], lora["weight"])
+         for lora in document.get("loras") or ()],
+    )  # fmt: skip
+    vae = base.vae
+    if document.get("vae"):
+        vae = vae_from_file(base.vae, resources[document["vae"]["resource"]])
+    pipe = MODE_PIPELINES[document["mode"]](
+        **{**base.components, "vae": vae}, requires_safety_checker=False
+    )
+    pipe.set_progress_bar_config(disable=True)
     # One CPU generator per image: a seed then means the same starting noise on every device.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in document["seeds"]]
-    output = pipe(
+    images = generate(
+        pipe,
         prompt=document["prompt"],
         negative_prompt=document["negative_prompt"],
-        num_inference_steps=document["steps"],
-        guidance_scale=document["guidance"],
-        width=document["width"],
-        height=document["height"],
-        num_images_per_prompt=len(document["seeds"]),
-        generator=generators,
-        output_type="pil",
+        steps=document["steps"],
+        guidance=document["guidance"],
+        generators=generators,
+        mode_arguments=mode_arguments(document, inputs or {}),
+        clip_skip=document.get("clip_skip", 1),
+        hires=document.get("hires"),
     )
-    return output.images[document["batch_index"]]
+    return images[document["batch_index"]]
+
+
+# --- finding the files by digest ------------------------------------------------------------
+_CHUNK = 1 << 20
+_FILE_SUFFIXES = (".safetensors", ".pt", ".bin", ".ckpt", ".png")
+
+
+def weights_digest(root):
+    """Seedbank's digest of a model folder: sha256 over every file's relative path, size and
+    bytes, in path order (engine/weights.py)."""
+    digest = hashlib.sha256()
+    files = []
+    for folder, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(folder, name)
+            files.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    for relative, path in sorted(files):
+        encoded = relative.encode()
+        digest.update(b"%d:%s%d:" % (len(encoded), encoded, os.path.getsize(path)))
+        with open(path, "rb") as handle:
+            while chunk := handle.read(_CHUNK):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _walk(roots, depth=3):
+    """Folders under the roots, a few levels deep, each once."""
+    seen = set()
+    for root in roots:
+        root = os.path.abspath(root)
+        for folder, subfolders, _ in os.walk(root):
+            if folder.count(os.sep) - root.count(os.sep) >= depth:
+                subfolders[:] = []
+            real = os.path.realpath(folder)
+            if real not in seen:
+                seen.add(real)
+                yield folder
+
+
+def find_model(model, roots):
+    """The model folder whose digest is the recorded one (its recorded path first)."""
+    candidates = []
+    if model.get("path"):
+        candidates += [model["path"]] + [os.path.join(root, model["path"]) for root in roots]
+    candidates += [f for f in _walk(roots) if os.path.isfile(os.path.join(f, "model_index.json"))]
+    checked = set()
+    for folder in candidates:
+        folder = os.path.realpath(folder)
+        if folder in checked or not os.path.isfile(os.path.join(folder, "model_index.json")):
+            continue
+        checked.add(folder)
+        if weights_digest(folder) == model["digest"]:
+            return folder
+    return None
+
+
+def find_file(sha256, roots, preferred_names=()):
+    """A file whose sha256 is `sha256` (files with a preferred name are hashed first)."""
+    files = [
+        os.path.join(folder, name)
+        for folder in _walk(roots)
+        for name in sorted(os.listdir(folder))
+        if name.endswith(_FILE_SUFFIXES) and os.path.isfile(os.path.join(folder, name))
+    ]
+    files.sort(key=lambda path: os.path.basename(path) not in preferred_names)
+    for path in files:
+        if file_sha256(path) == sha256:
+            return path
+    return None
+
+
+def input_digest(path, mode):
+    """Seedbank's digest of a stored init image (RGB) or mask (L): mode, size and pixels."""
+    with PIL.Image.open(path) as opened:
+        picture = opened.convert(mode)
+    header = f"{mode}:{picture.width}x{picture.height}:".encode()
+    return hashlib.sha256(header + picture.tobytes()).hexdigest()
+
+
+def find_inputs(document, roots):
+    """{role: file} for the record's init image and mask, each checked by its pixel digest."""
+    found = {}
+    for role, wanted in (document.get("inputs") or {}).items():
+        mode = "L" if role == "mask" else "RGB"
+        for root in roots:
+            path = os.path.join(root, wanted["file"])
+            if os.path.isfile(path) and input_digest(path, mode) == wanted["sha256"]:
+                found[role] = path
+                break
+    return found
 
 
 def pixel_sha256(image):
@@ -314,13 +515,35 @@ def main(argv=None):
     model = DOCUMENT["model"]
     recorded_device = DOCUMENT.get("environment", {}).get("device", "cpu")
     parser = argparse.ArgumentParser(description="Re-render an exported Seedbank record.")
-    parser.add_argument("--model", default=model["path"], help="diffusers model folder")
+    parser.add_argument("--files", action="append", default=[], help="folder to search")
+    parser.add_argument("--model", default=None, help="diffusers model folder")
     parser.add_argument("--out", default=f"seedbank-{DOCUMENT['seed']}.png", help="PNG to write")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=recorded_device)
     args = parser.parse_args(argv)
 
-    if not os.path.isfile(os.path.join(args.model, "model_index.json")):
-        parser.error(f"no diffusers model folder at {args.model!r} (pass --model PATH)")
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots = [*args.files, here, os.getcwd(), os.path.join(os.getcwd(), "models")]
+    model_path = args.model or find_model(model, roots)
+    if not model_path or not os.path.isfile(os.path.join(model_path, "model_index.json")):
+        parser.error(
+            f"no diffusers model folder with digest {model['digest']} (model {model['name']!r}) "
+            "found; pass --files DIR or --model PATH"
+        )
+    resources = {}
+    for resource in DOCUMENT.get("resources") or ():
+        preferred = {resource.get("file_name", "")}
+        path = find_file(resource["sha256"], roots, preferred)
+        if path is None:
+            parser.error(
+                f"no {resource.get('kind', 'resource')} file with sha256 {resource['sha256']} "
+                f"({resource.get('name', '')!r}) found; put it in a folder given with --files"
+            )
+        resources[resource["sha256"]] = path
+    inputs = find_inputs(DOCUMENT, roots)
+    for role, wanted in (DOCUMENT.get("inputs") or {}).items():
+        if role not in inputs:
+            parser.error(f"the {role} {wanted['file']} (pixel digest {wanted['sha256']}) was not "
+                         "found next to this script or in a folder given with --files")  # fmt: skip
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda, but torch sees no CUDA device here")
     if DOCUMENT["precision"] not in DTYPES:
@@ -328,7 +551,7 @@ def main(argv=None):
     if DOCUMENT["precision"] == "fp16" and args.device != "cuda":
         parser.error("this record is fp16, which renders on CUDA only")
 
-    image = render(DOCUMENT, args.model, args.device)
+    image = render(DOCUMENT, model_path, args.device, resources, inputs)
     image.save(args.out, format="PNG")
     actual = pixel_sha256(image)
     expected = DOCUMENT["expected_pixel_sha256"]

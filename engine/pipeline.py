@@ -7,16 +7,18 @@ rendered image therefore carries an `environment` dict with all of them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
+import importlib.metadata
 import importlib.util
 import io
 import json
 import os
 import platform
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ import PIL
 import torch
 from PIL import Image
 
-from engine import schedulers
+from engine import render_steps, schedulers
 from engine.png_files import PngText, pixel_sha256, png_bytes
 from engine.recipe import Recipe
 from engine.torch_compat import ensure_torchvision
@@ -64,6 +66,8 @@ class RenderRequest:
     batch_index_offset: int = 0  # index of seeds[0] within the whole batch (recorded)
     init_image: bytes | None = None  # PNG/JPEG/WebP bytes (img2img, inpaint)
     mask: bytes | None = None  # white = repaint, black = keep (inpaint)
+    # The files of the recipe's resources (LoRAs, VAE) by sha256, checked by the caller.
+    resource_files: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -171,40 +175,33 @@ def render(
     """
     if not request.seeds:
         raise ValueError("A render needs at least one seed.")
-    cached = load(request.model_path, request.recipe.precision)
-    pipe = _with_scheduler(cached, request.recipe.scheduler, request.recipe.mode)
+    recipe = request.recipe
+    cached = load(request.model_path, recipe.precision)
+    pipe = _with_scheduler(cached, recipe.scheduler, recipe.mode, vae=_vae(request, cached))
+    render_steps.apply_loras(cached, _lora_files(request))
     # CPU generators make a seed mean the same starting noise on every GPU model.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
-
-    reported = 0
-
-    def step_end(
-        running: StableDiffusionPipeline, index: int, _t: Any, _kw: dict[str, Any]
-    ) -> dict[str, Any]:
-        # Report in the recipe's steps: PNDM calls back steps + 1 times and second-order
-        # samplers about twice per step. Each distinct step is reported once (a DB write each).
-        nonlocal reported
-        step = max(1, (index + 1) * request.recipe.steps // running.num_timesteps)
-        if on_step is not None and step != reported:
-            reported = step
-            on_step(step, request.recipe.steps)
-        return {}
-
-    output = pipe(
-        prompt=request.recipe.prompt,
-        negative_prompt=request.recipe.negative_prompt,
-        num_inference_steps=request.recipe.steps,
-        guidance_scale=request.recipe.guidance,
-        num_images_per_prompt=len(request.seeds),
-        generator=generators,
-        output_type="pil",
-        callback_on_step_end=step_end,
-        **_mode_arguments(request),
+    hires = dataclasses.asdict(recipe.hires) if recipe.hires else None
+    second_steps = (recipe.hires.steps or recipe.steps) if recipe.hires else 0
+    total = recipe.steps + second_steps
+    images = render_steps.generate(
+        pipe,
+        prompt=recipe.prompt,
+        negative_prompt=recipe.negative_prompt,
+        steps=recipe.steps,
+        guidance=recipe.guidance,
+        generators=generators,
+        mode_arguments=_mode_arguments(request),
+        clip_skip=recipe.clip_skip,
+        hires=hires,
+        callback=_step_reporter(on_step, recipe.steps, 0, total),
+        second_callback=_step_reporter(on_step, second_steps, recipe.steps, total),
     )
     base = environment_base(pipe, request)
     base.update(_mode_environment(request))
+    base.update(_resource_environment(request, pipe))
     rendered = []
-    for index, (seed, image) in enumerate(zip(request.seeds, output.images, strict=True)):
+    for index, (seed, image) in enumerate(zip(request.seeds, images, strict=True)):
         batch_index = request.batch_index_offset + index
         environment = {
             **base,
@@ -224,6 +221,96 @@ def render(
             )
         )
     return rendered
+
+
+def _step_reporter(
+    on_step: Callable[[int, int], None] | None, steps: int, offset: int, total: int
+) -> Callable[..., dict[str, Any]]:
+    """A diffusers step callback reporting progress in recipe steps (a hires pass continues
+    the count after the first pass's)."""
+    reported = 0
+
+    def step_end(running: Any, index: int, _t: Any, _kw: dict[str, Any]) -> dict[str, Any]:
+        # PNDM calls back steps + 1 times and second-order samplers about twice per step; each
+        # distinct step is reported once (a database write each).
+        nonlocal reported
+        step = max(1, (index + 1) * steps // running.num_timesteps)
+        if on_step is not None and step != reported:
+            reported = step
+            on_step(offset + step, total)
+        return {}
+
+    return step_end
+
+
+def _resource_file(request: RenderRequest, sha256: str) -> str:
+    try:
+        return request.resource_files[sha256]
+    except KeyError:
+        raise ValueError(f"no file given for resource {sha256}") from None
+
+
+def _lora_files(request: RenderRequest) -> list[tuple[str, str, float]]:
+    return [
+        (lora.resource, _resource_file(request, lora.resource), lora.weight)
+        for lora in request.recipe.loras
+    ]
+
+
+def _vae(request: RenderRequest, pipe: StableDiffusionPipeline) -> Any:
+    if request.recipe.vae is None:
+        return pipe.vae
+    sha256 = request.recipe.vae.resource
+    return _cached_vae(pipe.vae, sha256, _resource_file(request, sha256))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_vae(base_vae: Any, sha256: str, path: str) -> Any:
+    # Keyed by the base VAE too: the file's weights go into that model's VAE config.
+    return render_steps.vae_from_file(base_vae, path)
+
+
+def _resource_environment(request: RenderRequest, pipe: StableDiffusionPipeline) -> dict[str, Any]:
+    recipe = request.recipe
+    environment: dict[str, Any] = {"clip_skip": recipe.clip_skip}
+    if recipe.loras:
+        environment["loras"] = [
+            {
+                "sha256": lora.resource,
+                "adapter": render_steps.adapter_name(lora.resource),
+                "weight": lora.weight,
+            }
+            for lora in recipe.loras
+        ]
+        environment["lora_application"] = render_steps.LORA_APPLICATION
+        environment["peft"] = _package_version("peft")
+    if recipe.vae is not None:
+        environment["vae"] = {
+            "sha256": recipe.vae.resource,
+            "application": render_steps.VAE_APPLICATION,
+        }
+    if recipe.hires is not None:
+        width, height = recipe.hires.size(recipe.width, recipe.height)
+        steps = recipe.hires.steps or recipe.steps
+        environment["hires"] = {
+            "first_pass_size": [recipe.width, recipe.height],
+            "final_size": [width, height],
+            "upscaler": recipe.hires.upscaler,
+            "denoising_steps": steps,
+            "img2img_num_inference_steps": render_steps.hires_inference_steps(
+                steps, recipe.hires.denoise
+            ),
+            "second_pass_pipeline": "StableDiffusionImg2ImgPipeline",
+        }
+    return environment
+
+
+@functools.cache
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
 
 
 def _source(data: bytes, size: tuple[int, int], mode: str) -> Image.Image:
@@ -276,7 +363,7 @@ _PIPELINE_CLASSES: dict[str, Any] = {
 
 
 def _with_scheduler(
-    pipe: StableDiffusionPipeline, name: str, mode: str = "txt2img"
+    pipe: StableDiffusionPipeline, name: str, mode: str = "txt2img", vae: Any = None
 ) -> StableDiffusionPipeline:
     """A pipeline sharing `pipe`'s modules (no weight copies) but with a fresh scheduler.
 
@@ -285,9 +372,9 @@ def _with_scheduler(
     """
     scheduler = schedulers.build_scheduler(name, pipe.scheduler.config)
     # img2img and inpainting reuse the loaded modules: one copy of the weights for all modes.
-    fresh = _PIPELINE_CLASSES[mode](
-        **{**pipe.components, "scheduler": scheduler}, requires_safety_checker=False
-    )
+    # A VAE file (a recipe's override) replaces the model's VAE in this pipeline only.
+    components = {**pipe.components, "scheduler": scheduler, "vae": vae or pipe.vae}
+    fresh = _PIPELINE_CLASSES[mode](**components, requires_safety_checker=False)
     fresh.set_progress_bar_config(disable=True)
     return fresh
 

@@ -10,6 +10,8 @@ service, so none of them can disagree. Django-free.
 from __future__ import annotations
 
 import dataclasses
+import math
+import re
 import secrets
 import typing
 from dataclasses import dataclass, field, replace
@@ -32,6 +34,16 @@ MODE_LABELS = {
 }
 PROMPT_MAX_CHARS = 2000
 GUIDANCE_MAX = 30.0
+# A1111's "Clip skip": 1 uses the text encoder's last layer (no skip), n the n-th from the end.
+CLIP_SKIP_MAX = 12
+LORAS_MAX = 8
+LORA_WEIGHT_LIMIT = 4.0  # |weight|: A1111 lets people type anything; past 4 is never useful
+HIRES_SCALE_MAX = 4.0
+# The hires-fix upscalers that need no model of their own: "Latent" interpolates the latents
+# (bilinear, as A1111's "Latent"), "Latent (nearest)" likewise, "Lanczos" resizes the decoded
+# picture with PIL. A1111's model upscalers (ESRGAN, …) are not resources Seedbank holds.
+HIRES_UPSCALERS = ("Latent", "Latent (nearest)", "Lanczos")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -57,6 +69,53 @@ class FieldSpec:
 
 def _spec(**options: Any) -> dict[str, FieldSpec]:
     return {"spec": FieldSpec(**options)}
+
+
+# Resources (LoRA, textual-inversion embeddings, VAE files) are named in a recipe by the sha256
+# of their file: the same bytes in any archive. The name rides along for people; two uses are
+# equal when the file and the numbers are, whatever the name (it does not move pixels).
+@dataclass(frozen=True, kw_only=True)
+class LoraUse:
+    resource: str  # sha256 of the LoRA file
+    weight: float
+    name: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResourceUse:
+    resource: str  # sha256 of the file
+    name: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Hires:
+    """A1111's hires fix: render, upscale by `scale`, then denoise again at the larger size."""
+
+    scale: float
+    upscaler: str = "Latent"
+    # Denoising steps the second pass runs (A1111's "Hires steps"); 0 = as many as the first.
+    steps: int = 0
+    denoise: float = 0.5  # A1111's "Denoising strength" of the second pass
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """The final size: each side scaled and rounded down to the VAE's 8-pixel cells."""
+        return (
+            int(width * self.scale) // SIDE_MULTIPLE * SIDE_MULTIPLE,
+            int(height * self.scale) // SIDE_MULTIPLE * SIDE_MULTIPLE,
+        )
+
+
+def _from_json(kind: type, value: Any) -> Any:
+    """A nested recipe value from its JSON form (a database row, a PNG chunk, an export)."""
+    if value is None or isinstance(value, kind):
+        return value
+    if not isinstance(value, typing.Mapping):
+        raise TypeError(f"{kind.__name__} must be an object, got {value!r}")
+    names = {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(value) - names)
+    if unknown:
+        raise TypeError(f"{kind.__name__} has no field(s) {', '.join(unknown)}")
+    return kind(**value)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +174,32 @@ class Recipe:
     mask_id: int | None = field(
         default=None, metadata=_spec(label=_("Mask"), local_ref=True, hidden=True)
     )
+    # Resources beside the checkpoint, applied in this order (adapters sum in list order).
+    loras: tuple[LoraUse, ...] = field(
+        default=(),
+        metadata=_spec(
+            label=_("LoRAs"),
+            help=_("One per line: name (or sha256) and weight, e.g. scenes-outline-lora:0.8."),
+        ),
+    )
+    vae: ResourceUse | None = field(
+        default=None,  # None: the model's own VAE
+        metadata=_spec(label=_("VAE"), help=_("A VAE file to decode with instead of the model's.")),
+    )
+    clip_skip: int = field(
+        default=1,
+        metadata=_spec(
+            label=_("Clip skip"),
+            help=_("As in A1111: 1 uses the text encoder's last layer, 2 the one before it."),
+        ),
+    )
+    hires: Hires | None = field(
+        default=None,
+        metadata=_spec(
+            label=_("Hires fix"),
+            help=_("A second pass at a larger size (text to image only)."),
+        ),
+    )
 
     def with_seed(self) -> Recipe:
         return (
@@ -125,16 +210,35 @@ class Recipe:
         return tuple(getattr(self, name) for name in PIXEL_FIELDS)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Every field as plain JSON-ready values (nested ones as dicts and lists)."""
+        values = dataclasses.asdict(self)
+        values["loras"] = list(values["loras"])
+        return values
 
     def portable(self) -> dict[str, Any]:
-        """The fields that mean the same in any archive (no database ids)."""
-        return {f.name: getattr(self, f.name) for f in recipe_fields() if not spec(f).local_ref}
+        """The fields that mean the same in any archive (no database ids), as JSON values."""
+        values = self.as_dict()
+        return {f.name: values[f.name] for f in recipe_fields() if not spec(f).local_ref}
+
+    def resources(self) -> tuple[str, ...]:
+        """The sha256 of every resource file the recipe uses, in use order, once each."""
+        used = [lora.resource for lora in self.loras]
+        if self.vae is not None:
+            used.append(self.vae.resource)
+        return tuple(dict.fromkeys(used))
 
     @classmethod
     def from_values(cls, values: typing.Mapping[str, Any]) -> Recipe:
-        """A recipe from any mapping or row holding its fields by attribute name."""
-        return cls(**{f.name: values[f.name] for f in recipe_fields() if f.name in values})
+        """A recipe from any mapping or row holding its fields by attribute name; nested values
+        (LoRAs, VAE, hires) may be in their JSON form."""
+        found = {f.name: values[f.name] for f in recipe_fields() if f.name in values}
+        if "loras" in found:
+            found["loras"] = tuple(_from_json(LoraUse, lora) for lora in found["loras"] or ())
+        if "vae" in found:
+            found["vae"] = _from_json(ResourceUse, found["vae"])
+        if "hires" in found:
+            found["hires"] = _from_json(Hires, found["hires"])
+        return cls(**found)
 
 
 def recipe_fields() -> tuple[dataclasses.Field[Any], ...]:
@@ -150,8 +254,11 @@ def input_name(recipe_field: dataclasses.Field[Any]) -> str:
 
 
 def field_type(recipe_field: dataclasses.Field[Any]) -> tuple[type, bool]:
-    """(int | float | str, whether None is allowed) of a field, from its annotation."""
+    """(int | float | str | tuple | a nested dataclass, whether None is allowed) of a field,
+    from its annotation. `tuple` stands for an ordered list of LoraUse."""
     hint = typing.get_type_hints(Recipe)[recipe_field.name]
+    if typing.get_origin(hint) is tuple:
+        return tuple, False
     args = [arg for arg in typing.get_args(hint) if arg is not type(None)]
     return (args[0] if args else hint), bool(args)
 
@@ -253,4 +360,55 @@ def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
         add("batch_size", M(_("Batch size must be between 1 and %(most)s."), most=limits.max_batch))
     if recipe.seed is not None and recipe.seed + recipe.batch_size - 1 > SEED_MAX:
         add("seed", M(_("Seed + batch size runs past the largest seed; pick a smaller seed.")))
+    _resource_errors(recipe, limits, add)
     return errors
+
+
+def _resource_errors(recipe: Recipe, limits: RecipeLimits, add: Any) -> None:
+    """LoRAs, VAE, clip skip and hires fix: the numbers here; whether each file is registered
+    (and unchanged) is the archive's check."""
+    if len(recipe.loras) > LORAS_MAX:
+        add("loras", M(_("Use at most %(most)s LoRAs."), most=LORAS_MAX))
+    seen: set[str] = set()
+    for lora in recipe.loras:
+        if not _SHA256.fullmatch(lora.resource):
+            add("loras", M(_("LoRA %(name)r is not a sha256 digest."), name=lora.resource))
+        if not (math.isfinite(lora.weight) and abs(lora.weight) <= LORA_WEIGHT_LIMIT):
+            add(
+                "loras",
+                M(_("LoRA weights must be from -%(most)g to %(most)g."), most=LORA_WEIGHT_LIMIT),
+            )
+        if lora.resource in seen:
+            add("loras", M(_("LoRA %(name)s is listed twice."), name=lora.name or lora.resource))
+        seen.add(lora.resource)
+    if recipe.vae is not None and not _SHA256.fullmatch(recipe.vae.resource):
+        add("vae", M(_("VAE %(name)r is not a sha256 digest."), name=recipe.vae.resource))
+    if not 1 <= recipe.clip_skip <= CLIP_SKIP_MAX:
+        add("clip_skip", M(_("Clip skip must be between 1 and %(most)s."), most=CLIP_SKIP_MAX))
+    hires = recipe.hires
+    if hires is None:
+        return
+    if recipe.mode != "txt2img":
+        add("hires", M(_("Hires fix is for text to image only.")))
+    if not (math.isfinite(hires.scale) and 1.0 < hires.scale <= HIRES_SCALE_MAX):
+        add(
+            "hires", M(_("Hires scale must be above 1 and at most %(most)g."), most=HIRES_SCALE_MAX)
+        )
+    elif max(hires.size(recipe.width, recipe.height)) > limits.max_side:
+        add(
+            "hires",
+            M(_("The hires size must stay within %(most)s pixels a side."), most=limits.max_side),
+        )
+    if hires.upscaler not in HIRES_UPSCALERS:
+        add(
+            "hires",
+            M(
+                _("Unknown hires upscaler %(name)r; choose one of %(known)s."),
+                name=hires.upscaler,
+                known=", ".join(HIRES_UPSCALERS),
+            ),
+        )
+    if not 0 <= hires.steps <= limits.max_steps:
+        add("hires", M(_("Hires steps must be between 0 and %(most)s."), most=limits.max_steps))
+    if not (math.isfinite(hires.denoise) and 0.0 < hires.denoise <= 1.0):
+        add("hires", M(_("Hires denoising strength must be above 0 and at most 1.")))

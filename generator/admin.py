@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from generator.models import DevicePrice, ModelVersion, RenderJob
+from generator.models import DevicePrice, ModelVersion, RenderJob, Resource
 
 
 @admin.register(ModelVersion)
@@ -34,3 +34,18 @@ class RenderJobAdmin(admin.ModelAdmin):
 class DevicePriceAdmin(admin.ModelAdmin):
     list_display = ["name_contains", "usd_per_hour", "notes"]
     list_editable = ["usd_per_hour"]
+
+
+@admin.register(Resource)
+class ResourceAdmin(admin.ModelAdmin):
+    """Resources are added with `manage.py resource_add` (it digests and inspects the file);
+    here staff describe and archive them. What pins a file is read-only."""
+
+    list_display = ["name", "revision", "kind", "base", "file_format", "sha256", "archived_at"]
+    list_filter = ["kind", "base", "archived_at"]
+    search_fields = ["name", "sha256", "air", "token"]
+    readonly_fields = ["kind", "path", "sha256", "addnet_sha256", "file_format", "size_bytes",
+                       "created_at"]  # fmt: skip
+
+    def has_add_permission(self, request: object) -> bool:
+        return False

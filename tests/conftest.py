@@ -66,6 +66,34 @@ def model_version(db: None, tiny_sd_path: Path, media_root: Path):
     )
 
 
+@pytest.fixture(scope="session")
+def tiny_resource_files(tiny_sd_path: Path) -> dict[str, Path]:
+    """A LoRA and a VAE file for the tiny SD pipeline, built once (seeded, byte-identical)."""
+    from engine.tiny_resources import build_tiny_lora, build_tiny_vae
+
+    folder = settings.SEEDBANK_MODELS_DIR / "tiny-resources"
+    lora, vae = folder / "tiny-lora.safetensors", folder / "tiny-vae.safetensors"
+    if not lora.is_file():
+        build_tiny_lora(tiny_sd_path, lora, seed=0)
+    if not vae.is_file():
+        build_tiny_vae(tiny_sd_path, vae, seed=0)
+    return {"lora": lora, "vae": vae}
+
+
+@pytest.fixture
+def lora_resource(db: None, tiny_resource_files: dict[str, Path]):
+    from generator.services.resources import resource_add
+
+    return resource_add(path=tiny_resource_files["lora"], kind="lora", name="tiny-lora")
+
+
+@pytest.fixture
+def vae_resource(db: None, tiny_resource_files: dict[str, Path]):
+    from generator.services.resources import resource_add
+
+    return resource_add(path=tiny_resource_files["vae"], kind="vae", name="tiny-vae")
+
+
 @pytest.fixture
 def user(db: None, django_user_model):
     return django_user_model.objects.create_user(username="ada", password="pw-for-tests-1")

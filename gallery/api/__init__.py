@@ -31,10 +31,13 @@ _MESSAGES = {
     "missing": "This field is required.",
     "string_type": "Enter text.",
     "model_type": "Send a JSON object.",
+    "model_attributes_type": "Send a JSON object.",
     "dict_type": "Send a JSON object.",
     "int_type": "Enter a whole number.",
     "float_type": "Enter a number.",
     "bool_type": "Enter true or false.",
+    "extra_forbidden": "Unknown field: a Seedbank recipe has no such field (see the OpenAPI "
+    "document at /api/v1/openapi.json).",
     "value_error": "",  # our own validators' messages are already in people's words
 }
 
@@ -44,15 +47,15 @@ def _field_errors(errors: list[dict[str, Any]]) -> dict[str, list[str]]:
     for error in errors:
         # loc is ("body", "<param>", field, ...) or ("query", field): the field is what people see.
         names = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
-        field = (
-            names[1]
-            if len(names) > 1 and error["loc"][0] == "body"
-            else names[0]
-            if names
-            else "__all__"
-        )
+        body = bool(error.get("loc")) and error["loc"][0] == "body"
+        if body:  # ("body", "<param>"): the body as a whole is wrong (not an object)
+            field = names[1] if len(names) > 1 else "__all__"
+        else:
+            field = names[0] if names else "__all__"
         message = _MESSAGES.get(error.get("type", "")) or error.get("msg", "Invalid value.")
         message = message.removeprefix("Value error, ")
+        if error.get("type") == "extra_forbidden":  # name it, nested ones by their path
+            message = f"{'.'.join(names[1:]) or field}: {message}"
         by_field.setdefault(field, []).append(message)
     return by_field
 

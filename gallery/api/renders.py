@@ -16,6 +16,7 @@ from gallery.payloads import job_payload
 from generator.selectors.jobs import job_for_viewer
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.recipes import model_version_default
+from generator.selectors.resources import recipe_resources_resolve
 from generator.services.render_jobs import render_job_cancel, render_job_create
 
 router = Router(tags=["renders"])
@@ -37,6 +38,17 @@ def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignor
     values = {f.name: getattr(recipe, input_name(f)) for f in recipe_fields()}
     if values["model_version_id"] is None and (default := model_version_default()) is not None:
         values["model_version_id"] = default.pk
+    resolved = recipe_resources_resolve(
+        loras=[(lora.resource, lora.weight) for lora in values["loras"]], vae=values["vae"]
+    )
+    if resolved.errors:
+        return Status(400, {"errors": resolved.errors})
+    hires = values["hires"]
+    values.update(
+        loras=resolved.loras,
+        vae=resolved.vae,
+        hires=hires.to_recipe() if hires is not None else None,
+    )
     try:
         job = render_job_create(owner=request.user, recipe=Recipe(**values))  # type: ignore[arg-type]
     except DjangoValidationError as exc:

@@ -9,7 +9,16 @@ from django.conf import settings
 from ninja import Field, Schema
 from pydantic import AfterValidator, ConfigDict, create_model
 
-from engine.recipe import field_type, has_default, input_name, recipe_fields, spec
+from engine.recipe import (
+    HIRES_UPSCALERS,
+    Hires,
+    ResourceUse,
+    field_type,
+    has_default,
+    input_name,
+    recipe_fields,
+    spec,
+)
 
 
 def _storable(text: str) -> str:
@@ -31,11 +40,53 @@ class StrictSchema(Schema):
     model_config = ConfigDict(strict=True)
 
 
+class ClosedSchema(StrictSchema):
+    # A recipe field this API does not know is refused by name, never dropped: a LoRA the
+    # server ignored would come back as another picture with no word said.
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class LoraIn(ClosedSchema):
+    resource: SafeText = Field(
+        description="the LoRA's name (newest revision), name@revision, sha256, AIR or AutoV2"
+    )
+    weight: float = Field(1.0, description="its strength, as in A1111's <lora:name:weight>")
+
+
+class HiresIn(ClosedSchema):
+    scale: float = Field(description="final size / first-pass size (above 1, at most 4)")
+    upscaler: str = Field("Latent", json_schema_extra={"enum": list(HIRES_UPSCALERS)})
+    steps: int = Field(0, description="denoising steps of the second pass (0: as many as steps)")
+    denoise: float = Field(0.5, description="denoising strength of the second pass (0..1]")
+
+    def to_recipe(self) -> Hires:
+        return Hires(**self.model_dump())
+
+
+# Recipe fields whose values are not one number or text: how the API spells them.
+_STRUCTURED: dict[type, tuple[Any, Any, str]] = {
+    tuple: (list[LoraIn], [], "LoRAs in the order they are applied (adapters sum in order)."),
+    ResourceUse: (
+        SafeText | None,
+        None,
+        "A VAE by name, sha256, AIR or AutoV2; absent: the model's own.",
+    ),
+    Hires: (HiresIn | None, None, "A1111's hires fix: a second pass at a larger size."),
+}
+
+
 def _recipe_in() -> type[Schema]:
     fields: dict[str, Any] = {}
     for recipe_field in recipe_fields():
         about = spec(recipe_field)
         kind, optional = field_type(recipe_field)
+        if kind in _STRUCTURED:
+            structured, empty, explained = _STRUCTURED[kind]
+            fields[input_name(recipe_field)] = (
+                structured,
+                Field(empty, title=str(about.label), description=explained),
+            )
+            continue
         annotation: Any = SafeText if kind is str else kind
         choices: list[Any] = [value for value, _ in about.choices]
         if recipe_field.name == "precision":  # what this deployment's workers render
@@ -58,7 +109,7 @@ def _recipe_in() -> type[Schema]:
                 json_schema_extra={"enum": choices} if choices else None,
             ),
         )
-    model: type[Schema] = create_model("RecipeIn", __base__=StrictSchema, **fields)
+    model: type[Schema] = create_model("RecipeIn", __base__=ClosedSchema, **fields)
     return model
 
 

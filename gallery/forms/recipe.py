@@ -20,7 +20,10 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from engine.recipe import (
+    HIRES_UPSCALERS,
+    Hires,
     Recipe,
+    ResourceUse,
     field_type,
     has_default,
     input_name,
@@ -37,6 +40,7 @@ from generator.selectors.recipes import (
     recipe_limits,
 )
 from generator.selectors.records import image_detail
+from generator.selectors.resources import recipe_resources_resolve, resources_renderable
 from generator.services.records import source_from_record, source_image_store
 
 if TYPE_CHECKING:
@@ -60,6 +64,8 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
     label = translated_lazy(about.label)
     help_text = translated_lazy(about.help) if about.help else ""
     options: dict[str, Any] = {"label": label, "help_text": help_text, "required": False}
+    if kind in _STRUCTURED_FIELDS:
+        return _STRUCTURED_FIELDS[kind](**options)
     if has_default(recipe_field):
         options["initial"] = (
             about.suggested if about.suggested is not None else (recipe_field.default)
@@ -89,6 +95,124 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
         widget = forms.Textarea(attrs={"rows": 3}) if about.multiline else forms.TextInput
         return forms.CharField(widget=widget, strip=False, **options)
     return _NUMBER_FIELDS[kind](**options)
+
+
+class LorasField(forms.Field):
+    """LoRAs as people write them: "name:weight" (or A1111's "<lora:name:weight>"), one per
+    line or separated by commas; the weight defaults to 1. Names are resolved to file digests
+    when the recipe is made."""
+
+    widget = forms.Textarea(attrs={"rows": 2, "placeholder": "scenes-outline-lora:0.8"})
+
+    def to_python(self, value: Any) -> list[tuple[str, float]]:
+        text = str(value or "")
+        if "\x00" in text:
+            raise forms.ValidationError(_("Text cannot contain NUL characters."))
+        uses = []
+        for raw in text.replace(",", "\n").splitlines():
+            item = raw.strip().removeprefix("<lora:").removesuffix(">").strip()
+            if not item:
+                continue
+            name, colon, weight = item.rpartition(":")
+            if not colon:
+                name, weight = item, "1"
+            try:
+                number = float(weight)
+            except ValueError:
+                raise forms.ValidationError(
+                    _("Write each LoRA as name:weight (not %(item)s)."),
+                    params={"item": raw.strip()},
+                ) from None
+            uses.append((name.strip(), number))
+        return uses
+
+    @staticmethod
+    def text(loras: Any) -> str:
+        """A recipe's LoRAs as this field shows them (by name where it has one)."""
+        return "\n".join(f"{lora.name or lora.resource}:{lora.weight:g}" for lora in loras)
+
+
+def _vae_field(**options: Any) -> forms.Field:
+    return forms.ModelChoiceField(
+        queryset=resources_renderable(kind="vae"),
+        to_field_name="sha256",  # the recipe's own name for it
+        empty_label=_("the model's own"),
+        **{**options, "initial": None},
+    )
+
+
+class HiresWidget(forms.MultiWidget):
+    def __init__(self) -> None:
+        super().__init__(
+            widgets={
+                "scale": forms.NumberInput(
+                    attrs={
+                        "step": "0.25",
+                        "placeholder": _("scale, e.g. 2"),
+                        "aria-label": _("Hires scale"),
+                    }
+                ),
+                "upscaler": forms.Select(
+                    choices=[(name, name) for name in HIRES_UPSCALERS],
+                    attrs={"aria-label": _("Hires upscaler")},
+                ),
+                "steps": forms.NumberInput(
+                    attrs={"placeholder": _("steps (0: as many)"), "aria-label": _("Hires steps")}
+                ),
+                "denoise": forms.NumberInput(
+                    attrs={
+                        "step": "0.05",
+                        "placeholder": _("denoise, e.g. 0.5"),
+                        "aria-label": _("Hires denoising strength"),
+                    }
+                ),
+            }
+        )
+
+    def decompress(self, value: Any) -> list[Any]:
+        if isinstance(value, Hires):
+            return [value.scale, value.upscaler, value.steps, value.denoise]
+        return [None, HIRES_UPSCALERS[0], None, None]
+
+
+class HiresField(forms.MultiValueField):
+    """Hires fix in four boxes: a blank scale means no second pass."""
+
+    widget = HiresWidget
+
+    def __init__(self, **options: Any) -> None:
+        options.pop("initial", None)
+        super().__init__(
+            fields=(
+                forms.FloatField(required=False),
+                forms.ChoiceField(
+                    choices=[(name, name) for name in HIRES_UPSCALERS], required=False
+                ),
+                forms.IntegerField(required=False),
+                forms.FloatField(required=False),
+            ),
+            require_all_fields=False,
+            **options,
+        )
+
+    def compress(self, data_list: list[Any]) -> Hires | None:
+        if not data_list or data_list[0] in (None, ""):
+            return None
+        scale, upscaler, steps, denoise = data_list
+        return Hires(
+            scale=scale,
+            upscaler=upscaler or HIRES_UPSCALERS[0],
+            steps=steps if steps is not None else 0,
+            denoise=denoise if denoise is not None else 0.5,
+        )
+
+
+# Recipe fields whose values are not a single number or text, by the recipe type's kind.
+_STRUCTURED_FIELDS: dict[type, Any] = {
+    tuple: LorasField,
+    ResourceUse: _vae_field,
+    Hires: HiresField,
+}
 
 
 class RecipeFormBase(forms.Form):
@@ -159,6 +283,9 @@ class RecipeFormBase(forms.Form):
         has_mask = any(cleaned.get(name) for name in ("mask_upload", "mask_data", "mask_id"))
         stand_in = self._recipe(init_image_id=-1 if has_init else None,
                                 mask_id=-1 if has_mask else None)  # fmt: skip
+        loras = cleaned.get("loras") or []
+        for message in recipe_resources_resolve(loras=loras, vae=None).errors.get("loras", []):
+            self.add_error("loras", message)
         for name, messages in recipe_errors(stand_in, recipe_limits()).items():
             for message in messages:
                 field = {"init_image": "init_upload", "mask": "mask_upload"}.get(name, name)
@@ -189,6 +316,11 @@ class RecipeFormBase(forms.Form):
             values[recipe_field.name] = value
         values["model_version_id"] = values.pop("model_version_id").pk
         values.update(init_image_id=init_image_id, mask_id=mask_id)
+        vae = values.pop("vae", None)
+        resolved = recipe_resources_resolve(
+            loras=values.pop("loras", []), vae=vae.sha256 if vae is not None else None
+        )
+        values.update(loras=resolved.loras, vae=resolved.vae)
         recipe = Recipe(**values)
         # Inputs the mode does not use are dropped, not refused: switching the mode back to
         # text-to-image after uploading an init image is a normal thing to do.
@@ -202,7 +334,10 @@ class RecipeFormBase(forms.Form):
     def initial_from_image(cls, image: Any) -> dict[str, Any]:
         """The form's values for a record's recipe."""
         recipe = image.recipe()
-        return {input_name(f): getattr(recipe, f.name) for f in recipe_fields()}
+        initial = {input_name(f): getattr(recipe, f.name) for f in recipe_fields()}
+        initial["loras"] = LorasField.text(recipe.loras)
+        initial["vae"] = recipe.vae.resource if recipe.vae is not None else None
+        return initial
 
 
 # The recipe's fields first, in the recipe type's order; then the upload fields.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import tempfile
+import zipfile
 
 from django.conf import settings
 from django.contrib.auth import login as auth_login
@@ -11,7 +13,6 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import UserCreationForm
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from archive.services.exports import export_zip
@@ -31,13 +32,13 @@ from gallery.views.access import staff_refused
 from gallery.views.generate import init_source, submit_recipe
 from gallery.views.search import search_page
 from generator.models import Image, RenderJob
+from generator.selectors.exports import image_export_document, image_export_files
 from generator.selectors.lineage import image_lineage, images_comparison
 from generator.selectors.model_versions import image_model_problem
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.records import (
     environment_public,
     image_detail,
-    image_export_document,
     image_last_reproduction,
     image_pending_restore,
     reproduction_summary,
@@ -102,18 +103,16 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     image = image_detail(image_id=image_id, viewer=request.user)
     if image is None:
         raise Http404("No such image")
-    if image.mode != Image.Mode.TXT2IMG:
-        # The standalone script does not carry init images and masks yet: refuse rather than
-        # hand out a script that would render something else.
-        return HttpResponse(
-            gettext(
-                "Export covers text-to-image recipes; this record is %(mode)s. "
-                "Copy its recipe JSON instead."
-            )
-            % {"mode": image.get_mode_display()},
-            status=409,
-            content_type="text/plain; charset=utf-8",
-        )
+    if fmt == "zip":
+        # The script with what it needs beside it: the init image and mask of img2img and
+        # inpainting records, under the content-addressed names the script looks for.
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, data in image_export_files(image=image).items():
+                archive.writestr(f"seedbank-{image.pk}/{name}", data)
+        response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+        response["Content-Disposition"] = f'attachment; filename="seedbank-{image.pk}.zip"'
+        return response
     document = image_export_document(image=image)
     if fmt == "json":
         response: HttpResponse = JsonResponse(document, json_dumps_params={"ensure_ascii": False})

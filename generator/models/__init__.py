@@ -5,6 +5,7 @@ from generator.models.model_versions import ModelVersion
 from generator.models.prices import DevicePrice
 from generator.models.records import Image, ImageEnvironment, SourceImage
 from generator.models.reproductions import Reproduction
+from generator.models.resources import Resource
 
 __all__ = [
     "DevicePrice",
@@ -13,5 +14,6 @@ __all__ = [
     "ModelVersion",
     "RenderJob",
     "Reproduction",
+    "Resource",
     "SourceImage",
 ]

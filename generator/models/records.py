@@ -110,6 +110,11 @@ class Image(models.Model):
         SourceImage, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     strength = models.FloatField(null=True, blank=True)
+    # Resources by file sha256 (engine.recipe.LoraUse / ResourceUse as JSON, with their names).
+    loras = models.JSONField(default=list, blank=True)
+    vae = models.JSONField(null=True, blank=True)
+    clip_skip = models.PositiveSmallIntegerField(default=1)
+    hires = models.JSONField(null=True, blank=True)
 
     # --- the outcome ---
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)

@@ -13,6 +13,7 @@ from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
 from generator.i18n import translated
 from generator.models import ModelVersion, SourceImage
 from generator.selectors.records import images_visible_to, source_reachable
+from generator.selectors.resources import recipe_resources_problems
 
 
 def recipe_limits() -> RecipeLimits:
@@ -69,6 +70,9 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
     ):
         if source_id is not None and not source_usable(source_id=source_id, kind=kind, user=user):
             errors.setdefault(name, []).append(unknown % {"id": source_id})
+    if not errors.get("loras") and not errors.get("vae"):
+        for name, messages in recipe_resources_problems(recipe=recipe).items():
+            errors.setdefault(name, []).extend(messages)
     if errors:
         raise ValidationError(errors)
     assert model_version is not None

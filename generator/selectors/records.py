@@ -8,7 +8,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 
-from engine.export import export_document
 from generator.models import Image, Reproduction, SourceImage
 from generator.models.records import ImageQuerySet
 from generator.selectors.pages import RecordPage, newest_first_page
@@ -158,17 +157,6 @@ PRIVATE_ENVIRONMENT_KEYS = ("model_path", "platform")
 
 def environment_public(environment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in environment.items() if k not in PRIVATE_ENVIRONMENT_KEYS}
-
-
-def image_export_document(*, image: Image) -> dict[str, Any]:
-    """The record as a portable export (engine.export): recipe, batch seeds, environment. The
-    model is named by name and digest; the script is pointed at a local copy with --model."""
-    return export_document(
-        recipe=image.recipe_portable(),
-        model_path="",
-        pixel_sha256=image.pixel_sha256,
-        environment=environment_public(image.environment),
-    )
 
 
 def media_visible(*, name: str, viewer: Any) -> bool:

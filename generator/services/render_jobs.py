@@ -32,19 +32,28 @@ def render_job_create(
     model_version = recipe_validate(recipe=recipe, user=owner)
     recipe = recipe.with_seed()
     assert recipe.seed is not None
+    # A hires pass is a second render at the larger size: it counts in progress and time.
+    hires_steps, hires_limit = 0, 0
+    if recipe.hires is not None:
+        hires_steps = recipe.hires.steps or recipe.steps
+        width, height = recipe.hires.size(recipe.width, recipe.height)
+        hires_limit = job_time_limit(
+            width=width, height=height, images=recipe.batch_size, steps=hires_steps
+        )
     with transaction.atomic():
         quota_hold(user=owner, renders=recipe.batch_size)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.RENDER,
             owner=owner,
-            progress_total=recipe.steps,
+            progress_total=recipe.steps + hires_steps,
             sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
             time_limit_seconds=job_time_limit(
                 width=recipe.width,
                 height=recipe.height,
                 images=recipe.batch_size,
                 steps=recipe.steps,
-            ),
+            )
+            + hires_limit,
         )
         Image.objects.bulk_create(
             Image(

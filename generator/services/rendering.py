@@ -27,6 +27,7 @@ from engine.png_metadata import png_text_for
 from generator.models import Image, ImageEnvironment, ModelVersion, RenderJob, Reproduction
 from generator.selectors.model_versions import model_version_check
 from generator.selectors.recipes import model_version_default
+from generator.selectors.resources import resource_files
 from generator.services.records import PIXEL_COLUMNS, image_store_pixels
 from generator.services.render_jobs import (
     JobStopped,
@@ -51,13 +52,16 @@ def render_request_for(
         with source.file.open("rb") as handle:
             return bytes(handle.read())
 
+    recipe = image.recipe()
     return RenderRequest(
         model_path=model_version.path,
-        recipe=image.recipe(),
+        recipe=recipe,
         seeds=tuple(seeds),
         batch_index_offset=batch_index_offset,
         init_image=read(image.init_image),
         mask=read(image.mask),
+        # Each file re-hashed if it changed on disk: a LoRA whose bytes moved is refused.
+        resource_files=resource_files(recipe=recipe),
     )
 
 

@@ -46,9 +46,16 @@ def test_the_render_schema_is_the_recipe_type(client, settings) -> None:
     assert recipe["properties"]["mode"]["enum"] == ["txt2img", "img2img", "inpaint"]
 
 
+_SKIP = object()  # tested on its own: it does not combine with the rest
+
+
 def _value(name: str, prop: dict[str, Any], sources: dict[str, int], model_id: int) -> Any:
     """A valid value for each documented property, other than its default where one exists."""
     chosen = {
+        "loras": [{"resource": "tiny-lora", "weight": 0.8}],
+        "vae": "tiny-vae",
+        "clip_skip": 2,
+        "hires": _SKIP,  # text to image only; test_hires_fix_is_a_recipe_field
         "model_version": model_id,
         "prompt": "a small red circle on a blue background",
         "negative_prompt": "blurry",
@@ -67,13 +74,15 @@ def _value(name: str, prop: dict[str, Any], sources: dict[str, int], model_id: i
     }
     assert name in chosen, f"documented field {name!r} has no test value: add one"
     value = chosen[name]
+    if value is _SKIP:
+        return value
     if len(prop.get("enum", [])) != 1:  # fp32 may be the only precision this deployment has
         assert value != prop.get("default", object()), name
     return value
 
 
 def test_posting_every_documented_field_renders_exactly_that_recipe(
-    client, user, model_version, media_root
+    client, user, model_version, media_root, lora_resource, vae_resource
 ) -> None:
     init = source_image_store(picture=PILImage.new("RGB", (64, 64), "red"), kind="init", owner=user)
     mask = source_image_store(
@@ -84,17 +93,66 @@ def test_posting_every_documented_field_renders_exactly_that_recipe(
     payload = {
         name: _value(name, prop, sources, model_version.pk) for name, prop in properties.items()
     }
+    payload = {name: value for name, value in payload.items() if value is not _SKIP}
     client.force_login(user)
     response = client.post("/api/v1/renders", json.dumps(payload), content_type="application/json")
     assert response.status_code == 202, response.content
     job = RenderJob.objects.get(pk=response.json()["id"])
     images = list(Image.objects.filter(job=job).order_by("batch_index"))
     assert [image.seed for image in images] == [424242, 424243]
+    # Resources are stored by the sha256 of their files, named for people.
+    stored = {
+        "loras": [{"resource": lora_resource.sha256, "weight": 0.8, "name": "tiny-lora@main"}],
+        "vae": {"resource": vae_resource.sha256, "name": "tiny-vae@main"},
+    }
     for recipe_field in recipe_fields():
-        expected = payload[input_name(recipe_field)]
-        if recipe_field.name in {"seed", "batch_size"}:
-            continue  # per image: seed + index; checked above
+        if recipe_field.name in {"seed", "batch_size", "hires"}:
+            continue  # per image: seed + index, checked above; hires on its own below
+        expected = stored.get(recipe_field.name, payload.get(input_name(recipe_field)))
         assert getattr(images[0], recipe_field.name) == expected, recipe_field.name
+
+
+def test_hires_fix_is_a_recipe_field(client, user, model_version) -> None:
+    client.force_login(user)
+    hires = {"scale": 1.5, "upscaler": "Lanczos", "steps": 4, "denoise": 0.6}
+    payload = {"prompt": "a cat", "hires": hires}
+    response = client.post("/api/v1/renders", json.dumps(payload), content_type="application/json")
+    assert response.status_code == 202, response.content
+    assert Image.objects.get(job_id=response.json()["id"]).hires == hires
+    inpaint_hires = {**payload, "mode": "inpaint", "strength": 0.5}
+    response = client.post(
+        "/api/v1/renders", json.dumps(inpaint_hires), content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert "hires" in response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "words"),
+    [
+        ({"prompt": "x", "lora": [{"resource": "a", "weight": 1}]}, "lora", "no such field"),
+        ({"prompt": "x", "clipskip": 2}, "clipskip", "no such field"),
+        ({"prompt": "x", "loras": [{"resource": "a", "strength": 1}]}, "loras", "no such field"),
+        ({"prompt": "x", "hires": {"scale": 2, "denoising": 0.5}}, "hires", "no such field"),
+        ({"prompt": "x", "loras": [{"resource": "nobody", "weight": 1}]}, "loras", "Unknown LoRA"),
+        ({"prompt": "x", "vae": "nobody"}, "vae", "Unknown VAE"),
+        ({"prompt": "x", "clip_skip": 0}, "clip_skip", "between 1 and"),
+        ({"prompt": "x", "hires": {"scale": 9}}, "hires", "at most 4"),
+        ({"prompt": "x", "hires": {"scale": 2, "upscaler": "ESRGAN_4x"}}, "hires", "upscaler"),
+    ],
+)
+def test_unknown_fields_and_resources_are_refused_by_name(
+    client, user, model_version, payload, field, words
+) -> None:
+    """A field the API does not know is never dropped: a LoRA ignored would give another
+    picture with no word said."""
+    client.force_login(user)
+    response = client.post("/api/v1/renders", json.dumps(payload), content_type="application/json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert field in errors, errors
+    assert any(words in message for message in errors[field]), errors
+    assert RenderJob.objects.count() == 0
 
 
 def test_absent_fields_take_the_recipe_defaults(client, user, model_version) -> None:

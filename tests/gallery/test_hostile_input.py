@@ -49,8 +49,8 @@ def test_hostile_urls_answer_4xx(quiet_client, url) -> None:
         ('{"prompt": "x", "guidance": "7.5"}', "guidance"),  # a string is not a number
         ('{"prompt": {"text": "a cat"}}', "prompt"),  # an object is not a prompt
         ('{"prompt": ["a cat"]}', "prompt"),
-        ("null", "prompt"),  # no object at all: the required field is missing
-        ('"a cat"', "prompt"),
+        ("null", "__all__"),  # no object at all: "Send a JSON object."
+        ('"a cat"', "__all__"),
     ],
 )
 def test_hostile_render_bodies_answer_400_by_field(client, user, model_version, body, field):

@@ -146,12 +146,24 @@ def test_use_as_init_image_prefills_from_a_record(
     assert child.init_image.owner == user  # the record's pixels, now the user's init image
 
 
-def test_export_refuses_img2img_records_rather_than_mislead(
+def test_img2img_records_export_with_their_init_image(
     client, user, model_version, django_capture_on_commit_callbacks
 ):
+    import io
+    import zipfile
+
     client.force_login(user)
     with django_capture_on_commit_callbacks(execute=False):
         image = submit(client, model_version, init_upload=png())
-    response = client.get(f"/images/{image.pk}/export.py")
-    assert response.status_code == 409 and "text-to-image" in response.content.decode()
-    assert "Export script" not in client.get(f"/images/{image.pk}/").content.decode()
+    document = client.get(f"/images/{image.pk}/export.json").json()
+    wanted = document["inputs"]["init_image"]
+    assert wanted["sha256"] == image.init_image.pixel_sha256
+    response = client.get(f"/images/{image.pk}/export.zip")
+    assert response.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        names = set(archive.namelist())
+        assert f"seedbank-{image.pk}/{wanted['file']}" in names
+        assert f"seedbank-{image.pk}/seedbank-{image.pk}.py" in names
+        with image.init_image.file.open("rb") as handle:
+            assert archive.read(f"seedbank-{image.pk}/{wanted['file']}") == handle.read()
+    assert "Export (.zip)" in client.get(f"/images/{image.pk}/").content.decode()

@@ -1,0 +1,61 @@
+"""Tiny resources for a tiny SD pipeline (tests, benchmarks): a LoRA and a VAE file.
+
+Built offline from a fixed seed like the tiny models themselves (engine.tiny_models), so the
+same bytes come out on every machine: the LoRA adapts the UNet's attention (text-encoder LoRA
+layers cannot load with this stack: see engine.render_steps), the VAE file is the model's own
+VAE with its decoder nudged, so swapping it in changes pixels but keeps the latent space.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from engine.torch_compat import ensure_torchvision
+
+ensure_torchvision()
+
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (  # noqa: E402
+    StableDiffusionPipeline,
+)
+from peft import LoraConfig  # noqa: E402
+from peft.utils import get_peft_model_state_dict  # noqa: E402
+from safetensors.torch import save_file  # noqa: E402
+
+UNET_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+
+
+def build_tiny_lora(model_dir: Path, path: Path, *, seed: int = 0, rank: int = 4) -> Path:
+    """A LoRA file (diffusers/peft layout) for the model at `model_dir`; random but seeded
+    factors, large enough that weight 1 visibly moves the pixels."""
+    pipe = StableDiffusionPipeline.from_pretrained(str(model_dir), safety_checker=None)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        config = LoraConfig(
+            r=rank, lora_alpha=rank, init_lora_weights=False, target_modules=UNET_TARGETS
+        )
+        pipe.unet.add_adapter(config, "tiny")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {
+        f"unet.{k}": v for k, v in get_peft_model_state_dict(pipe.unet, adapter_name="tiny").items()
+    }
+    save_file({k: v.contiguous() for k, v in sorted(state.items())}, str(path))
+    return path
+
+
+def build_tiny_vae(model_dir: Path, path: Path, *, seed: int = 0, scale: float = 0.05) -> Path:
+    """The model's VAE weights with the decoder's weights nudged by seeded noise."""
+    pipe = StableDiffusionPipeline.from_pretrained(str(model_dir), safety_checker=None)
+    generator = torch.Generator("cpu").manual_seed(seed)
+    state = {}
+    for name, tensor in sorted(pipe.vae.state_dict().items()):
+        if name.startswith("decoder.") and tensor.is_floating_point():
+            noise = torch.randn(tensor.shape, generator=generator, dtype=tensor.dtype)
+            tensor = tensor + scale * tensor.abs().mean() * noise
+        state[name] = tensor.contiguous()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path))
+    return path

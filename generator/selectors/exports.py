@@ -1,0 +1,68 @@
+"""A record as a standalone export: the document engine.export turns into a script, and the
+files that travel with it (init image and mask, content-addressed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from engine.export import export_document, export_script
+from generator.models import Image, Resource
+from generator.selectors.records import environment_public
+
+
+def _public_path(path: str) -> str:
+    """Where a file can be found outside this server: for the shipped models and resources,
+    their path inside a Seedbank checkout; anything else is this server's business."""
+    shipped = Path(settings.SEEDBANK_SHIPPED_MODELS_DIR).resolve()
+    try:
+        return (Path("models") / Path(path).resolve().relative_to(shipped)).as_posix()
+    except ValueError:
+        return ""
+
+
+def image_export_document(*, image: Image) -> dict[str, Any]:
+    """The record as a portable export (engine.export): recipe, batch seeds, environment, the
+    model and every resource by digest (and by path for the shipped ones)."""
+    recipe = image.recipe()
+    rows = {row.sha256: row for row in Resource.objects.filter(sha256__in=recipe.resources())}
+    resources = []
+    for sha256 in recipe.resources():
+        row = rows.get(sha256)
+        described: dict[str, Any] = {"sha256": sha256}
+        if row is not None:
+            described.update(
+                kind=row.kind,
+                name=str(row),
+                file_name=Path(row.path).name,
+                air=row.air,
+                path=_public_path(row.path),
+            )
+        resources.append(described)
+    model = image.model_version
+    return export_document(
+        recipe=image.recipe_portable(),
+        model_path=_public_path(model.path) if model is not None else "",
+        pixel_sha256=image.pixel_sha256,
+        environment=environment_public(image.environment),
+        resources=resources,
+    )
+
+
+def image_export_files(*, image: Image) -> dict[str, bytes]:
+    """{name in the zip: bytes}: the script, its document as JSON, and the img2img/inpaint
+    inputs under the names the script looks for."""
+    document = image_export_document(image=image)
+    files = {
+        f"seedbank-{image.pk}.py": export_script(document).encode(),
+        f"seedbank-{image.pk}.json": json.dumps(document, ensure_ascii=False, indent=2).encode(),
+    }
+    for role, source in (("init_image", image.init_image), ("mask", image.mask)):
+        wanted = document["inputs"].get(role)
+        if wanted is not None and source is not None:
+            with source.file.open("rb") as handle:
+                files[wanted["file"]] = bytes(handle.read())
+    return files

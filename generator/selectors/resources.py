@@ -1,0 +1,152 @@
+"""Reads for resources (LoRA, embeddings, VAE files): finding one by any name people use for
+it, and proving its file is still the one registered before a render uses it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db.models import QuerySet
+from django.utils.translation import gettext
+
+from engine.recipe import LoraUse, Recipe, ResourceUse
+from engine.resources import file_sha256
+from generator.models import Resource
+
+_HEX = frozenset("0123456789abcdef")
+# Digests of files as they are now, per (path, size, mtime): a LoRA is hashed once per change.
+_file_digests: dict[tuple[str, int, int], str] = {}
+
+
+class ResourceUnavailable(Exception):
+    """A resource a recipe names is unknown, archived, missing or changed (message in the
+    active language)."""
+
+
+def resources_renderable(*, kind: str) -> QuerySet[Resource]:
+    return Resource.objects.filter(kind=kind, archived_at__isnull=True)
+
+
+def resource_resolve(*, kind: str, ref: str) -> Resource | None:
+    """The registered resource `ref` names: its sha256, its AIR, its name (the newest
+    revision), "name@revision", an AutoV2 short hash (10 hex) or, for LoRAs, A1111's 12-hex
+    "addnet" hash. A short hash or a name that fits several files finds none."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    found = Resource.objects.filter(kind=kind)
+    lowered = ref.lower()
+    if len(lowered) == 64 and set(lowered) <= _HEX:
+        return found.filter(sha256=lowered).first()
+    if lowered.startswith("urn:air:"):
+        return found.filter(air=ref).first()
+    name, _, revision = ref.partition("@")
+    by_name = found.filter(name=name, archived_at__isnull=True)
+    if revision:
+        by_name = by_name.filter(revision=revision)
+    if match := by_name.order_by("-created_at", "-id").first():
+        return match
+    if set(lowered) <= _HEX and len(lowered) in (10, 12):
+        column = "addnet_sha256" if len(lowered) == 12 else "sha256"
+        candidates = list(found.filter(**{f"{column}__startswith": lowered})[:2])
+        return candidates[0] if len(candidates) == 1 else None
+    return None
+
+
+@dataclass(frozen=True)
+class ResolvedResources:
+    loras: tuple[LoraUse, ...]
+    vae: ResourceUse | None
+    errors: dict[str, list[str]]
+
+
+def recipe_resources_resolve(
+    *, loras: list[tuple[str, float]], vae: str | None
+) -> ResolvedResources:
+    """LoRAs and a VAE as people name them → the recipe's uses, by file digest; unknown or
+    archived ones are errors by field (never dropped)."""
+    errors: dict[str, list[str]] = {}
+    uses = []
+    for ref, weight in loras:
+        resource = resource_resolve(kind=Resource.Kind.LORA, ref=ref)
+        if resource is None or resource.archived_at is not None:
+            errors.setdefault("loras", []).append(
+                gettext("Unknown LoRA %(name)s; register it first (manage.py resource_add).")
+                % {"name": repr(ref)}
+            )
+            continue
+        uses.append(LoraUse(resource=resource.sha256, weight=weight, name=str(resource)))
+    vae_use = None
+    if vae:
+        resource = resource_resolve(kind=Resource.Kind.VAE, ref=vae)
+        if resource is None or resource.archived_at is not None:
+            errors.setdefault("vae", []).append(
+                gettext("Unknown VAE %(name)s; register it first (manage.py resource_add).")
+                % {"name": repr(vae)}
+            )
+        else:
+            vae_use = ResourceUse(resource=resource.sha256, name=str(resource))
+    return ResolvedResources(loras=tuple(uses), vae=vae_use, errors=errors)
+
+
+def recipe_resources_problems(*, recipe: Recipe) -> dict[str, list[str]]:
+    """Resources a recipe names that are not registered under their kind (or are archived)."""
+    problems: dict[str, list[str]] = {}
+    wanted = [(lora.resource, Resource.Kind.LORA, "loras") for lora in recipe.loras]
+    if recipe.vae is not None:
+        wanted.append((recipe.vae.resource, Resource.Kind.VAE, "vae"))
+    usable = set(
+        Resource.objects.filter(
+            sha256__in=[sha for sha, _, _ in wanted], archived_at__isnull=True
+        ).values_list("sha256", "kind")
+    )
+    for sha256, kind, field in wanted:
+        if (sha256, kind) not in usable:
+            problems.setdefault(field, []).append(
+                gettext("No registered %(kind)s has the sha256 %(sha)s.")
+                % {"kind": Resource.Kind(kind).label, "sha": sha256}
+            )
+    return problems
+
+
+def resource_files(*, recipe: Recipe) -> dict[str, str]:
+    """{sha256: path} for every resource the recipe uses, each file re-hashed when it changed
+    on disk; ResourceUnavailable when one is unknown, missing or no longer the same bytes."""
+    wanted = recipe.resources()
+    rows = {row.sha256: row for row in Resource.objects.filter(sha256__in=wanted)}
+    files = {}
+    for sha256 in wanted:
+        row = rows.get(sha256)
+        if row is None:
+            raise ResourceUnavailable(
+                gettext("No resource with sha256 %(sha)s is registered here.") % {"sha": sha256}
+            )
+        found = file_digest(Path(row.path))
+        if found is None:
+            raise ResourceUnavailable(
+                gettext("The file of %(name)s is missing at %(path)s.")
+                % {"name": row, "path": row.path}
+            )
+        if found != sha256:
+            raise ResourceUnavailable(
+                gettext(
+                    "The file of %(name)s at %(path)s has changed since it was registered "
+                    "(sha256 %(found)s, registered %(sha)s)."
+                )
+                % {"name": row, "path": row.path, "found": found, "sha": sha256}
+            )
+        files[sha256] = row.path
+    return files
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of a file as it is now (remembered per size and mtime), None when missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _file_digests:
+        _file_digests[key] = file_sha256(path)
+    return _file_digests[key]
