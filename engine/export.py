@@ -18,7 +18,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from engine import render_steps
+from engine import prompt_weighting, render_steps
 
 EXPORT_FORMAT = "seedbank-export"
 # 2: resources (LoRAs, VAE) by digest, clip skip, hires, img2img/inpaint inputs as files.
@@ -26,7 +26,7 @@ EXPORT_VERSION = 2
 INPUTS_FOLDER = "inputs"
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
-_PLACEHOLDER = re.compile(r"@@(HEADER|DOCUMENT|RENDER_STEPS)@@")
+_PLACEHOLDER = re.compile(r"@@(HEADER|DOCUMENT|RENDER_STEPS|PROMPT_WEIGHTING)@@")
 
 
 def export_document(
@@ -110,15 +110,11 @@ def export_script(document: Mapping[str, Any]) -> str:
     parts = {
         "HEADER": _header(document),
         "DOCUMENT": _json_text(document, indent=2),
-        "RENDER_STEPS": _render_steps_source(),
+        "RENDER_STEPS": inspect.getsource(render_steps),
+        "PROMPT_WEIGHTING": inspect.getsource(prompt_weighting),
     }
     # One pass over the template: a prompt that itself says "@@DOCUMENT@@" stays a prompt.
     return _PLACEHOLDER.sub(lambda match: parts[match.group(1)], _SCRIPT_TEMPLATE)
-
-
-def _render_steps_source() -> str:
-    """engine.render_steps, verbatim: the worker and the script run the same lines."""
-    return inspect.getsource(render_steps)
 
 
 def _json_text(value: Any, **options: Any) -> str:
@@ -173,6 +169,8 @@ def _header(document: Mapping[str, Any]) -> str:
     if document.get("vae"):
         vae = document["vae"]
         lines.append(f"VAE         {q(vae.get('name', ''))}, sha256 {q(vae['resource'])}")
+    if document.get("prompt_weighting"):
+        lines.append(f"Weighting   {q(document['prompt_weighting'])} (the parser is below)")
     if document.get("clip_skip", 1) != 1:
         lines.append(f"Clip skip   {q(document['clip_skip'])} (A1111's count)")
     if document.get("hires"):
@@ -287,6 +285,10 @@ MODE_PIPELINES = {
     "inpaint": StableDiffusionInpaintPipeline,
 }
 
+# --- Seedbank's engine/prompt_weighting.py, verbatim (A1111's emphasis syntax) -------------
+@@PROMPT_WEIGHTING@@
+# --- end of engine/prompt_weighting.py -----------------------------------------------------
+
 # --- Seedbank's engine/render_steps.py, verbatim (LoRA, VAE, clip skip, hires fix) ---------
 @@RENDER_STEPS@@
 # --- end of engine/render_steps.py ---------------------------------------------------------
@@ -385,6 +387,7 @@ def render(document, model_path, device, resources=None, inputs=None):
         mode_arguments=mode_arguments(document, inputs or {}),
         clip_skip=document.get("clip_skip", 1),
         hires=document.get("hires"),
+        encode_pair=encode_pair if document.get("prompt_weighting") else None,
     )
     return images[document["batch_index"]]
 

@@ -26,7 +26,7 @@ import PIL
 import torch
 from PIL import Image
 
-from engine import render_steps, schedulers
+from engine import prompt_weighting, render_steps, schedulers
 from engine.png_files import PngText, pixel_sha256, png_bytes
 from engine.recipe import Recipe
 from engine.torch_compat import ensure_torchvision
@@ -194,6 +194,7 @@ def render(
         mode_arguments=_mode_arguments(request),
         clip_skip=recipe.clip_skip,
         hires=hires,
+        encode_pair=prompt_weighting.encode_pair if recipe.prompt_weighting else None,
         callback=_step_reporter(on_step, recipe.steps, 0, total),
         second_callback=_step_reporter(on_step, second_steps, recipe.steps, total),
     )
@@ -273,6 +274,12 @@ def _cached_vae(base_vae: Any, sha256: str, path: str) -> Any:
 def _resource_environment(request: RenderRequest, pipe: StableDiffusionPipeline) -> dict[str, Any]:
     recipe = request.recipe
     environment: dict[str, Any] = {"clip_skip": recipe.clip_skip}
+    if recipe.prompt_weighting:
+        environment["prompt_weighting"] = {
+            "parser": prompt_weighting.PARSER,
+            "version": prompt_weighting.PARSER_VERSION,
+            "pad_conds": "shorter side padded with empty-prompt chunks",
+        }
     if recipe.loras:
         environment["loras"] = [
             {

@@ -284,7 +284,11 @@ def _encode_chunk(chunk: PromptChunk, text_encoder: TextEncoder, clip_skip: int)
         original_mean = states.mean()
         weighted = states * weights.reshape(1, -1, 1)
         # A1111 restores the unweighted mean so emphasis moves directions, not overall scale.
-        weighted = weighted * (original_mean / weighted.mean())
+        # Where the weighted mean is 0 A1111 divides by zero and renders NaN (black); here the
+        # chunk then stays unscaled. Real CLIP states never have a zero mean; random ones can.
+        ratio = original_mean / weighted.mean()
+        if torch.isfinite(ratio):
+            weighted = weighted * ratio
         return weighted.to(hidden.dtype)
 
 

@@ -44,6 +44,14 @@ HIRES_SCALE_MAX = 4.0
 # picture with PIL. A1111's model upscalers (ESRGAN, …) are not resources Seedbank holds.
 HIRES_UPSCALERS = ("Latent", "Latent (nearest)", "Lanczos")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+# Prompt weighting: "" is diffusers' plain prompt (no syntax, cut at 77 tokens); the other
+# value names engine.prompt_weighting's parser and version (A1111's `(word:1.3)`, `[word]`,
+# BREAK, prompts past 75 tokens), tests/engine/test_prompt_weighting.py keeps them equal.
+A1111_WEIGHTING = "seedbank-a1111-emphasis@1"
+WEIGHTINGS = {
+    "": _("plain (diffusers)"),
+    A1111_WEIGHTING: _("A1111 emphasis: (word:1.3), [word], BREAK"),
+}
 
 
 @dataclass(frozen=True)
@@ -185,6 +193,14 @@ class Recipe:
     vae: ResourceUse | None = field(
         default=None,  # None: the model's own VAE
         metadata=_spec(label=_("VAE"), help=_("A VAE file to decode with instead of the model's.")),
+    )
+    prompt_weighting: str = field(
+        default="",
+        metadata=_spec(
+            label=_("Prompt weighting"),
+            help=_("How the prompt is read: as plain words, or with A1111's emphasis syntax."),
+            choices=tuple(WEIGHTINGS.items()),
+        ),
     )
     clip_skip: int = field(
         default=1,
@@ -383,6 +399,15 @@ def _resource_errors(recipe: Recipe, limits: RecipeLimits, add: Any) -> None:
         seen.add(lora.resource)
     if recipe.vae is not None and not _SHA256.fullmatch(recipe.vae.resource):
         add("vae", M(_("VAE %(name)r is not a sha256 digest."), name=recipe.vae.resource))
+    if recipe.prompt_weighting not in WEIGHTINGS:
+        add(
+            "prompt_weighting",
+            M(
+                _("Unknown prompt weighting %(name)r; choose one of %(known)s."),
+                name=recipe.prompt_weighting,
+                known=", ".join(repr(name) for name in WEIGHTINGS),
+            ),
+        )
     if not 1 <= recipe.clip_skip <= CLIP_SKIP_MAX:
         add("clip_skip", M(_("Clip skip must be between 1 and %(most)s."), most=CLIP_SKIP_MAX))
     hires = recipe.hires

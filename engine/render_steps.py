@@ -133,9 +133,21 @@ def text_embeddings(pipe, text, clip_skip):
     return norm(output.hidden_states[-clip_skip]).to(encoder.dtype)
 
 
-def prompt_arguments(pipe, prompt, negative_prompt, clip_skip):
+def prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair=None):
     """What the pipeline call gets for the prompts: the texts themselves (diffusers encodes
-    them) unless clip skip asks for another layer, then the embeddings."""
+    them) unless clip skip asks for another layer or a weighting parser (`encode_pair`, from
+    engine/prompt_weighting.py) reads them, then the embeddings."""
+    if encode_pair is not None:
+        with torch.no_grad():
+            positive, negative = encode_pair(
+                prompt,
+                negative_prompt,
+                tokenizer=pipe.tokenizer,
+                text_encoder=pipe.text_encoder,
+                clip_skip=clip_skip,
+                device=pipe.text_encoder.device,
+            )
+        return {"prompt_embeds": positive, "negative_prompt_embeds": negative}
     if clip_skip == 1:
         return {"prompt": prompt, "negative_prompt": negative_prompt}
     with torch.no_grad():
@@ -195,15 +207,17 @@ def generate(
     mode_arguments,
     clip_skip=1,
     hires=None,
+    encode_pair=None,
     callback=None,
     second_callback=None,
 ):
     """Render one image per generator: the pipeline call (and a hires pass when asked).
 
     `mode_arguments` are the call's size or img2img/inpaint inputs; `hires` a dict with scale,
-    upscaler, steps and denoise. Returns PIL images.
+    upscaler, steps and denoise; `encode_pair` a prompt weighting parser's encoder. Returns PIL
+    images.
     """
-    prompts = prompt_arguments(pipe, prompt, negative_prompt, clip_skip)
+    prompts = prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair)
     common = {
         **prompts,
         "guidance_scale": guidance,

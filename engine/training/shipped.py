@@ -10,7 +10,13 @@ from pathlib import Path
 CLIP_FOLDER = "seedbank-scenes-clip"
 SD_FOLDER = "seedbank-scenes-sd"
 OUTLINE_FOLDER = "seedbank-scenes-sd-outline"
-FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)
+FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)  # model folders: digest = weights_digest
+# Add-on resources made from those models (engine.training.resources_build), one .safetensors
+# file each; their digest in DIGESTS is that file's sha256, the identity peers hash.
+OUTLINE_LORA_FOLDER = "seedbank-scenes-outline-lora"
+VAE_V1_FOLDER = "seedbank-scenes-vae-v1"
+VAE_FT_FOLDER = "seedbank-scenes-vae-ft"
+RESOURCE_FOLDERS = (OUTLINE_LORA_FOLDER, VAE_V1_FOLDER, VAE_FT_FOLDER)
 DIGESTS_FILE = "DIGESTS"
 # The classifier-free guidance scale the scene SD model follows its prompts best at
 # (bench/models.py); SD's usual 7.5 over-saturates a model this small. The demo renders with it.
@@ -18,7 +24,17 @@ GUIDANCE = 2.0
 
 
 def read_digests(models: Path) -> dict[str, str]:
-    """{folder: weights digest} as `make models` wrote them (sha256sum's layout)."""
+    """{model folder: weights digest} as `make models` wrote them (sha256sum's layout); the
+    resource folders' lines are read_resource_digests'."""
+    return {name: d for name, d in _digest_lines(models).items() if name not in RESOURCE_FOLDERS}
+
+
+def read_resource_digests(models: Path) -> dict[str, str]:
+    """{resource folder: sha256 of its one .safetensors file}, from the same DIGESTS file."""
+    return {name: d for name, d in _digest_lines(models).items() if name in RESOURCE_FOLDERS}
+
+
+def _digest_lines(models: Path) -> dict[str, str]:
     lines = (models / DIGESTS_FILE).read_text(encoding="utf-8").splitlines()
     return {name: digest for digest, name in (line.split(maxsplit=1) for line in lines if line)}
 

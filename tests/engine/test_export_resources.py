@@ -19,7 +19,7 @@ from PIL import Image
 
 from engine.export import export_document, export_script
 from engine.pipeline import RenderRequest, configure_determinism, render
-from engine.recipe import Hires, LoraUse, Recipe, ResourceUse
+from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
 from engine.resources import file_sha256
 from engine.tiny_resources import build_tiny_lora, build_tiny_vae
 from engine.weights import weights_digest
@@ -105,8 +105,9 @@ def test_every_factor_reproduces_from_the_export_alone(
             sd_model_dir,
             files,
             Recipe(
-                prompt="a red circle on a blue background",
+                prompt="a (red:1.4) circle BREAK on a [blue] background",
                 negative_prompt="blurry",
+                prompt_weighting=A1111_WEIGHTING,
                 seed=7,
                 steps=STEPS,
                 guidance=5.0,
