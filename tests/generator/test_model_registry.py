@@ -433,6 +433,40 @@ def test_demo_models_registers_the_shipped_scene_models_and_seed_demo_uses_them(
         assert (child.seed, child.scheduler) == (parent.seed, parent.scheduler)
     assert len(DEMO_PROMPTS) + 2 * len(DEMO_MODEL_PROMPT_INDEXES) + len(DEMO_REMIXES) >= 48
 
+    # The resource chains: each generation rendered before the next is remixed from it.
+    from gallery.demo import DEMO_RECIPE_CHAINS
+    from gallery.management.commands.seed_demo import Command as SeedDemo
+    from generator.models import Resource
+
+    assert set(Resource.objects.values_list("name", flat=True)) == {
+        "scenes-outline-lora",
+        "scenes-vae-v1",
+        "scenes-vae-ft",
+    }
+    for index, _ in DEMO_RECIPE_CHAINS:
+        if not jobs[index].images.get().image_file:
+            render_job_run(job_id=jobs[index].pk)
+    command = SeedDemo(stdout=io.StringIO())
+    command._wait = lambda ids, timeout: [render_job_run(job_id=pk) for pk in ids]
+    command._chains(jobs[0].owner, jobs, wait=True, timeout=60)
+    base_circle = jobs[0].images.get()
+    weights, record = [], base_circle
+    while (child := record.children.exclude(loras=[]).first()) is not None:
+        weights.append(child.loras[0]["weight"])
+        assert child.status == Image.Status.READY, child.job.error
+        if child.loras[0]["weight"] == 0.0:  # LoRA at 0 renders its parent's very pixels
+            assert child.pixel_sha256 == base_circle.pixel_sha256
+        else:
+            assert child.pixel_sha256 != record.pixel_sha256
+        record = child
+    assert weights == [0.0, 0.5, 1.0]
+    for field in ("vae", "hires"):
+        changed = Image.objects.exclude(**{f"{field}__isnull": True}).exclude(parent=None)
+        assert changed.exists(), field
+        for child in changed:
+            assert child.status == Image.Status.READY, child.job.error
+            assert child.pixel_sha256 != child.parent.pixel_sha256, field
+
 
 # --- the model page -------------------------------------------------------------------------
 

@@ -8,18 +8,28 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from engine.recipe import Recipe
+from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
 from engine.schedulers import SCHEDULERS
 from engine.training.shipped import GUIDANCE
-from gallery.demo import DEMO_MODEL_PROMPT_INDEXES, DEMO_PROMPTS, DEMO_REMIXES
+from gallery.demo import (
+    DEMO_MODEL_PROMPT_INDEXES,
+    DEMO_PROMPTS,
+    DEMO_RECIPE_CHAINS,
+    DEMO_REMIXES,
+)
 from gallery.services import remix_submit, staff_user_ensure
-from generator.management.commands.demo_models import SCENES_BLEND_NAME, SCENES_OUTLINE_NAME
+from generator.management.commands.demo_models import (
+    SCENES_BLEND_NAME,
+    SCENES_LORA_NAME,
+    SCENES_OUTLINE_NAME,
+)
 from generator.management.progress import wait_with_progress
 from generator.models import ModelVersion, RenderJob
 from generator.selectors.jobs import job_images, jobs_failed_count, jobs_finished
 from generator.selectors.model_versions import model_versions_named
 from generator.selectors.recipes import model_version_default
 from generator.selectors.records import images_any_exist
+from generator.selectors.resources import resource_resolve
 from generator.services.render_jobs import render_job_create
 
 DEMO_USERNAME = "demo"
@@ -77,6 +87,29 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued {len(remixes)} demo remixes.")
             if wait:
                 self._wait([job.pk for job in remixes], timeout)
+        self._chains(user, jobs, wait=wait, timeout=timeout)
+
+    def _chains(self, user: Any, jobs: list[RenderJob], *, wait: bool, timeout: float) -> None:
+        """DEMO_RECIPE_CHAINS, one generation at a time (each needs its parent rendered)."""
+        parents = {chain: jobs[index] for chain, (index, _) in enumerate(DEMO_RECIPE_CHAINS)}
+        for generation in range(max(len(steps) for _, steps in DEMO_RECIPE_CHAINS)):
+            queued = {}
+            for chain, (_, steps) in enumerate(DEMO_RECIPE_CHAINS):
+                parent_job = parents.get(chain)
+                if generation >= len(steps) or parent_job is None:
+                    continue
+                parent = next(iter(job_images(job=parent_job)), None)
+                if parent is None or not parent.image_file:
+                    parents.pop(chain)  # not rendered (no --wait): the rest of it waits too
+                    continue
+                recipe = _changed(parent.recipe(), steps[generation])
+                queued[chain] = remix_submit(owner=user, parent=parent, recipe=recipe)  # type: ignore[arg-type]
+            if not queued:
+                return
+            self.stdout.write(f"Queued {len(queued)} demo remixes of LoRAs, VAEs and settings.")
+            parents.update(queued)
+            if wait:
+                self._wait([job.pk for job in queued.values()], timeout)
 
     def _wait(self, job_ids: list[int], timeout: float) -> None:
         wait_with_progress(
@@ -103,6 +136,28 @@ def _demo_recipe(model_version: ModelVersion, index: int) -> Recipe:
         height=model_version.native_height,
         **DEMO_SAMPLING,
     )
+
+
+def _changed(recipe: Recipe, change: dict[str, Any]) -> Recipe:
+    """A demo chain's step applied to a recipe (resources by their shipped names)."""
+    if "lora" in change:
+        lora = resource_resolve(kind="lora", ref=SCENES_LORA_NAME)
+        if lora is None:
+            raise CommandError(f"No {SCENES_LORA_NAME}: run `manage.py demo_models`.")
+        use = LoraUse(resource=lora.sha256, weight=change["lora"], name=str(lora))
+        return replace(recipe, loras=(use,))
+    if "vae" in change:
+        vae = resource_resolve(kind="vae", ref=change["vae"])
+        if vae is None:
+            raise CommandError(f"No {change['vae']}: run `manage.py demo_models`.")
+        return replace(recipe, vae=ResourceUse(resource=vae.sha256, name=str(vae)))
+    if "emphasis" in change:
+        word, weighted = change["emphasis"]
+        prompt = recipe.prompt.replace(word, weighted)
+        return replace(recipe, prompt=prompt, prompt_weighting=A1111_WEIGHTING)
+    if "hires" in change:
+        return replace(recipe, hires=Hires(**change["hires"]))
+    return replace(recipe, **change)
 
 
 def _remixes(user: object, jobs: list[RenderJob]) -> list[RenderJob | None]:

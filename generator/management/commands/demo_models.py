@@ -13,7 +13,17 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from engine.training.shipped import GUIDANCE, OUTLINE_FOLDER, SD_FOLDER, read_digests
+from engine.resources import file_sha256
+from engine.training.shipped import (
+    GUIDANCE,
+    OUTLINE_FOLDER,
+    OUTLINE_LORA_FOLDER,
+    SD_FOLDER,
+    VAE_FT_FOLDER,
+    VAE_V1_FOLDER,
+    read_digests,
+    read_resource_digests,
+)
 from engine.weights import weights_digest
 from generator.services.model_versions import (
     RegistryError,
@@ -22,6 +32,7 @@ from generator.services.model_versions import (
     model_version_register,
     model_versions_archive_superseded,
 )
+from generator.services.resources import ResourceRefused, resource_add
 
 SCENES_SD_NAME = "scenes-sd"
 SCENES_OUTLINE_NAME = "scenes-sd-outline"
@@ -29,12 +40,40 @@ SCENES_BLEND_NAME = "scenes-sd-blend-0.5"
 # v2: 2026-12-06, a VAE trained to keep shapes (engine.training.diffusion), UNet retrained on it.
 REVISION = "v2"
 BLEND_ALPHA = 0.5
+# The shipped resources for scenes-sd v2: (folder, kind, name, notes).
+SCENES_LORA_NAME = "scenes-outline-lora"
+SCENES_VAE_V1_NAME = "scenes-vae-v1"
+SCENES_VAE_FT_NAME = "scenes-vae-ft"
+DEMO_RESOURCES = (
+    (
+        OUTLINE_LORA_FOLDER,
+        "lora",
+        SCENES_LORA_NAME,
+        "The outline fine-tune as a rank-16 LoRA of scenes-sd's UNet (a truncated SVD of the "
+        "fine-tune's weight changes): at weight 1 it draws outlines like scenes-sd-outline.",
+    ),
+    (
+        VAE_V1_FOLDER,
+        "vae",
+        SCENES_VAE_V1_NAME,
+        "scenes-sd's first VAE (revision v1), trained apart from v2's UNet: its latent space "
+        "differs, so it decodes today's latents with the wrong colours.",
+    ),
+    (
+        VAE_FT_FOLDER,
+        "vae",
+        SCENES_VAE_FT_NAME,
+        "scenes-sd's VAE with its decoder fine-tuned 400 more steps (as SD's vae-ft-mse): the "
+        "same latent space, slightly other pixels.",
+    ),
+)
 
 
 class Command(BaseCommand):
     help = (
         "Register the shipped scene models: scenes-sd (default), scenes-sd-outline and "
-        "scenes-sd-blend-0.5 (0.5 × outline + 0.5 × scenes-sd)."
+        "scenes-sd-blend-0.5 (0.5 × outline + 0.5 × scenes-sd), and their resources: "
+        "scenes-outline-lora, scenes-vae-v1 and scenes-vae-ft."
     )
 
     def handle(self, *args: object, **options: object) -> None:
@@ -66,6 +105,15 @@ class Command(BaseCommand):
             )
         except RegistryError as error:
             raise CommandError(str(error)) from None
+        for folder, kind, name, notes in DEMO_RESOURCES:
+            (path,) = sorted((shipped / folder).glob("*.safetensors"))
+            try:
+                resource = resource_add(
+                    path=path, kind=kind, name=name, revision=REVISION, notes=notes
+                )
+            except ResourceRefused as error:
+                raise CommandError(str(error)) from None
+            self.stdout.write(f"{kind} {resource} sha256 {resource.sha256[:16]}…")
         names = (SCENES_SD_NAME, SCENES_OUTLINE_NAME, SCENES_BLEND_NAME)
         archived = model_versions_archive_superseded(names=names, current_revision=REVISION)
         if archived:
@@ -87,4 +135,11 @@ def _check_digests(shipped: Path) -> None:
             raise CommandError(
                 f"{shipped / folder} is missing or differs from the digest it was trained to "
                 f"({digest[:16]}…): restore it from git, or retrain with `make models`."
+            )
+    for folder, digest in read_resource_digests(shipped).items():
+        files = sorted((shipped / folder).glob("*.safetensors"))
+        if len(files) != 1 or file_sha256(files[0]) != digest:
+            raise CommandError(
+                f"{shipped / folder} should hold one .safetensors file with sha256 "
+                f"{digest[:16]}…: restore it from git, or rebuild with `make models`."
             )
