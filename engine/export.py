@@ -70,6 +70,7 @@ def export_document(
         raise ValueError(f"pixel_sha256 is not a lowercase sha256 hex digest: {pixel_sha256!r}")
     described = {str(resource.get("sha256")) for resource in resources}
     needed = [lora["resource"] for lora in recipe.get("loras") or ()]
+    needed += [use["resource"] for use in recipe.get("embeddings") or ()]
     if recipe.get("vae"):
         needed.append(recipe["vae"]["resource"])
     if missing := sorted(set(needed) - described):
@@ -166,6 +167,8 @@ def _header(document: Mapping[str, Any]) -> str:
     for lora in document.get("loras") or ():
         lines.append(f"LoRA        {q(lora.get('name', ''))} at {q(lora['weight'])}, "
                      f"sha256 {q(lora['resource'])}")  # fmt: skip
+    for use in document.get("embeddings") or ():
+        lines.append(f"Embedding   {q(use['token'])}, sha256 {q(use['resource'])}")
     if document.get("vae"):
         vae = document["vae"]
         lines.append(f"VAE         {q(vae.get('name', ''))}, sha256 {q(vae['resource'])}")
@@ -388,6 +391,9 @@ def render(document, model_path, device, resources=None, inputs=None):
         clip_skip=document.get("clip_skip", 1),
         hires=document.get("hires"),
         encode_pair=encode_pair if document.get("prompt_weighting") else None,
+        embeddings=[
+            (use["token"], resources[use["resource"]]) for use in document.get("embeddings") or ()
+        ],
     )
     return images[document["batch_index"]]
 

@@ -195,6 +195,9 @@ def render(
         clip_skip=recipe.clip_skip,
         hires=hires,
         encode_pair=prompt_weighting.encode_pair if recipe.prompt_weighting else None,
+        embeddings=[
+            (use.token, _resource_file(request, use.resource)) for use in recipe.embeddings
+        ],
         callback=_step_reporter(on_step, recipe.steps, 0, total),
         second_callback=_step_reporter(on_step, second_steps, recipe.steps, total),
     )
@@ -291,6 +294,11 @@ def _resource_environment(request: RenderRequest, pipe: StableDiffusionPipeline)
         ]
         environment["lora_application"] = render_steps.LORA_APPLICATION
         environment["peft"] = _package_version("peft")
+    if recipe.embeddings:
+        environment["embeddings"] = [
+            {"token": use.token, "sha256": use.resource} for use in recipe.embeddings
+        ]
+        environment["embedding_application"] = render_steps.EMBEDDING_APPLICATION
     if recipe.vae is not None:
         environment["vae"] = {
             "sha256": recipe.vae.resource,

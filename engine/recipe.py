@@ -72,6 +72,9 @@ class FieldSpec:
     multiline: bool = False
     # What a form offers before anyone types, when it differs from the default.
     suggested: Any = None
+    # Worked out by the archive from other fields (embeddings from the prompt's words): part of
+    # the recipe, never an input of forms or the API.
+    derived: bool = False
     choices: tuple[tuple[str, str], ...] = ()
 
 
@@ -92,6 +95,15 @@ class LoraUse:
 @dataclass(frozen=True, kw_only=True)
 class ResourceUse:
     resource: str  # sha256 of the file
+    name: str = field(default="", compare=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingUse:
+    """A textual-inversion embedding a prompt names by its token (A1111: the file's name)."""
+
+    token: str
+    resource: str  # sha256 of the embedding file
     name: str = field(default="", compare=False)
 
 
@@ -190,6 +202,15 @@ class Recipe:
             help=_("One per line: name (or sha256) and weight, e.g. scenes-outline-lora:0.8."),
         ),
     )
+    # Found in the prompts by their tokens when the recipe is submitted, then pinned by digest.
+    embeddings: tuple[EmbeddingUse, ...] = field(
+        default=(),
+        metadata=_spec(
+            label=_("Embeddings"),
+            help=_("Textual-inversion embeddings the prompts name by their tokens."),
+            derived=True,
+        ),
+    )
     vae: ResourceUse | None = field(
         default=None,  # None: the model's own VAE
         metadata=_spec(label=_("VAE"), help=_("A VAE file to decode with instead of the model's.")),
@@ -229,6 +250,7 @@ class Recipe:
         """Every field as plain JSON-ready values (nested ones as dicts and lists)."""
         values = dataclasses.asdict(self)
         values["loras"] = list(values["loras"])
+        values["embeddings"] = list(values["embeddings"])
         return values
 
     def portable(self) -> dict[str, Any]:
@@ -239,6 +261,7 @@ class Recipe:
     def resources(self) -> tuple[str, ...]:
         """The sha256 of every resource file the recipe uses, in use order, once each."""
         used = [lora.resource for lora in self.loras]
+        used += [embedding.resource for embedding in self.embeddings]
         if self.vae is not None:
             used.append(self.vae.resource)
         return tuple(dict.fromkeys(used))
@@ -250,6 +273,10 @@ class Recipe:
         found = {f.name: values[f.name] for f in recipe_fields() if f.name in values}
         if "loras" in found:
             found["loras"] = tuple(_from_json(LoraUse, lora) for lora in found["loras"] or ())
+        if "embeddings" in found:
+            found["embeddings"] = tuple(
+                _from_json(EmbeddingUse, use) for use in found["embeddings"] or ()
+            )
         if "vae" in found:
             found["vae"] = _from_json(ResourceUse, found["vae"])
         if "hires" in found:
@@ -259,6 +286,11 @@ class Recipe:
 
 def recipe_fields() -> tuple[dataclasses.Field[Any], ...]:
     return dataclasses.fields(Recipe)
+
+
+def input_fields() -> tuple[dataclasses.Field[Any], ...]:
+    """The fields people give (forms, the API): all but the derived ones."""
+    return tuple(f for f in recipe_fields() if not spec(f).derived)
 
 
 def spec(recipe_field: dataclasses.Field[Any]) -> FieldSpec:
@@ -397,6 +429,10 @@ def _resource_errors(recipe: Recipe, limits: RecipeLimits, add: Any) -> None:
         if lora.resource in seen:
             add("loras", M(_("LoRA %(name)s is listed twice."), name=lora.name or lora.resource))
         seen.add(lora.resource)
+    for embedding in recipe.embeddings:
+        if not _SHA256.fullmatch(embedding.resource) or not embedding.token.strip():
+            add("embeddings", M(_("Embedding %(name)r is not pinned by a sha256 digest."),
+                                name=embedding.token))  # fmt: skip
     if recipe.vae is not None and not _SHA256.fullmatch(recipe.vae.resource):
         add("vae", M(_("VAE %(name)r is not a sha256 digest."), name=recipe.vae.resource))
     if recipe.prompt_weighting not in WEIGHTINGS:

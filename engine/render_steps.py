@@ -25,6 +25,7 @@ from PIL import Image
 
 LORA_APPLICATION = "diffusers load_lora_weights + set_adapters (peft), unfused, recipe order"
 VAE_APPLICATION = "weights loaded strictly into the model's VAE config"
+EMBEDDING_APPLICATION = "diffusers load_textual_inversion per render, unloaded after"
 HIRES_LATENT_MODES = {"Latent": "bilinear", "Latent (nearest)": "nearest"}
 
 
@@ -86,6 +87,26 @@ def apply_loras(pipe, loras):
     return names
 
 
+def load_embeddings(pipe, embeddings):
+    """Add each (token, path) textual-inversion embedding to the pipeline's tokenizer and text
+    encoder for one render; `unload_embeddings` takes them out again, so a prompt that only
+    happens to contain a token's text reads as plain words in every other recipe."""
+    for token, path in embeddings:
+        pipe.load_textual_inversion(path, token=token)
+
+
+def unload_embeddings(pipe, embeddings):
+    if embeddings:
+        pipe.unload_textual_inversion()
+
+
+def _expand_tokens(pipe, text):
+    # A multi-vector embedding is several added tokens ("tok tok_1 …"); diffusers expands its
+    # name only inside its own prompt encoding, so the embeddings paths here do it too.
+    convert = getattr(pipe, "maybe_convert_prompt", None)
+    return convert(text, pipe.tokenizer) if convert is not None else text
+
+
 def vae_from_file(base_vae, path):
     """The model's VAE architecture and config with the weights of a VAE file."""
     state = safetensors.torch.load_file(path)
@@ -137,6 +158,11 @@ def prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair=None)
     """What the pipeline call gets for the prompts: the texts themselves (diffusers encodes
     them) unless clip skip asks for another layer or a weighting parser (`encode_pair`, from
     engine/prompt_weighting.py) reads them, then the embeddings."""
+    if encode_pair is not None or clip_skip != 1:
+        prompt, negative_prompt = (
+            _expand_tokens(pipe, prompt),
+            _expand_tokens(pipe, negative_prompt),
+        )
     if encode_pair is not None:
         with torch.no_grad():
             positive, negative = encode_pair(
@@ -208,15 +234,40 @@ def generate(
     clip_skip=1,
     hires=None,
     encode_pair=None,
+    embeddings=(),
     callback=None,
     second_callback=None,
 ):
     """Render one image per generator: the pipeline call (and a hires pass when asked).
 
     `mode_arguments` are the call's size or img2img/inpaint inputs; `hires` a dict with scale,
-    upscaler, steps and denoise; `encode_pair` a prompt weighting parser's encoder. Returns PIL
-    images.
+    upscaler, steps and denoise; `encode_pair` a prompt weighting parser's encoder;
+    `embeddings` (token, path) pairs loaded for this render only. Returns PIL images.
     """
+    load_embeddings(pipe, embeddings)
+    try:
+        return _generate(
+            pipe, prompt, negative_prompt, steps, guidance, generators, mode_arguments,
+            clip_skip, hires, encode_pair, callback, second_callback,
+        )  # fmt: skip
+    finally:
+        unload_embeddings(pipe, embeddings)
+
+
+def _generate(
+    pipe,
+    prompt,
+    negative_prompt,
+    steps,
+    guidance,
+    generators,
+    mode_arguments,
+    clip_skip,
+    hires,
+    encode_pair,
+    callback,
+    second_callback,
+):
     prompts = prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair)
     common = {
         **prompts,

@@ -59,3 +59,16 @@ def build_tiny_vae(model_dir: Path, path: Path, *, seed: int = 0, scale: float =
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path))
     return path
+
+
+def build_tiny_embedding(model_dir: Path, path: Path, *, seed: int = 0, vectors: int = 1) -> Path:
+    """A textual-inversion embedding in A1111's safetensors layout (`emb_params`), seeded, at
+    the scale of the model's own token embeddings."""
+    pipe = StableDiffusionPipeline.from_pretrained(str(model_dir), safety_checker=None)
+    table = pipe.text_encoder.get_input_embeddings().weight.detach()
+    generator = torch.Generator("cpu").manual_seed(seed)
+    noise = torch.randn((vectors, table.shape[1]), generator=generator, dtype=table.dtype)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file({"emb_params": (noise * table.std()).contiguous()}, str(path))
+    return path

@@ -15,6 +15,7 @@ from gallery.models import Collection, CollectionItem
 from generator.models import Image, RenderJob
 from generator.selectors.model_versions import ModelUnavailable, model_version_check
 from generator.selectors.recipes import recipe_validate
+from generator.selectors.resources import recipe_embeddings_pin
 from generator.services.render_jobs import render_job_create
 from generator.services.reproductions import reproduction_create
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 
 def remix_submit(*, owner: User, parent: Image, recipe: Recipe) -> RenderJob:
     """Rerun the parent when nothing that affects pixels changed; else render an edited child."""
+    # The form's recipe names no embeddings; the parent's were pinned from the same words.
+    recipe = recipe_embeddings_pin(recipe=recipe)
     if recipe.model_version_id == parent.model_version_id:
         try:
             model_version_check(image=parent, verify_files=False)

@@ -14,7 +14,7 @@ HNSW_INDEX = "embedding_hnsw_cosine"  # rebuilt by search.services.embedding_ind
 class ImageEmbedding(models.Model):
     """A CLIP image embedding, tagged with the model that made it."""
 
-    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="embeddings")
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="clip_embeddings")
     model_name = models.CharField(max_length=200)
     dim = models.PositiveSmallIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIM)

@@ -542,7 +542,7 @@ def images_without_embedding(*, model_name: str) -> list[tuple[int, str]]:
     """(id, stored file) of public records with no vector from `model_name`, oldest first."""
     return list(
         images_public()
-        .exclude(embeddings__model_name=model_name)
+        .exclude(clip_embeddings__model_name=model_name)
         .exclude(image_file="")
         .order_by("pk")
         .values_list("pk", "image_file")

@@ -9,7 +9,7 @@ from django.http import HttpRequest
 from ninja import Router, Status
 from ninja.security import django_auth
 
-from engine.recipe import Recipe, input_name, recipe_fields
+from engine.recipe import Recipe, input_fields, input_name
 from gallery import ratelimit
 from gallery.api.schemas import Errors, JobOut, Message, RecipeIn
 from gallery.payloads import job_payload
@@ -35,7 +35,7 @@ def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignor
     model. Answers 202 with the job, 400 with errors by field, or 429 (quota or rate limit)."""
     if refused := ratelimit.generation_refused(request, as_json=True):
         return refused
-    values = {f.name: getattr(recipe, input_name(f)) for f in recipe_fields()}
+    values = {f.name: getattr(recipe, input_name(f)) for f in input_fields()}
     if values["model_version_id"] is None and (default := model_version_default()) is not None:
         values["model_version_id"] = default.pk
     resolved = recipe_resources_resolve(

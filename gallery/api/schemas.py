@@ -15,8 +15,8 @@ from engine.recipe import (
     ResourceUse,
     field_type,
     has_default,
+    input_fields,
     input_name,
-    recipe_fields,
     spec,
 )
 
@@ -77,7 +77,7 @@ _STRUCTURED: dict[type, tuple[Any, Any, str]] = {
 
 def _recipe_in() -> type[Schema]:
     fields: dict[str, Any] = {}
-    for recipe_field in recipe_fields():
+    for recipe_field in input_fields():
         about = spec(recipe_field)
         kind, optional = field_type(recipe_field)
         if kind in _STRUCTURED:

@@ -26,9 +26,9 @@ from engine.recipe import (
     ResourceUse,
     field_type,
     has_default,
+    input_fields,
     input_name,
     recipe_errors,
-    recipe_fields,
     spec,
 )
 from gallery.forms.uploads import picture_from_upload
@@ -309,7 +309,7 @@ class RecipeFormBase(forms.Form):
 
     def _recipe(self, *, init_image_id: int | None, mask_id: int | None) -> Recipe:
         values: dict[str, Any] = {}
-        for recipe_field in recipe_fields():
+        for recipe_field in input_fields():
             value = self.cleaned_data.get(input_name(recipe_field))
             if value in (None, "") and has_default(recipe_field):
                 continue  # blank takes the recipe's default
@@ -334,7 +334,7 @@ class RecipeFormBase(forms.Form):
     def initial_from_image(cls, image: Any) -> dict[str, Any]:
         """The form's values for a record's recipe."""
         recipe = image.recipe()
-        initial = {input_name(f): getattr(recipe, f.name) for f in recipe_fields()}
+        initial = {input_name(f): getattr(recipe, f.name) for f in input_fields()}
         initial["loras"] = LorasField.text(recipe.loras)
         initial["vae"] = recipe.vae.resource if recipe.vae is not None else None
         return initial
@@ -345,7 +345,7 @@ RecipeForm = type(
     "RecipeForm",
     (RecipeFormBase,),
     {
-        **{input_name(f): _form_field(f) for f in recipe_fields()},
-        "field_order": [input_name(f) for f in recipe_fields()],
+        **{input_name(f): _form_field(f) for f in input_fields()},
+        "field_order": [input_name(f) for f in input_fields()],
     },
 )

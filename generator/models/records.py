@@ -112,6 +112,7 @@ class Image(models.Model):
     strength = models.FloatField(null=True, blank=True)
     # Resources by file sha256 (engine.recipe.LoraUse / ResourceUse as JSON, with their names).
     loras = models.JSONField(default=list, blank=True)
+    embeddings = models.JSONField(default=list, blank=True)
     vae = models.JSONField(null=True, blank=True)
     prompt_weighting = models.CharField(max_length=60, blank=True, default="")
     clip_skip = models.PositiveSmallIntegerField(default=1)

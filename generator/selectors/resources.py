@@ -4,13 +4,14 @@ it, and proving its file is still the one registered before a render uses it."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
-from engine.recipe import LoraUse, Recipe, ResourceUse
+from engine.recipe import EmbeddingUse, LoraUse, Recipe, ResourceUse
 from engine.resources import file_sha256
 from generator.models import Resource
 
@@ -90,10 +91,30 @@ def recipe_resources_resolve(
     return ResolvedResources(loras=tuple(uses), vae=vae_use, errors=errors)
 
 
+def recipe_embeddings_pin(*, recipe: Recipe) -> Recipe:
+    """The recipe with the embeddings its prompts name by token (as A1111 finds them: the
+    token as a word of the prompt), each pinned by its file's digest. A recipe that already
+    names its embeddings (a remix, an import) keeps them."""
+    if recipe.embeddings:
+        return recipe
+    text = f"{recipe.prompt}\n{recipe.negative_prompt}"
+    newest: dict[str, Resource] = {}
+    for resource in resources_renderable(kind=Resource.Kind.EMBEDDING).exclude(token=""):
+        if resource.token not in newest or resource.created_at > newest[resource.token].created_at:
+            newest[resource.token] = resource
+    uses = tuple(
+        EmbeddingUse(token=token, resource=resource.sha256, name=str(resource))
+        for token, resource in sorted(newest.items())
+        if re.search(rf"(?<![\w-]){re.escape(token)}(?![\w-])", text)
+    )
+    return replace(recipe, embeddings=uses) if uses else recipe
+
+
 def recipe_resources_problems(*, recipe: Recipe) -> dict[str, list[str]]:
     """Resources a recipe names that are not registered under their kind (or are archived)."""
     problems: dict[str, list[str]] = {}
     wanted = [(lora.resource, Resource.Kind.LORA, "loras") for lora in recipe.loras]
+    wanted += [(use.resource, Resource.Kind.EMBEDDING, "embeddings") for use in recipe.embeddings]
     if recipe.vae is not None:
         wanted.append((recipe.vae.resource, Resource.Kind.VAE, "vae"))
     usable = set(

@@ -15,6 +15,7 @@ from engine.recipe import Recipe
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
 from generator.selectors.recipes import recipe_validate
+from generator.selectors.resources import recipe_embeddings_pin
 from generator.services.queue import job_revoke, job_send, job_time_limit
 from generator.services.records import image_keywords_index
 
@@ -29,6 +30,7 @@ def render_job_create(
     parent: Image | None = None,
 ) -> RenderJob:
     """Create the job and one pending image per seed, then queue the job once committed."""
+    recipe = recipe_embeddings_pin(recipe=recipe)
     model_version = recipe_validate(recipe=recipe, user=owner)
     recipe = recipe.with_seed()
     assert recipe.seed is not None

@@ -19,9 +19,9 @@ from PIL import Image
 
 from engine.export import export_document, export_script
 from engine.pipeline import RenderRequest, configure_determinism, render
-from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
+from engine.recipe import A1111_WEIGHTING, EmbeddingUse, Hires, LoraUse, Recipe, ResourceUse
 from engine.resources import file_sha256
-from engine.tiny_resources import build_tiny_lora, build_tiny_vae
+from engine.tiny_resources import build_tiny_embedding, build_tiny_lora, build_tiny_vae
 from engine.weights import weights_digest
 
 THREADS = 1
@@ -35,6 +35,7 @@ def files(sd_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     return {
         "lora": build_tiny_lora(sd_model_dir, folder / "style.safetensors", seed=3),
         "vae": build_tiny_vae(sd_model_dir, folder / "decoder.safetensors", seed=4),
+        "embedding": build_tiny_embedding(sd_model_dir, folder / "thing.safetensors", seed=5),
     }
 
 
@@ -105,7 +106,8 @@ def test_every_factor_reproduces_from_the_export_alone(
             sd_model_dir,
             files,
             Recipe(
-                prompt="a (red:1.4) circle BREAK on a [blue] background",
+                prompt="a (red:1.4) sbk-thing BREAK on a [blue] background",
+                embeddings=(EmbeddingUse(token="sbk-thing", resource=shas["embedding"]),),
                 negative_prompt="blurry",
                 prompt_weighting=A1111_WEIGHTING,
                 seed=7,

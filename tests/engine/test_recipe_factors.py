@@ -11,10 +11,10 @@ import pytest
 
 from engine import prompt_weighting
 from engine.pipeline import RenderRequest, render
-from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
+from engine.recipe import A1111_WEIGHTING, EmbeddingUse, Hires, LoraUse, Recipe, ResourceUse
 from engine.render_steps import ResourceRefused
 from engine.resources import file_sha256
-from engine.tiny_resources import build_tiny_lora, build_tiny_vae
+from engine.tiny_resources import build_tiny_embedding, build_tiny_lora, build_tiny_vae
 
 STEPS = 6
 
@@ -25,6 +25,7 @@ def files(sd_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[
     built = {
         "lora": build_tiny_lora(sd_model_dir, folder / "lora.safetensors", seed=1),
         "vae": build_tiny_vae(sd_model_dir, folder / "vae.safetensors", seed=2),
+        "embedding": build_tiny_embedding(sd_model_dir, folder / "sbk-thing.safetensors", seed=3),
     }
     return {name: str(path) for name, path in built.items()}
 
@@ -53,6 +54,10 @@ def _changes(shas: dict[str, str]) -> dict[str, dict[str, object]]:
         "lora": {"loras": (lora,)},
         "lora weight": {"loras": (replace(lora, weight=0.5),)},
         "vae": {"vae": ResourceUse(resource=shas["vae"])},
+        "embedding": {
+            "prompt": "a (red) sbk-thing on a blue background",
+            "embeddings": (EmbeddingUse(token="sbk-thing", resource=shas["embedding"]),),
+        },
         "clip skip": {"clip_skip": 2},
         "prompt weighting": {"prompt_weighting": A1111_WEIGHTING},
         "hires": {"hires": Hires(scale=1.5, steps=3, denoise=0.5)},
@@ -62,7 +67,16 @@ def _changes(shas: dict[str, str]) -> dict[str, dict[str, object]]:
 
 @pytest.mark.parametrize(
     "factor",
-    ["lora", "lora weight", "vae", "clip skip", "prompt weighting", "hires", "hires upscaler"],
+    [
+        "lora",
+        "lora weight",
+        "vae",
+        "embedding",
+        "clip skip",
+        "prompt weighting",
+        "hires",
+        "hires upscaler",
+    ],
 )
 def test_each_factor_moves_the_pixels_and_reruns_bit_identically(
     sd_model_dir: Path, files, shas, deterministic, factor: str
@@ -73,6 +87,9 @@ def test_each_factor_moves_the_pixels_and_reruns_bit_identically(
     first, again = _render(sd_model_dir, files, changed), _render(sd_model_dir, files, changed)
     assert first.pixel_sha256 == again.pixel_sha256 and first.png == again.png
     assert first.pixel_sha256 != base.pixel_sha256
+    if factor == "embedding":  # the same words without the embedding loaded: plain BPE text
+        words = replace(changed, embeddings=())
+        assert _render(sd_model_dir, files, words).pixel_sha256 != first.pixel_sha256
     if factor == "lora weight":  # another weight of the same LoRA is another picture too
         other = _render(sd_model_dir, files, replace(BASE, **changes["lora"]))
         assert first.pixel_sha256 != other.pixel_sha256
@@ -81,6 +98,7 @@ def test_each_factor_moves_the_pixels_and_reruns_bit_identically(
         "lora": "loras",
         "lora weight": "loras",
         "vae": "vae",
+        "embedding": "embeddings",
         "clip skip": "clip_skip",
         "prompt weighting": "prompt_weighting",
         "hires": "hires",
@@ -131,3 +149,18 @@ def test_a_lora_whose_keys_do_not_all_load_is_refused(
 
 def test_the_recipe_names_the_parser_it_renders_with() -> None:
     assert A1111_WEIGHTING == f"{prompt_weighting.PARSER}@{prompt_weighting.PARSER_VERSION}"
+
+
+def test_embeddings_are_loaded_for_their_render_only(
+    sd_model_dir: Path, files, shas, deterministic
+) -> None:
+    words = replace(BASE, prompt="a sbk-thing")
+    plain = _render(sd_model_dir, files, words).pixel_sha256
+    use = EmbeddingUse(token="sbk-thing", resource=shas["embedding"])
+    with_embedding = replace(words, embeddings=(use,))
+    both = {
+        _render(sd_model_dir, files, with_embedding).pixel_sha256,
+        _render(sd_model_dir, files, replace(with_embedding, clip_skip=2)).pixel_sha256,
+    }
+    assert plain not in both and len(both) == 2
+    assert _render(sd_model_dir, files, words).pixel_sha256 == plain
