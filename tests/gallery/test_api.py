@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from PIL import Image as PILImage
 
-from engine.recipe import input_name, recipe_fields
+from engine.recipe import input_fields, input_name
 from generator.models import Image, RenderJob, SourceImage
 from generator.services.records import source_image_store
 
@@ -38,7 +38,7 @@ def test_every_endpoint_is_documented(client) -> None:
 
 def test_the_render_schema_is_the_recipe_type(client, settings) -> None:
     recipe = _recipe_schema(_schema(client))
-    assert set(recipe["properties"]) == {input_name(f) for f in recipe_fields()}
+    assert set(recipe["properties"]) == {input_name(f) for f in input_fields()}
     assert recipe["required"] == ["prompt"]
     assert recipe["properties"]["steps"]["default"] == 20
     assert recipe["properties"]["precision"]["enum"] == settings.SEEDBANK_PRECISIONS
@@ -55,6 +55,7 @@ def _value(name: str, prop: dict[str, Any], sources: dict[str, int], model_id: i
         "loras": [{"resource": "tiny-lora", "weight": 0.8}],
         "vae": "tiny-vae",
         "clip_skip": 2,
+        "prompt_weighting": "seedbank-a1111-emphasis@1",
         "hires": _SKIP,  # text to image only; test_hires_fix_is_a_recipe_field
         "model_version": model_id,
         "prompt": "a small red circle on a blue background",
@@ -105,7 +106,7 @@ def test_posting_every_documented_field_renders_exactly_that_recipe(
         "loras": [{"resource": lora_resource.sha256, "weight": 0.8, "name": "tiny-lora@main"}],
         "vae": {"resource": vae_resource.sha256, "name": "tiny-vae@main"},
     }
-    for recipe_field in recipe_fields():
+    for recipe_field in input_fields():
         if recipe_field.name in {"seed", "batch_size", "hires"}:
             continue  # per image: seed + index, checked above; hires on its own below
         expected = stored.get(recipe_field.name, payload.get(input_name(recipe_field)))
