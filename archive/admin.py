@@ -19,7 +19,8 @@ class ImportProblemInline(admin.TabularInline):
 @admin.register(ImportRun)
 class ImportRunAdmin(admin.ModelAdmin):
     list_display = ("id", "created_at", "status", "read", "imported", "queued", "needs_model",
-                    "incomplete", "duplicates", "changed", "rejected")  # fmt: skip
+                    "needs_resource", "incomplete", "duplicates", "changed",
+                    "rejected")  # fmt: skip
     list_filter = ("status",)
     readonly_fields = [field.name for field in ImportRun._meta.fields]
     inlines = [ImportProblemInline]

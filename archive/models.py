@@ -29,6 +29,8 @@ class ImportRun(models.Model):
     imported = models.PositiveIntegerField(default=0)  # new records, the source's own pixels
     queued = models.PositiveIntegerField(default=0)  # new records, no picture: render queued
     needs_model = models.PositiveIntegerField(default=0)  # kept; their model is not here
+    # kept; a LoRA, VAE, embedding… they name is not registered here (or cannot be applied)
+    needs_resource = models.PositiveIntegerField(default=0)
     incomplete = models.PositiveIntegerField(default=0)  # kept; the recipe lacks a field
     duplicates = models.PositiveIntegerField(default=0)  # imported before (changed or not)
     changed = models.PositiveIntegerField(default=0)  # imported before, and now different
@@ -53,6 +55,8 @@ class SourceRecord(models.Model):
         IMPORTED = "imported", "imported with its picture"
         QUEUED = "queued", "no picture: rendering with its model"
         NEEDS_MODEL = "needs-model", "needs its model"
+        # Never rendered (nor shown as a record) without the files it names.
+        NEEDS_RESOURCE = "needs-resource", "needs a resource"
         INCOMPLETE = "incomplete", "incomplete recipe"
 
     source_key = models.CharField(max_length=500, unique=True)
@@ -64,8 +68,8 @@ class SourceRecord(models.Model):
     model_name = models.CharField(max_length=300, blank=True)
     model_hash = models.CharField(max_length=100, blank=True)
     sampler = models.CharField(max_length=100, blank=True)
-    state = models.CharField(max_length=12, choices=State.choices)
-    reason = models.TextField(blank=True)  # why incomplete / which model it needs
+    state = models.CharField(max_length=20, choices=State.choices)
+    reason = models.TextField(blank=True)  # why incomplete / which model or resources it needs
     warnings = models.JSONField(default=list)
     image = models.OneToOneField(
         Image, null=True, blank=True, on_delete=models.SET_NULL, related_name="source_record"

@@ -8,7 +8,10 @@ A PNG from Seedbank carries two text chunks:
 - "seedbank": the recipe as JSON, exact and versioned, which is what Seedbank reads back.
 
 The infotext rules follow A1111's modules/infotext_utils.py (`parse_generation_parameters`,
-`re_param`, `quote`/`unquote`) and modules/processing.py (`create_infotext`); the code is ours.
+`re_param`, `quote`/`unquote`), modules/processing.py (`create_infotext`) and
+modules/extra_networks.py (`parse_prompt`: the `<lora:name:weight>` tags); the code is ours.
+This module reads and writes the format as A1111 means it; what Seedbank makes of it (which
+LoRA file a short hash names, what cannot be held) is engine.imports' business.
 Django-free: the worker writes these chunks and the web app reads them.
 """
 
@@ -42,7 +45,22 @@ _SIZE = re.compile(r"([0-9]+)x([0-9]+)")
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 
 # The params an InfotextRecipe field holds; anything else lands in `extra`.
-_KNOWN_KEYS = ("Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model")
+_KNOWN_KEYS = (
+    "Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "VAE hash", "VAE",
+    "Denoising strength", "Clip skip", "Hires upscale", "Hires resize", "Hires steps",
+    "Hires upscaler", "Lora hashes", "TI hashes",
+)  # fmt: skip
+# A1111's re_extra_net: an extra-network tag, <kind:name[:arg…]>. A1111 cuts every one out of
+# the prompt before encoding it (whatever the kind) and hands its args to that kind's network.
+_NETWORK_TAG = re.compile(r"<(\w+):([^>]+)>")
+# What a tag's name or arg cannot hold and still read back as the same tag.
+_TAG_BREAKERS = frozenset(":<>\n")
+# Civitai appends JSON unquoted ('Hashes: {"vae": "…", "model": "…"}', "Civitai resources:
+# [{…}]"), which A1111's param pattern would cut at its first comma: their JSON is read whole.
+_JSON_KEYS = ("Hashes", "Civitai resources", "Civitai metadata")
+_JSON_PARAM = re.compile(rf"(^|,\s*)({'|'.join(_JSON_KEYS)}):\s*(?=[\[{{])")
+# A "Lora hashes" / "TI hashes" name: A1111 removes ":" and "," from names before writing.
+_HASH_NAME_BREAKERS = frozenset(":,\n")
 # create_infotext always writes these five (their values are never None there).
 _REQUIRED_KEYS = ("Steps", "Sampler", "CFG scale", "Seed", "Size")
 # A1111 1.9+ writes "Sampler: DPM++ 2M, Schedule type: Karras" for what older versions (and
@@ -54,6 +72,23 @@ SHORT_HASH_LENGTH = 10
 
 class InfotextError(ValueError):
     """Text that is not a recipe this module can read, said in words a user can act on."""
+
+
+@dataclass(frozen=True)
+class NetworkTag:
+    """One extra-network tag of a prompt, `<kind:name[:arg…]>`, as A1111 splits it.
+
+    For "lora" (and its old alias "lyco") A1111 reads the args as `te[:unet[:dyn]]` numbers
+    or `te=`, `unet=`, `dyn=` (modules' extra_networks_lora.py); other kinds ("hypernet", and
+    whatever an extension registers) read them their own way. Kept verbatim here.
+    """
+
+    kind: str
+    name: str
+    args: tuple[str, ...] = ()
+
+    def text(self) -> str:
+        return "<" + ":".join((self.kind, self.name, *self.args)) + ">"
 
 
 @dataclass(frozen=True)
@@ -69,8 +104,37 @@ class InfotextRecipe:
     height: int = 512
     model_name: str = ""
     model_hash: str = ""  # A1111's short hash: first 10 hex chars of the weights digest
+    # The prompt's extra-network tags in order. `prompt` holds none: A1111 keeps them in the
+    # prompt text, and to_infotext puts them back at its end.
+    networks: tuple[NetworkTag, ...] = ()
+    # "Lora hashes" / "TI hashes": name as written in the tag (or the embedding's name) →
+    # A1111's short hash (12 hex: kohya's addnet hash for a LoRA, the file sha256 for an
+    # embedding; other tools write other lengths).
+    lora_hashes: Mapping[str, str] = field(default_factory=dict)
+    ti_hashes: Mapping[str, str] = field(default_factory=dict)
+    vae_name: str = ""  # "VAE": A1111 writes it only when a VAE file replaces the model's own
+    vae_hash: str = ""  # "VAE hash": AutoV2 of the VAE file
+    clip_skip: int = 1  # "Clip skip", written only above 1
+    # Hires fix: "Hires upscale" (a scale) or "Hires resize" (WIDTHxHEIGHT, 0 = follow the
+    # other side), "Hires steps" (0 = as many as the first pass), "Hires upscaler".
+    hires_scale: float | None = None
+    hires_resize: tuple[int, int] | None = None
+    hires_steps: int = 0
+    hires_upscaler: str = ""
+    # The second pass's with hires fix; img2img's (the init image's share) without it.
+    denoising_strength: float | None = None
     # Other "Key: value" params, kept verbatim on parse and written after the known ones.
     extra: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def hires(self) -> bool:
+        """Whether the text asks for a hires-fix pass (any of its params)."""
+        return (
+            self.hires_scale is not None
+            or self.hires_resize is not None
+            or bool(self.hires_steps)
+            or bool(self.hires_upscaler)
+        )
 
 
 def short_model_hash(sha256_hex: str) -> str:
@@ -82,14 +146,22 @@ def short_model_hash(sha256_hex: str) -> str:
 
 
 def to_infotext(recipe: InfotextRecipe) -> str:
-    """The recipe as A1111 writes it under an image: prompt, negative prompt, one params line."""
+    """The recipe as A1111 writes it under an image: prompt (its extra-network tags at the
+    end), negative prompt, one params line."""
     # Refused here rather than written as text that parse_infotext would then refuse.
-    for name in ("steps", "seed", "width", "height"):
+    for name in ("steps", "seed", "width", "height", "hires_steps"):
         value = getattr(recipe, name)
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise InfotextError(f"{name} must be a whole number of at least 0, got {value!r}.")
+    clip_skip = recipe.clip_skip
+    if isinstance(clip_skip, bool) or not isinstance(clip_skip, int) or clip_skip < 1:
+        raise InfotextError(f"Clip skip must be a whole number from 1 up, got {clip_skip!r}.")
     if not math.isfinite(recipe.guidance):
         raise InfotextError(f"CFG scale must be a finite number, got {recipe.guidance!r}.")
+    for name in ("hires_scale", "denoising_strength"):
+        value = getattr(recipe, name)
+        if value is not None and not (isinstance(value, int | float) and math.isfinite(value)):
+            raise InfotextError(f"{name} must be a finite number, got {value!r}.")
     sampler = schedulers.CANONICAL_TO_A1111[_canonical(recipe.scheduler)]
     params: dict[str, str] = {
         "Steps": str(recipe.steps),
@@ -104,13 +176,93 @@ def to_infotext(recipe: InfotextRecipe) -> str:
         params["Model hash"] = recipe.model_hash
     if recipe.model_name:
         params["Model"] = recipe.model_name
+    # create_infotext's order from here: VAE, denoising, clip skip, then the hires fix's and
+    # the extra networks' own params.
+    if recipe.vae_hash:
+        params["VAE hash"] = recipe.vae_hash
+    if recipe.vae_name:
+        params["VAE"] = recipe.vae_name
+    if recipe.denoising_strength is not None:
+        params["Denoising strength"] = number_text(recipe.denoising_strength)
+    if recipe.clip_skip > 1:
+        params["Clip skip"] = str(recipe.clip_skip)
+    if recipe.hires_scale is not None:
+        params["Hires upscale"] = number_text(recipe.hires_scale)
+    if recipe.hires_resize is not None:
+        params["Hires resize"] = _resize_text(recipe.hires_resize)
+    if recipe.hires_steps:
+        params["Hires steps"] = str(recipe.hires_steps)
+    if recipe.hires_upscaler:
+        params["Hires upscaler"] = recipe.hires_upscaler
+    if recipe.lora_hashes:
+        params["Lora hashes"] = _hashes_text("Lora hashes", recipe.lora_hashes)
+    if recipe.ti_hashes:
+        params["TI hashes"] = _hashes_text("TI hashes", recipe.ti_hashes)
     for key, value in recipe.extra.items():
         _check_extra(key, value, sampler)
         params[key] = value
-    line = ", ".join(f"{key}: {quote(value)}" for key, value in params.items())
+    line = ", ".join(f"{key}: {_quote_param(key, value)}" for key, value in params.items())
+    prompt = _with_tags(recipe.prompt, recipe.networks)
     negative = f"\n{NEGATIVE_PREFIX} {recipe.negative_prompt}" if recipe.negative_prompt else ""
     # create_infotext strips the whole text too: an empty prompt leaves no blank first line.
-    return f"{recipe.prompt}{negative}\n{line}".strip()
+    return f"{prompt}{negative}\n{line}".strip()
+
+
+def _quote_param(key: str, value: str) -> str:
+    # A bare "{" or "[" after one of Civitai's keys would be read as its unquoted JSON.
+    if key in _JSON_KEYS and value[:1] in ("{", "["):
+        return json.dumps(value, ensure_ascii=False)
+    return quote(value)
+
+
+def number_text(value: float) -> str:
+    """A number as people type it into A1111 ("2", "0.5"), reading back as the same float."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _resize_text(size: tuple[int, int]) -> str:
+    width, height = size
+    for side in size:
+        if isinstance(side, bool) or not isinstance(side, int) or side < 0:
+            raise InfotextError(f"Hires resize sides must be whole numbers, got {size!r}.")
+    return f"{width}x{height}"
+
+
+def _hashes_text(key: str, hashes: Mapping[str, str]) -> str:
+    """ "name: hash, name: hash", as A1111's Lora and TI hashes are written."""
+    for name, short in hashes.items():
+        for part in (name, short):
+            if not isinstance(part, str) or not part.strip() or part != part.strip():
+                raise InfotextError(f"{key}: {part!r} cannot be written (empty or padded).")
+            if _HASH_NAME_BREAKERS & set(part):
+                raise InfotextError(f"{key}: {part!r} holds ':', ',' or a newline.")
+    return ", ".join(f"{name}: {short}" for name, short in hashes.items())
+
+
+def _with_tags(prompt: str, networks: tuple[NetworkTag, ...]) -> str:
+    """The prompt with its extra-network tags after the last line's text, a space apart, as
+    people write them: read back, the tags are cut out and that line stripped, which gives
+    the prompt again."""
+    for tag in networks:
+        if not isinstance(tag.kind, str) or not re.fullmatch(r"\w+", tag.kind):
+            raise InfotextError(f"{tag.kind!r} cannot be an extra-network kind (a word).")
+        for part in (tag.name, *tag.args):
+            if not part or _TAG_BREAKERS & set(part):
+                raise InfotextError(
+                    f"{tag.text()!r}: an extra network's name and args must be non-empty and "
+                    "hold no ':', '<', '>' or newline."
+                )
+    if not networks:
+        return prompt
+    tags = " ".join(tag.text() for tag in networks)
+    last_line = prompt.rpartition("\n")[2]
+    appended = f"{prompt} {tags}" if last_line else f"{prompt}{tags}"
+    if _cut_tags(appended)[1] == networks:
+        return appended
+    # The prompt ends inside something tag-like ("<b:c" with no ">"), which would swallow the
+    # first tag; put first, each tag closes before the prompt starts.
+    return f"{tags} {prompt}" if prompt.partition("\n")[0] else f"{tags}{prompt}"
 
 
 def quote(value: str) -> str:
@@ -171,17 +323,22 @@ def parse_infotext(text: str, *, keep_unknown_sampler: bool = False) -> Infotext
     stripped of surrounding whitespace, empty lines before the prompt's first text are dropped,
     and any later line starting "Negative prompt:" loses that prefix: prompts relying on those
     details do not survive a trip through infotext (the "seedbank" JSON chunk keeps them).
+    Extra-network tags (`<lora:name:0.8>`) are cut out of the prompt into `networks`, as
+    A1111 does before encoding it, so a prompt meant to say such a tag literally cannot
+    either. The negative prompt keeps its tags: A1111 encodes them there as words.
     """
     if not isinstance(text, str):
         raise InfotextError(f"Infotext must be text, got {type(text).__name__}.")
     *lines, last_line = text.strip().split("\n")
-    found = _PARAM.findall(last_line)
+    last_line, json_params = _json_params(last_line)
+    found = [*_PARAM.findall(last_line), *json_params.items()]
     if len(found) < _MIN_PARAMS:
         raise InfotextError(
             "No parameters line: A1111 infotext ends with a line like "
             "'Steps: 20, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 512x512'."
         )
     prompt, negative_prompt = _split_prompts(lines)
+    prompt, networks = _cut_tags(prompt)
     params: dict[str, str] = {}
     for key, raw in found:
         params[key] = unquote(raw)  # a repeated key keeps its last value, as in A1111
@@ -196,17 +353,31 @@ def parse_infotext(text: str, *, keep_unknown_sampler: bool = False) -> Infotext
             raise
         scheduler = ""
     width, height = _size(params["Size"])
+    hires_scale = params.get("Hires upscale")
+    hires_resize = params.get("Hires resize")
+    denoising = params.get("Denoising strength")
     return InfotextRecipe(
         prompt=prompt,
         negative_prompt=negative_prompt,
         steps=_whole_number("Steps", params["Steps"]),
         scheduler=scheduler,
-        guidance=_cfg_scale(params["CFG scale"]),
+        guidance=_decimal("CFG scale", params["CFG scale"]),
         seed=_whole_number("Seed", params["Seed"]),
         width=width,
         height=height,
         model_name=params.get("Model", ""),
         model_hash=params.get("Model hash", ""),
+        networks=networks,
+        lora_hashes=_hashes("Lora hashes", params.get("Lora hashes", "")),
+        ti_hashes=_hashes("TI hashes", params.get("TI hashes", "")),
+        vae_name=params.get("VAE", ""),
+        vae_hash=params.get("VAE hash", ""),
+        clip_skip=_clip_skip(params.get("Clip skip", "1")),
+        hires_scale=None if hires_scale is None else _decimal("Hires upscale", hires_scale),
+        hires_resize=None if hires_resize is None else _hires_resize(hires_resize),
+        hires_steps=_whole_number("Hires steps", params.get("Hires steps", "0")),
+        hires_upscaler=params.get("Hires upscaler", ""),
+        denoising_strength=None if denoising is None else _decimal("Denoising strength", denoising),
         extra={
             key: value
             for key, value in params.items()
@@ -225,6 +396,79 @@ def unquote(raw: str) -> str:
         if isinstance(decoded, str):
             return decoded
     return raw
+
+
+def _json_params(line: str) -> tuple[str, dict[str, str]]:
+    """The params line without Civitai's unquoted JSON params, and those params (their JSON
+    text as written)."""
+    decoder = json.JSONDecoder()
+    found: dict[str, str] = {}
+    kept: list[str] = []
+    position = 0
+    while match := _JSON_PARAM.search(line, position):
+        try:
+            _, end = decoder.raw_decode(line, match.end())
+        except ValueError:
+            kept.append(line[position : match.end()])
+            position = match.end()
+            continue
+        found[match.group(2)] = line[match.end() : end]
+        kept.append(line[position : match.start()])
+        position = end
+    kept.append(line[position:])
+    return "".join(kept), found
+
+
+def _cut_tags(prompt: str) -> tuple[str, tuple[NetworkTag, ...]]:
+    """The prompt without its extra-network tags, and the tags.
+
+    A1111 replaces each tag with nothing (extra_networks.parse_prompt), so "a cat, <lora:x:1>"
+    encodes "a cat, ". A line that held a tag is also stripped at its ends: text encoders
+    drop that whitespace, and A1111's reader strips every prompt line anyway.
+    """
+    networks: list[NetworkTag] = []
+
+    def cut(match: re.Match[str]) -> str:
+        name, *args = match.group(2).split(":")
+        networks.append(NetworkTag(kind=match.group(1), name=name, args=tuple(args)))
+        return marker
+
+    # A character the prompt does not hold marks where tags were (private use area).
+    marker = next(chr(c) for c in range(0xE000, 0xF900) if chr(c) not in prompt)
+    marked = _NETWORK_TAG.sub(cut, prompt)
+    if not networks:
+        return prompt, ()
+    lines = [
+        line.replace(marker, "").strip() if marker in line else line for line in marked.split("\n")
+    ]
+    return "\n".join(lines), tuple(networks)
+
+
+def _hashes(key: str, value: str) -> dict[str, str]:
+    """ "name: hash, name: hash" (A1111's Lora and TI hashes) as a dict."""
+    found: dict[str, str] = {}
+    for entry in value.split(","):
+        if not entry.strip():
+            continue
+        name, sep, short = entry.partition(":")
+        if not sep or not name.strip() or not short.strip():
+            raise InfotextError(f"{key} must read 'name: hash, name: hash', got {value!r}.")
+        found[name.strip()] = short.strip()
+    return found
+
+
+def _clip_skip(value: str) -> int:
+    number = _whole_number("Clip skip", value)
+    if number < 1:
+        raise InfotextError(f"Clip skip must be at least 1 (1 skips nothing), got {value!r}.")
+    return number
+
+
+def _hires_resize(value: str) -> tuple[int, int]:
+    match = _SIZE.fullmatch(value)
+    if match is None:
+        raise InfotextError(f"Hires resize must be WIDTHxHEIGHT like 1024x1536, got {value!r}.")
+    return int(match.group(1)), int(match.group(2))
 
 
 def _split_prompts(lines: list[str]) -> tuple[str, str]:
@@ -274,10 +518,10 @@ def _whole_number(key: str, value: str) -> int:
     return int(value)
 
 
-def _cfg_scale(value: str) -> float:
+def _decimal(key: str, value: str) -> float:
     number = float(value) if _DECIMAL.fullmatch(value) else math.nan
     if not math.isfinite(number):
-        raise InfotextError(f"CFG scale must be a number like 7 or 7.5, got {value!r}.")
+        raise InfotextError(f"{key} must be a number like 7 or 0.5, got {value!r}.")
     return number
 
 
@@ -381,6 +625,8 @@ __all__ = [
     "SEEDBANK_CHUNK",
     "InfotextError",
     "InfotextRecipe",
+    "NetworkTag",
+    "number_text",
     "parse_infotext",
     "quote",
     "read_png_chunks",

@@ -131,7 +131,10 @@ FIELD_LIST_EXCEPTIONS = {
     # A1111's infotext is a foreign format with its own keys (Sampler, CFG scale, Size).
     "engine/infotext.py",
     # Each reader maps one tool's published format onto a SourceRecipe, key by key.
-    *(f"engine/imports/{name}.py" for name in ("comfyui", "image_files", "source", "tables")),
+    *(
+        f"engine/imports/{name}.py"
+        for name in ("a1111", "comfyui", "image_files", "source", "tables")
+    ),
 }
 # A copy of the list names most of it; a handful of shared names (search filters on width,
 # height and seed; Lexica's response) is another concept that happens to overlap.

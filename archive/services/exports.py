@@ -21,6 +21,7 @@ from engine.png_files import png_bytes
 from engine.png_metadata import png_text_for
 from engine.schedulers import DIFFUSIONDB_SAMPLERS
 from generator.models import Image
+from generator.selectors.resources import resource_names
 
 RECIPES_FILE = "recipes.jsonl"
 _DIFFUSIONDB_CODES = {name: code for code, name in DIFFUSIONDB_SAMPLERS.items()}
@@ -62,7 +63,8 @@ def _png_with_chunks(image: Image, portable: dict[str, Any]) -> bytes:
     """The stored PNG, its recipe chunks written afresh (an imported picture has none)."""
     with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
         decoded.load()
-        chunks = png_text_for(portable)(image.seed, image.batch_index, image.batch_size)
+        names = resource_names(recipe=image.recipe())
+        chunks = png_text_for(portable, names)(image.seed, image.batch_index, image.batch_size)
         return png_bytes(decoded, chunks)
 
 

@@ -10,13 +10,20 @@ What a source becomes:
   (archive.services.verify); its model is the one the source names when registered;
 - no picture, the named model registered: a render of the recipe is queued with that model;
 - no picture and no such model: kept as "needs model" (never rendered with another model);
-- a recipe lacking a field Seedbank needs (steps, seed, a catalogue scheduler…): kept as
-  "incomplete", with the picture, if any, not shown as a record.
+- a LoRA or VAE it names that is not registered here (found by hash first: A1111's 12-hex
+  addnet hash, an AutoV2, a sha256; then by AIR or Civitai model version; by name only when
+  one file has it), or a resource no recipe can name yet (an embedding, a hypernetwork, a
+  model upscaler): kept as "needs resource", naming each, never rendered nor shown without it;
+- a recipe lacking a field Seedbank needs (steps, seed, a catalogue scheduler…), or saying
+  something that moved its pixels which a recipe cannot hold (an img2img strength, a
+  variation seed, an unknown param): kept as "incomplete", with the picture, if any, not
+  shown as a record.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
@@ -35,11 +42,13 @@ from django.utils.text import get_valid_filename
 from archive.batching import batched
 from archive.models import ImportProblem, ImportRun, SourceRecord
 from engine.imports.discover import rows
-from engine.imports.source import SourceRecipe
+from engine.imports.source import SourceRecipe, SourceResource
 from engine.imports.tables import Rejected, Row
-from generator.models import Image, ModelVersion
+from engine.recipe import HIRES_UPSCALERS
+from generator.models import Image, ModelVersion, Resource
 from generator.selectors.model_versions import model_version_for_source
 from generator.selectors.records import pixel_digests_present
+from generator.selectors.resources import resource_resolve
 from generator.services.records import PIXEL_COLUMNS, image_keywords_index, image_store_pixels
 from generator.services.render_jobs import render_job_create
 from generator.signals import records_ready
@@ -143,10 +152,10 @@ def import_rows(
     progress: Callable[[int], None] | None = None,
 ) -> ImportRun:
     """Import every row into `run`; `progress(n)` after each batch of n rows."""
-    models = _ModelCache()
+    models, resources = _ModelCache(), _ResourceCache()
     try:
         for batch in batched(rows, BATCH_ROWS):
-            _import_batch(run, batch, models, render_missing=render_missing)
+            _import_batch(run, batch, models, resources, render_missing=render_missing)
             if progress is not None:
                 progress(len(batch))
     except BaseException as error:  # KeyboardInterrupt too: the run says it stopped
@@ -169,6 +178,7 @@ class _Counts:
     imported: int = 0
     queued: int = 0
     needs_model: int = 0
+    needs_resource: int = 0
     incomplete: int = 0
     duplicates: int = 0
     changed: int = 0
@@ -190,8 +200,81 @@ class _ModelCache:
         return self._found[key]
 
 
+class _ResourceCache:
+    """The registered file each resource a source names stands for, found once per way of
+    naming it: a folder of pictures names the same few LoRAs again and again."""
+
+    def __init__(self) -> None:
+        self._found: dict[SourceResource, str | None] = {}
+
+    def files(self, source: SourceRecipe) -> tuple[dict[SourceResource, str], list[str]]:
+        """{resource: sha256} for the source's LoRAs and VAE, and what it needs that is not
+        here, in words ("needs resource lora add_detail 7c6bad76eb54")."""
+        found: dict[SourceResource, str] = {}
+        needs = [_unavailable_reason(resource) for resource in source.unavailable()]
+        for resource in source.files():
+            key = replace(resource, weight=0.0)  # the weight does not choose the file
+            if key not in self._found:
+                self._found[key] = _resource_sha256(key)
+            sha256 = self._found[key]
+            if sha256 is None:
+                needs.append(f"needs resource {resource.describe()}")
+            else:
+                found[resource] = sha256
+        return found, needs
+
+
+_HEX_HASH = re.compile(r"[0-9a-f]{10}|[0-9a-f]{12}|[0-9a-f]{64}")
+
+
+def _resource_sha256(resource: SourceResource) -> str | None:
+    """The sha256 of the one usable registered file the source means, else None.
+
+    A hash decides when there is one Seedbank can compare (10 hex: AutoV2, 12: A1111's addnet
+    short hash, 64: sha256): a hash that matches nothing means the file is not here, whatever
+    file has the same name. Then an AIR, a Civitai model version, and last a name that only one
+    registered file of that kind has."""
+    short = resource.hash.strip().lower()
+    if _HEX_HASH.fullmatch(short):
+        return _usable(resource_resolve(kind=resource.kind, ref=short))
+    if resource.air.startswith("urn:air:"):
+        return _usable(resource_resolve(kind=resource.kind, ref=resource.air))
+    if resource.civitai_version:
+        # AIR names a Civitai file urn:air:{ecosystem}:{type}:civitai:{model}@{version}.
+        pattern = rf"^urn:air:[^:]+:[^:]+:civitai:[^@]+@{re.escape(resource.civitai_version)}$"
+        return _only(Resource.objects.filter(kind=resource.kind, air__regex=pattern))
+    if "@" in resource.name:  # name@revision: one file by definition
+        return _usable(resource_resolve(kind=resource.kind, ref=resource.name))
+    if resource.name:
+        return _only(Resource.objects.filter(kind=resource.kind, name=resource.name))
+    return None
+
+
+def _usable(resource: Resource | None) -> str | None:
+    return resource.sha256 if resource is not None and resource.archived_at is None else None
+
+
+def _only(candidates: models.QuerySet[Resource]) -> str | None:
+    """The sha256 of the one unarchived file among `candidates`; None for none or several (a
+    name two revisions share does not say which file made the picture)."""
+    found = list(candidates.filter(archived_at__isnull=True).values_list("sha256", flat=True)[:2])
+    return found[0] if len(found) == 1 else None
+
+
+def _unavailable_reason(resource: SourceResource) -> str:
+    why = {
+        "upscaler": f"Seedbank's hires fix upscales with {', '.join(HIRES_UPSCALERS)}",
+    }.get(resource.kind, f"Seedbank cannot apply {resource.kind} networks")
+    return f"needs resource {resource.describe()} ({why})"
+
+
 def _import_batch(
-    run: ImportRun, batch: list[Row], models: _ModelCache, *, render_missing: bool
+    run: ImportRun,
+    batch: list[Row],
+    models: _ModelCache,
+    resources: _ResourceCache,
+    *,
+    render_missing: bool,
 ) -> None:
     counts = _Counts(read=len(batch))
     problems: list[ImportProblem] = []
@@ -225,7 +308,7 @@ def _import_batch(
         known[row.source_key] = row.content_digest  # the same source twice in one batch
         fresh.append(row)
     with transaction.atomic():
-        records = _records(run, fresh, models, counts, render_missing=render_missing)
+        records = _records(run, fresh, models, resources, counts, render_missing=render_missing)
         _copy_insert(SourceRecord, records)
         _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
@@ -269,6 +352,7 @@ def _records(
     run: ImportRun,
     sources: list[SourceRecipe],
     models: _ModelCache,
+    resources: _ResourceCache,
     counts: _Counts,
     *,
     render_missing: bool,
@@ -280,12 +364,23 @@ def _records(
         records.append(record)
         model = models.get(source)
         missing = source.missing()
-        if missing:
-            record.state = SourceRecord.State.INCOMPLETE
-            record.reason = f"the source does not give {', '.join(missing)}"
+        if missing or source.unsupported:
+            reasons = [f"the source does not give {', '.join(missing)}"] if missing else []
+            if source.unsupported:
+                reasons.append(f"Seedbank cannot hold {'; '.join(source.unsupported)}")
+            record.state, record.reason = SourceRecord.State.INCOMPLETE, "; ".join(reasons)
             counts.incomplete += 1
+            continue
+        files, needs = resources.files(source)
+        if needs:
+            # Kept with its raw metadata; its picture is not a record: the recipe without
+            # the resource would claim pixels it cannot make.
+            if model is None:
+                needs.append(f"needs model {_needs_model_reason(source)}")
+            record.state, record.reason = SourceRecord.State.NEEDS_RESOURCE, "; ".join(needs)
+            counts.needs_resource += 1
         elif source.image is not None:
-            image = _ready_image(source, model)
+            image = _ready_image(source, model, files)
             pictures.append((image, source))
             record.image, record.state = image, SourceRecord.State.IMPORTED
             counts.imported += 1
@@ -296,7 +391,7 @@ def _records(
         else:
             try:
                 # A batch renders seed, seed+1…: the source is image batch_index of it.
-                recipe = source.recipe(model.pk)
+                recipe = source.recipe(model.pk, files)
                 first_seed = (recipe.seed or 0) - source.batch_index
                 job = render_job_create(owner=None, recipe=replace(recipe, seed=first_seed))
             except ValidationError as error:
@@ -331,8 +426,10 @@ def _needs_model_reason(source: SourceRecipe) -> str:
     return f"{named}" + (f" (hash {source.model_hash})" if source.model_hash else "")
 
 
-def _ready_image(source: SourceRecipe, model: ModelVersion | None) -> Image:
-    recipe = source.recipe(model.pk if model else None)
+def _ready_image(
+    source: SourceRecipe, model: ModelVersion | None, files: dict[SourceResource, str]
+) -> Image:
+    recipe = source.recipe(model.pk if model else None, files)
     return Image(
         **recipe.as_dict(),
         batch_index=source.batch_index,

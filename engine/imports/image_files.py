@@ -27,23 +27,21 @@ from typing import Any
 from PIL import Image
 
 from engine.imports import samplers
+from engine.imports.a1111 import recipe_from_infotext
 from engine.imports.comfyui import recipe_from_graph
 from engine.imports.source import (
+    DOCUMENT_KEYS,
+    RECIPE_KEYS,
     RowRejected,
     SourceRecipe,
     batch_fields,
     decimal,
     seed_value,
+    seedbank_fields,
     text,
     whole_number,
 )
-from engine.infotext import (
-    PARAMETERS_CHUNK,
-    SEEDBANK_CHUNK,
-    InfotextError,
-    parse_infotext,
-    recipe_from_json,
-)
+from engine.infotext import PARAMETERS_CHUNK, SEEDBANK_CHUNK, InfotextError, recipe_from_json
 from engine.png_files import pixel_sha256
 from engine.uploads import UploadRejected, open_upload
 
@@ -132,6 +130,18 @@ def _seedbank(chunks: dict[str, str], key: str, location: str) -> SourceRecipe |
     except InfotextError as error:
         raise RowRejected(f"{location}: {error}") from None
     scheduler = str(recipe.get("scheduler", ""))
+    try:
+        fields = seedbank_fields(recipe)
+    except RowRejected as error:
+        raise RowRejected(f"{location}: {error}") from None
+    unknown = sorted(set(recipe) - RECIPE_KEYS - DOCUMENT_KEYS)
+    if unknown:
+        # A newer Seedbank's field, which this archive's recipe lacks: it moves pixels until
+        # this reader knows otherwise.
+        fields["unsupported"] = (
+            *fields.get("unsupported", ()),
+            f"recipe fields this Seedbank does not know: {', '.join(unknown)}",
+        )
     return SourceRecipe(
         tool="seedbank",
         source_key=key,
@@ -148,6 +158,7 @@ def _seedbank(chunks: dict[str, str], key: str, location: str) -> SourceRecipe |
         model_name=text("Model", recipe.get("model")),
         model_hash=text("Model digest", recipe.get("model_digest")),
         **batch_fields(recipe),
+        **fields,
         raw={SEEDBANK_CHUNK: chunks[SEEDBANK_CHUNK]},
     )
 
@@ -301,29 +312,8 @@ def _novelai(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | 
 def _a1111(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | None:
     if PARAMETERS_CHUNK not in chunks:
         return None
-    try:
-        parsed = parse_infotext(chunks[PARAMETERS_CHUNK], keep_unknown_sampler=True)
-    except InfotextError as error:
-        raise RowRejected(f"{location}: A1111 parameters: {error}") from None
-    sampler = parsed.extra.get("Sampler", "") if not parsed.scheduler else parsed.scheduler
-    return SourceRecipe(
-        tool="a1111",
-        source_key=key,
-        location=location,
-        prompt=parsed.prompt,
-        negative_prompt=parsed.negative_prompt,
-        seed=seed_value(parsed.seed),
-        steps=whole_number("Steps", parsed.steps, low=1),
-        guidance=parsed.guidance,
-        width=parsed.width,
-        height=parsed.height,
-        sampler=sampler,
-        scheduler=parsed.scheduler or None,
-        model_name=parsed.model_name,
-        model_hash=parsed.model_hash,
-        raw={PARAMETERS_CHUNK: chunks[PARAMETERS_CHUNK]},
-        warnings=() if parsed.scheduler else (samplers.unknown_sampler_warning("A1111", sampler),),
-    )
+    raw = {PARAMETERS_CHUNK: chunks[PARAMETERS_CHUNK]}
+    return recipe_from_infotext(chunks[PARAMETERS_CHUNK], key=key, location=location, raw=raw)
 
 
 def _comfyui(chunks: dict[str, str], key: str, location: str) -> SourceRecipe | None:

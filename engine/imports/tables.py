@@ -7,6 +7,12 @@ stops the rest.
 CSV and JSONL columns are found by a mapping from recipe field to a path (`Mapping`): the
 defaults know the usual names ("cfg_scale", "sampler_name"…); `--map seed=params.seed` reaches
 into a nested object, and in a CSV a cell holding JSON is read as an object.
+
+A row's other columns are refused, by name, unless they are known not to move pixels (an
+image's URL, Lexica's gallery link, DiffusionDB's user and NSFW scores…) or the import names
+them with `--map ignore=COLUMN[,COLUMN…]`: a column nobody reads could be a clip skip or a
+LoRA, and the recipe would be another picture. Only top-level columns are checked (the keys
+inside a nested column that a mapping reaches into are not), and empty cells never count.
 """
 
 from __future__ import annotations
@@ -21,11 +27,13 @@ from typing import IO, Any
 
 from engine.imports import samplers
 from engine.imports.source import (
+    RECIPE_KEYS,
     RowRejected,
     SourceRecipe,
     batch_fields,
     decimal,
     seed_value,
+    seedbank_fields,
     text,
     whole_number,
 )
@@ -42,9 +50,33 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "height": ("height", "h"),
     "sampler": ("sampler", "sampler_name", "scheduler"),
     "model": ("model", "model_name", "checkpoint"),
-    "model_hash": ("model_hash", "hash"),
+    "model_hash": ("model_hash", "hash", "model_digest"),
+    # Seedbank's own forms (Recipe.portable(): recipes.jsonl, its JSON in a CSV cell).
+    "loras": ("loras",),
+    "embeddings": ("embeddings",),
+    "vae": ("vae",),
+    "clip_skip": ("clip_skip", "clipskip"),
+    "hires": ("hires",),
+    "prompt_weighting": ("prompt_weighting",),
+    "mode": ("mode",),
 }
-FIELDS = tuple(DEFAULT_COLUMNS)
+# `--map ignore=a,b`: columns the importer is told do not change the picture.
+IGNORE = "ignore"
+FIELDS = (*DEFAULT_COLUMNS, IGNORE)
+# Columns known not to move pixels, by tool ("*": every table). Seedbank's exports name the
+# picture and an img2img record's inputs (its mode reports those, the inputs are not here).
+_NO_PIXEL_COLUMNS: dict[str, frozenset[str]] = {
+    "*": frozenset({"file", "filename", "pixel_sha256", "init_image_sha256", "mask_sha256",
+                    "strength"}),
+    "csv": frozenset({"precision", "batch_size", "batch_index"}),
+    "jsonl": frozenset({"precision", "batch_size", "batch_index"}),
+    # Lexica's search API: links and flags around the picture.
+    "lexica": frozenset({"src", "srcSmall", "gallery", "grid", "nsfw", "promptid"}),
+    # DiffusionDB's metadata.parquet (its README); Seedbank's parquet adds sampler_name, which
+    # is read instead of the code when given (the same sampler, or code 9 "others").
+    "diffusiondb": frozenset({"part_id", "user_name", "timestamp", "image_nsfw",
+                              "prompt_nsfw", "sampler", "sampler_name"}),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -58,14 +90,16 @@ Row = SourceRecipe | Rejected
 
 def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     """ "seed=params.seed" pairs → {field: path}; unknown fields are an error."""
-    mapping = {}
+    mapping: dict[str, str] = {}
     for pair in pairs:
         field, sep, path = pair.partition("=")
         field, path = field.strip(), path.strip()
         if not sep or not path:
             raise ValueError(f"A mapping is FIELD=COLUMN[.KEY…], not {pair!r}.")
-        if field not in DEFAULT_COLUMNS:
+        if field not in FIELDS:
             raise ValueError(f"Unknown field {field!r} in {pair!r}; fields: {', '.join(FIELDS)}.")
+        if field == IGNORE and IGNORE in mapping:  # may be given more than once
+            path = f"{mapping[IGNORE]},{path}"
         mapping[field] = path
     return mapping
 
@@ -149,6 +183,12 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
             return _lookup(values, mapping[field])
         return next((values[c] for c in DEFAULT_COLUMNS[field] if c in values), None)
 
+    unread = _unread_columns(tool, values, mapping)
+    if unread:
+        raise RowRejected(
+            f"column(s) {', '.join(map(repr, unread))} not read: whether they change the "
+            f"picture is unknown (--map ignore={','.join(unread)} if they do not)"
+        )
     prompt = text("Prompt", get("prompt"))
     if not prompt.strip():
         raise RowRejected("no prompt")
@@ -184,10 +224,38 @@ def _recipe(tool: str, name: str, location: str, values: Mapping[str, Any],
         scheduler=scheduler,
         model_name=text("Model", _text_or_none(get("model"))),
         model_hash=text("Model hash", _text_or_none(get("model_hash"))),
-        **(batch_fields(values) if tool == "jsonl" else {}),
+        **(batch_fields(values) if tool in ("csv", "jsonl") else {}),
+        **seedbank_fields({**_recipe_columns(values), **{f: get(f) for f in _SEEDBANK_FIELDS}}),
         raw=_jsonable(values) if tool == "diffusiondb" else dict(values),
         warnings=warnings,
     )
+
+
+_SEEDBANK_FIELDS = (
+    "loras", "embeddings", "vae", "clip_skip", "hires", "prompt_weighting", "mode",
+)  # fmt: skip
+
+
+def _recipe_columns(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Columns named like a recipe field (Seedbank's recipes.jsonl writes them all)."""
+    return {name: values[name] for name in RECIPE_KEYS if name in values}
+
+
+def _unread_columns(tool: str, values: Mapping[str, Any], mapping: Mapping[str, str]) -> list[str]:
+    """The row's non-empty columns that no field reads and none is known to leave alone."""
+    known = _NO_PIXEL_COLUMNS["*"] | _NO_PIXEL_COLUMNS.get(tool, frozenset()) | RECIPE_KEYS
+    known |= {name.strip() for name in mapping.get(IGNORE, "").split(",")}
+    for field, names in DEFAULT_COLUMNS.items():
+        if field in mapping:
+            path = mapping[field]
+            known |= {path, path.partition(".")[0]}  # a dotted key, or its top-level column
+        else:
+            known |= set(names)
+    return [
+        str(column)
+        for column, value in values.items()
+        if column not in known and value not in (None, "", [], {})
+    ]
 
 
 def _text_or_none(value: Any) -> Any:

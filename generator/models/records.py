@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from django.db.models import JSONField, Value
 from django.utils.translation import gettext_lazy
 
 from engine.recipe import MODE_LABELS, Recipe
@@ -111,11 +112,13 @@ class Image(models.Model):
     )
     strength = models.FloatField(null=True, blank=True)
     # Resources by file sha256 (engine.recipe.LoraUse / ResourceUse as JSON, with their names).
-    loras = models.JSONField(default=list, blank=True)
-    embeddings = models.JSONField(default=list, blank=True)
+    # Database defaults too: rows written by COPY or raw SQL that predate these fields (the
+    # benchmarks' archive, older exports) get the recipe's defaults, not NULLs.
+    loras = models.JSONField(default=list, db_default=Value([], JSONField()), blank=True)
+    embeddings = models.JSONField(default=list, db_default=Value([], JSONField()), blank=True)
     vae = models.JSONField(null=True, blank=True)
-    prompt_weighting = models.CharField(max_length=60, blank=True, default="")
-    clip_skip = models.PositiveSmallIntegerField(default=1)
+    prompt_weighting = models.CharField(max_length=60, blank=True, default="", db_default="")
+    clip_skip = models.PositiveSmallIntegerField(default=1, db_default=1)
     hires = models.JSONField(null=True, blank=True)
 
     # --- the outcome ---

@@ -11,6 +11,7 @@ from pathlib import Path
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
+from engine.png_metadata import ResourceNames
 from engine.recipe import EmbeddingUse, LoraUse, Recipe, ResourceUse
 from engine.resources import file_sha256
 from generator.models import Resource
@@ -49,7 +50,9 @@ def resource_resolve(*, kind: str, ref: str) -> Resource | None:
     if match := by_name.order_by("-created_at", "-id").first():
         return match
     if set(lowered) <= _HEX and len(lowered) in (10, 12):
-        column = "addnet_sha256" if len(lowered) == 12 else "sha256"
+        # A1111's 12-hex "Lora hashes" are kohya's addnet hash; its 12-hex "TI hashes" and
+        # every 10-hex AutoV2 are prefixes of the file's own sha256.
+        column = "addnet_sha256" if len(lowered) == 12 and kind == "lora" else "sha256"
         candidates = list(found.filter(**{f"{column}__startswith": lowered})[:2])
         return candidates[0] if len(candidates) == 1 else None
     return None
@@ -171,3 +174,13 @@ def file_digest(path: Path) -> str | None:
     if key not in _file_digests:
         _file_digests[key] = file_sha256(path)
     return _file_digests[key]
+
+
+def resource_names(*, recipe: Recipe) -> dict[str, ResourceNames]:
+    """How A1111 names each resource the recipe uses (alias and short hash), by sha256."""
+    return {
+        row.sha256: ResourceNames.of(
+            kind=row.kind, name=row.name, sha256=row.sha256, addnet_sha256=row.addnet_sha256
+        )
+        for row in Resource.objects.filter(sha256__in=recipe.resources())
+    }

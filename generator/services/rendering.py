@@ -27,7 +27,7 @@ from engine.png_metadata import png_text_for
 from generator.models import Image, ImageEnvironment, ModelVersion, RenderJob, Reproduction
 from generator.selectors.model_versions import model_version_check
 from generator.selectors.recipes import model_version_default
-from generator.selectors.resources import resource_files
+from generator.selectors.resources import resource_files, resource_names
 from generator.services.records import PIXEL_COLUMNS, image_store_pixels
 from generator.services.render_jobs import (
     JobStopped,
@@ -81,7 +81,7 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
     rendered = pipeline.render_splitting_on_oom(
         request,
         on_step=_progress_reporter(job=job),
-        png_text=png_text_for(image.recipe_portable()),
+        png_text=png_text_for(image.recipe_portable(), resource_names(recipe=request.recipe)),
     )
     job.render_seconds = time.perf_counter() - started
     environment = rendered[0].environment

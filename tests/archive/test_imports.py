@@ -199,3 +199,93 @@ def test_a_run_held_by_a_live_worker_is_left_alone_and_orphans_are_resumed(
     run.refresh_from_db()
     assert (run.status, run.read, run.incomplete) == ("done", 1, 1)
     assert imports_resume() == 0
+
+
+def _sha(word: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(word.encode()).hexdigest()
+
+
+def _resource(tmp_path, kind: str, name: str, **fields):
+    from generator.models import Resource
+
+    path = tmp_path / f"{name}-{fields.get('revision', 'main')}.safetensors"
+    path.write_bytes(b"not read by an import")  # resolution goes by the registered digests
+    return Resource.objects.create(kind=kind, name=name, path=str(path),
+                                   sha256=_sha(f"{name} {fields}"), **fields)  # fmt: skip
+
+
+def test_resources_are_found_by_hash_and_rows_without_them_are_never_rendered(
+    tmp_path, model_version, media_root, sent, django_capture_on_commit_callbacks
+):
+    outline = _resource(tmp_path, "lora", "scenes-outline-lora", addnet_sha256=_sha("tensors"),
+                        air="urn:air:sd1:lora:civitai:5@6")  # fmt: skip
+    vae = _resource(tmp_path, "vae", "scenes-vae")
+    model = f"Model hash: {model_version.weights_digest[:10]}"
+    base = "a lighthouse{tags}\nSteps: 4, Sampler: Euler, CFG scale: 7, Seed: 3, Size: 64x64, "
+    found = base.format(tags=" <lora:my-own-name:0.8>") + (
+        f"{model}, VAE hash: {vae.sha256[:10]}, VAE: whatever, Clip skip: 2, "
+        "Hires upscale: 1.5, Hires upscaler: Latent, Denoising strength: 0.5, "
+        f'Lora hashes: "my-own-name: {outline.addnet_sha256[:12]}"'
+    )
+    unknown = base.format(tags=" <lora:add_detail:0.6>") + (
+        f'{model}, Lora hashes: "add_detail: 7c6bad76eb54", VAE hash: {vae.sha256[:10]}'
+    )
+    embedding = base.format(tags="") + f'{model}, TI hashes: "easynegative: c74b4e810b03"'
+    entries = json.dumps([{"type": "lora", "weight": 0.5, "modelVersionId": 6}])
+    civitai = base.format(tags="") + f"{model}, Civitai resources: {json.dumps(entries)}"
+    for name, text, colour in (
+        ("found", found, "red"),
+        ("unknown", unknown, "blue"),
+        ("embedding", embedding, "green"),
+        ("civitai", civitai, "white"),
+    ):
+        (tmp_path / f"{name}.png").write_bytes(png({"parameters": text}, colour=colour))
+    lora_row = {"id": 1, "prompt": "a heron", "seed": 4, "steps": 4, "guidance": 7, "width": 64,
+                "height": 64, "scheduler": "Euler", "model": "tiny-sd",
+                "loras": [{"resource": outline.sha256, "weight": 0.5, "name": "x"}]}  # fmt: skip
+    ghost_row = {**lora_row, "id": 2, "loras": [{"resource": "ab" * 32, "weight": 1, "name": "g"}]}
+    (tmp_path / "rows.jsonl").write_text(json.dumps(lora_row) + "\n" + json.dumps(ghost_row))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_import([*sorted(tmp_path.glob("*.png")), tmp_path / "rows.jsonl"])
+    counts = (run.read, run.imported, run.queued, run.needs_resource, run.incomplete)
+    assert counts == (6, 2, 1, 3, 0)
+
+    record = SourceRecord.objects.get(location="found.png")
+    image = record.image
+    assert (record.state, image.model_version) == ("imported", model_version)
+    # By A1111's 12-hex addnet hash, whatever the tag called it; the VAE by AutoV2.
+    assert [(lora["resource"], lora["weight"]) for lora in image.loras] == [(outline.sha256, 0.8)]
+    assert image.vae["resource"] == vae.sha256
+    assert (image.clip_skip, image.hires["scale"], image.hires["denoise"]) == (2, 1.5, 0.5)
+    assert image.prompt == "a lighthouse"  # the tag is a LoRA, not words
+    civitai_image = SourceRecord.objects.get(location="civitai.png").image
+    assert civitai_image.loras[0]["resource"] == outline.sha256  # by its AIR's version
+
+    needs = dict(SourceRecord.objects.filter(state="needs-resource")
+                 .values_list("location", "reason"))  # fmt: skip
+    assert needs["unknown.png"] == "needs resource lora add_detail 7c6bad76eb54"
+    assert needs["embedding.png"].startswith("needs resource embedding easynegative c74b4e810b03")
+    assert needs["rows.jsonl line 2"] == f"needs resource lora g {'ab' * 32}"
+    # Kept, never rendered nor shown: no record, one render queued (the row whose file is here).
+    assert not SourceRecord.objects.filter(state="needs-resource", image__isnull=False).exists()
+    assert [name for name, _ in sent].count("generator.tasks.run_render_job") == 1
+    queued = SourceRecord.objects.get(state="queued").image
+    assert [(lora["resource"], lora["weight"]) for lora in queued.loras] == [(outline.sha256, 0.5)]
+
+
+def test_a_name_alone_finds_a_resource_only_when_one_file_has_it(tmp_path, model_version):
+    from archive.services.imports import _resource_sha256
+    from engine.imports.source import SourceResource
+
+    first = _resource(tmp_path, "lora", "outline")
+    by_name = SourceResource(kind="lora", name="outline")
+    assert _resource_sha256(by_name) == first.sha256
+    assert _resource_sha256(SourceResource(kind="vae", name="outline")) is None  # other kind
+    # A hash that matches nothing is another file, whatever has the same name.
+    assert _resource_sha256(SourceResource(kind="lora", name="outline", hash="0" * 10)) is None
+    _resource(tmp_path, "lora", "outline", revision="v2")
+    assert _resource_sha256(by_name) is None  # two revisions: which one made the picture?
+    assert _resource_sha256(SourceResource(kind="lora", name="outline@main")) == first.sha256

@@ -6,6 +6,7 @@ import dataclasses
 import io
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from engine.infotext import (
     SEEDBANK_CHUNK,
     InfotextError,
     InfotextRecipe,
+    NetworkTag,
     parse_infotext,
     quote,
     read_png_chunks,
@@ -29,12 +31,18 @@ from engine.infotext import (
     to_infotext,
     unquote,
 )
-from engine.recipe import Recipe
+from engine.recipe import Recipe, field_type, recipe_fields
 from engine.schedulers import SCHEDULERS
 
 FIXTURES = Path(__file__).parent / "fixtures" / "a1111_infotext"
 EXPECTED = json.loads((FIXTURES / "expected.json").read_text(encoding="utf-8"))
-KNOWN_KEYS = {"Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model"}
+KNOWN_KEYS = {
+    "Steps", "Sampler", "CFG scale", "Seed", "Size", "Model hash", "Model", "VAE hash", "VAE",
+    "Denoising strength", "Clip skip", "Hires upscale", "Hires resize", "Hires steps",
+    "Hires upscaler", "Lora hashes", "TI hashes",
+}  # fmt: skip
+# A1111's extra-network tag (modules/extra_networks.py re_extra_net).
+NETWORK_TAG = re.compile(r"<(\w+):([^>]+)>")
 
 # --- strategies ----------------------------------------------------------------------------
 
@@ -57,7 +65,9 @@ def survives_a1111(text: str) -> bool:
     - `prompt += ("" if prompt == "" else "\\n") + line` drops blank lines before the first
       text, so a non-empty prompt cannot start with an empty line;
     - `if line.startswith("Negative prompt:")` is checked on every line, so no line of a
-      prompt (or of a negative prompt) may start with that.
+      prompt (or of a negative prompt) may start with that;
+    - extra_networks.parse_prompt cuts every `<word:…>` out of the (positive) prompt: such text
+      is an extra network, never words. (The negative prompt keeps it, as A1111 does.)
     A prompt line that looks like a params line needs no exclusion: only the last line is read
     as params, and to_infotext always writes its own params line last.
     """
@@ -67,6 +77,10 @@ def survives_a1111(text: str) -> bool:
         and (text == "" or lines[0] != "")
         and not any(line.startswith("Negative prompt:") for line in lines)
     )
+
+
+def survives_as_prompt(text: str) -> bool:
+    return survives_a1111(text) and NETWORK_TAG.search(text) is None
 
 
 # Lines are stripped while generating (else most examples would be thrown away by the first
@@ -84,9 +98,22 @@ extra_keys = st.from_regex(r"\w[\w \-/]{1,15}", fullmatch=True).filter(
     lambda key: key not in KNOWN_KEYS and key != "Schedule type"
 )
 
+# Names and args of tags and hashes: A1111's syntax leaves out ":", ",", "<", ">" and newlines.
+_tag_part = st.text(
+    st.characters(codec="utf-8", exclude_characters=":,<>\n"), min_size=1, max_size=12
+)
+_hash_part = _tag_part.map(str.strip).filter(bool)
+_numbers = st.floats(-4, 4, allow_nan=False)
+network_tags = st.builds(
+    NetworkTag,
+    kind=st.from_regex(r"\w{1,8}", fullmatch=True),
+    name=_tag_part,
+    args=st.lists(_tag_part, max_size=3).map(tuple),
+)
+
 infotext_recipes = st.builds(
     InfotextRecipe,
-    prompt=prompts,
+    prompt=prompts.filter(survives_as_prompt),
     negative_prompt=prompts,
     steps=st.integers(1, 150),
     scheduler=st.sampled_from(list(SCHEDULERS)),
@@ -96,6 +123,17 @@ infotext_recipes = st.builds(
     height=st.integers(1, 256).map(lambda n: n * 8),
     model_name=param_values,
     model_hash=st.one_of(st.text("0123456789abcdef", min_size=10, max_size=10), param_values),
+    networks=st.lists(network_tags, max_size=3).map(tuple),
+    lora_hashes=st.dictionaries(_hash_part, _hash_part, max_size=3),
+    ti_hashes=st.dictionaries(_hash_part, _hash_part, max_size=2),
+    vae_name=param_values,
+    vae_hash=param_values,
+    clip_skip=st.integers(1, 12),
+    hires_scale=st.one_of(st.none(), _numbers),
+    hires_resize=st.one_of(st.none(), st.tuples(st.integers(0, 4096), st.integers(0, 4096))),
+    hires_steps=st.integers(0, 150),
+    hires_upscaler=param_values,
+    denoising_strength=st.one_of(st.none(), _numbers),
     extra=st.dictionaries(extra_keys, param_values, max_size=4),
 )
 
@@ -114,9 +152,14 @@ infotext_recipes = st.builds(
         guidance=7.0,
         model_name='dream, shaper: "8"',
         model_hash="6ce0161689",
-        extra={"Lora hashes": "add_detail: 7c6bad76eb54, more: 0123456789", "Clip skip": "2"},
+        networks=(NetworkTag("lora", "add_detail", ("0.6",)), NetworkTag("lora", "more", ())),
+        lora_hashes={"add_detail": "7c6bad76eb54", "more": "0123456789"},
+        clip_skip=2,
+        extra={"Version": "v1.10.1"},
     )
 )
+@example(InfotextRecipe(prompt="a\n", networks=(NetworkTag("hypernet", "x", ("1",)),)))
+@example(InfotextRecipe(prompt="", networks=(NetworkTag("lora", " padded ", ("1",)),)))
 @example(InfotextRecipe(prompt="", negative_prompt="only a negative"))
 @example(InfotextRecipe(prompt="", model_name=' padded "', extra={"Empty": ""}))
 @example(InfotextRecipe(prompt="x", guidance=5e-324, seed=2**32 - 1))
@@ -174,7 +217,8 @@ def test_written_layout_matches_a1111() -> None:
         model_hash=short_model_hash(
             "6ce0161689b3853acaa03779ec93eafe75a02f4ced659bee03f50797806fa2fa"
         ),
-        extra={"Clip skip": "2", "Version": "seedbank 0.1.0"},
+        clip_skip=2,
+        extra={"Version": "seedbank 0.1.0"},
     )
     assert to_infotext(recipe) == (
         "a lighthouse, dusk\n"
@@ -210,6 +254,115 @@ def test_a_prompt_line_shaped_like_params_is_still_prompt() -> None:
     assert parse_infotext(to_infotext(recipe)) == recipe
 
 
+def test_extra_network_tags_are_cut_from_the_prompt_as_a1111_does() -> None:
+    text = (
+        "<lora:first:1>a cat, <lora:add_detail:0.6:0.6>, on a mat <hypernet:h:1>\n"
+        "second line <lyco:x:te=0.5:unet=1>\n"
+        "Negative prompt: <lora:kept:1> words\n"
+        "Steps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64"
+    )
+    parsed = parse_infotext(text)
+    # Replaced by nothing, so the comma stays (A1111 encodes it); a tagged line is stripped.
+    assert parsed.prompt == "a cat, , on a mat\nsecond line"
+    assert parsed.networks == (
+        NetworkTag("lora", "first", ("1",)),
+        NetworkTag("lora", "add_detail", ("0.6", "0.6")),
+        NetworkTag("hypernet", "h", ("1",)),
+        NetworkTag("lyco", "x", ("te=0.5", "unet=1")),
+    )
+    assert parsed.negative_prompt == "<lora:kept:1> words"  # A1111 reads no tags there
+
+
+def test_written_resources_match_a1111_layout() -> None:
+    recipe = InfotextRecipe(
+        prompt="a lighthouse, dusk",
+        scheduler="Euler",
+        seed=3,
+        networks=(NetworkTag("lora", "outline", ("0.8",)), NetworkTag("lora", "paper", ("1",))),
+        lora_hashes={"outline": "0d3a1f2b9c4e", "paper": "7c6bad76eb54"},
+        vae_name="vae-ft-mse",
+        vae_hash="735e4c3a44",
+        clip_skip=2,
+        hires_scale=2.0,
+        hires_steps=10,
+        hires_upscaler="Latent",
+        denoising_strength=0.5,
+    )
+    assert to_infotext(recipe) == (
+        "a lighthouse, dusk <lora:outline:0.8> <lora:paper:1>\n"
+        "Steps: 20, Sampler: Euler, CFG scale: 7.5, Seed: 3, Size: 512x512, "
+        "VAE hash: 735e4c3a44, VAE: vae-ft-mse, Denoising strength: 0.5, Clip skip: 2, "
+        "Hires upscale: 2, Hires steps: 10, Hires upscaler: Latent, "
+        'Lora hashes: "outline: 0d3a1f2b9c4e, paper: 7c6bad76eb54"'
+    )
+    assert parse_infotext(to_infotext(recipe)) == recipe
+    # Clip skip 1 and hires steps 0 are A1111's defaults: not written.
+    plain = to_infotext(dataclasses.replace(recipe, clip_skip=1, hires_steps=0))
+    assert "Clip skip" not in plain and "Hires steps" not in plain
+
+
+def test_tags_go_first_when_the_prompt_ends_inside_a_tag_shape() -> None:
+    recipe = InfotextRecipe(prompt="a <b:c", networks=(NetworkTag("lora", "x", ("1",)),))
+    written = to_infotext(recipe)
+    assert written.startswith("<lora:x:1> a <b:c\n")
+    assert parse_infotext(written) == recipe
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        ({"networks": (NetworkTag("lora", "a:b", ("1",)),)}, "name and args"),
+        ({"networks": (NetworkTag("lora", "x", ("",)),)}, "name and args"),
+        ({"networks": (NetworkTag("lo ra", "x", ()),)}, "kind"),
+        ({"lora_hashes": {"a,b": "0123"}}, "Lora hashes"),
+        ({"ti_hashes": {"x": ""}}, "TI hashes"),
+        ({"clip_skip": 0}, "Clip skip"),
+        ({"hires_scale": math.inf}, "hires_scale"),
+        ({"extra": {"Clip skip": "2"}}, "recipe field"),
+        ({"extra": {"Lora hashes": "x: 1"}}, "recipe field"),
+    ],
+)
+def test_resources_that_cannot_be_written_are_refused(
+    changes: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(InfotextError, match=problem):
+        to_infotext(dataclasses.replace(InfotextRecipe(prompt="x"), **changes))
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ("Clip skip: two", "Clip skip"),
+        ("Clip skip: 0", "Clip skip"),
+        ("Hires upscale: big", "Hires upscale"),
+        ("Hires resize: 1024", "Hires resize"),
+        ("Hires steps: -1", "Hires steps"),
+        ("Denoising strength: strong", "Denoising strength"),
+        ('Lora hashes: "no hash here"', "Lora hashes"),
+    ],
+)
+def test_bad_resource_params_say_what_is_wrong(params: str, problem: str) -> None:
+    text = f"a cat\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64, {params}"
+    with pytest.raises(InfotextError, match=problem):
+        parse_infotext(text)
+
+
+def test_civitai_json_params_are_read_whole() -> None:
+    # As Civitai and its A1111 extension write them: JSON, unquoted, commas inside.
+    hashes = '{"vae": "63aeecb90f", "lora:kafka": "5a3385485b", "model": "529c72f6c3"}'
+    resources = '[{"type":"lora","weight":0.8,"modelVersionId":1}]'
+    text = (
+        "a cat <lora:kafka:0.8>\nSteps: 20, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64, "
+        f"Hashes: {hashes}, Civitai resources: {resources}, Civitai metadata: {{}}, Version: v1"
+    )
+    parsed = parse_infotext(text)
+    assert parsed.extra == {"Hashes": hashes, "Civitai resources": resources,
+                            "Civitai metadata": "{}", "Version": "v1"}  # fmt: skip
+    assert parse_infotext(to_infotext(parsed)) == parsed
+    odd = InfotextRecipe(prompt="x", extra={"Hashes": "{} and more"})  # not JSON: quoted
+    assert parse_infotext(to_infotext(odd)) == odd
+
+
 # --- fixtures in A1111's real format --------------------------------------------------------
 
 
@@ -220,7 +373,8 @@ def test_every_fixture_has_expected_values() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_fixture_parses_to_the_expected_recipe(name: str) -> None:
     text = (FIXTURES / name).read_text(encoding="utf-8")
-    assert dataclasses.asdict(parse_infotext(text)) == EXPECTED[name]
+    # Through JSON, as the expectations are written: tuples read as lists.
+    assert json.loads(json.dumps(dataclasses.asdict(parse_infotext(text)))) == EXPECTED[name]
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -320,12 +474,56 @@ RECIPE_FIELDS: dict[str, st.SearchStrategy[Any]] = {
     "init_image_id": st.one_of(st.none(), st.integers(1, 2**31)),
     "mask_id": st.one_of(st.none(), st.integers(1, 2**31)),
     "strength": st.one_of(st.none(), st.floats(0.0, 1.0)),
+    # Nested fields in their JSON form (Recipe.portable()).
+    "loras": st.lists(
+        st.fixed_dictionaries(
+            {"resource": st.text("0123456789abcdef", min_size=64, max_size=64),
+             "weight": st.floats(-4, 4), "name": _json_text}
+        ),
+        max_size=3,
+    ),
+    "vae": st.one_of(st.none(), st.fixed_dictionaries(
+        {"resource": st.text("0123456789abcdef", min_size=64, max_size=64), "name": _json_text}
+    )),
+    "embeddings": st.lists(
+        st.fixed_dictionaries(
+            {"token": _json_text, "resource": st.text("0123456789abcdef", min_size=64,
+             max_size=64), "name": _json_text}
+        ),
+        max_size=2,
+    ),
+    "clip_skip": st.integers(1, 12),
+    "prompt_weighting": _json_text,
+    "hires": st.one_of(st.none(), st.fixed_dictionaries(
+        {"scale": st.floats(1, 4), "upscaler": st.sampled_from(["Latent", "Lanczos"]),
+         "steps": st.integers(0, 150), "denoise": st.floats(0, 1)}
+    )),
+}  # fmt: skip
+_PLAIN: dict[type, st.SearchStrategy[Any]] = {
+    int: st.integers(0, 2**31),
+    float: st.floats(allow_nan=False, allow_infinity=False),
+    str: _json_text,
 }
-recipe_dicts = st.fixed_dictionaries({}, optional=RECIPE_FIELDS)
+
+
+def _by_type(recipe_field: dataclasses.Field[Any]) -> st.SearchStrategy[Any]:
+    kind, nullable = field_type(recipe_field)
+    return st.one_of(st.none(), _PLAIN[kind]) if nullable else _PLAIN[kind]
+
+
+# Fields added since (SDXL's…) are plain values, drawn by their type; nested ones need theirs.
+recipe_dicts = st.fixed_dictionaries(
+    {},
+    optional={
+        **{f.name: _by_type(f) for f in recipe_fields() if field_type(f)[0] in _PLAIN},
+        **RECIPE_FIELDS,
+    },
+)
 
 
 def test_recipe_dict_strategy_covers_every_recipe_field() -> None:
-    assert set(RECIPE_FIELDS) == {field.name for field in dataclasses.fields(Recipe)}
+    nested = {f.name for f in recipe_fields() if field_type(f)[0] not in _PLAIN}
+    assert nested <= set(RECIPE_FIELDS)
 
 
 @given(recipe_dicts)
@@ -345,14 +543,13 @@ def test_recipe_json_is_canonical(recipe: dict[str, Any]) -> None:
 
 
 def test_recipe_json_layout() -> None:
-    recipe = Recipe(model_version_id=3, prompt="一只猫", seed=7).as_dict()
+    recipe = {"seed": 7, "prompt": "一只猫", "loras": [], "guidance": 7.5, "hires": None}
     assert recipe_to_json(recipe) == (
-        '{"batch_size":1,"format":"seedbank-recipe","guidance":7.5,"height":64,'
-        '"init_image_id":null,"mask_id":null,'
-        '"mode":"txt2img","model_version_id":3,"negative_prompt":"","precision":"fp32",'
-        '"prompt":"一只猫","scheduler":"PNDM","seed":7,"steps":20,"strength":null,'
-        '"version":1,"width":64}'
+        '{"format":"seedbank-recipe","guidance":7.5,"hires":null,"loras":[],"prompt":"一只猫",'
+        '"seed":7,"version":1}'
     )
+    full = Recipe(model_version_id=3, prompt="一只猫", seed=7).as_dict()
+    assert set(json.loads(recipe_to_json(full))) == {*full, "format", "version"}
 
 
 @pytest.mark.parametrize(

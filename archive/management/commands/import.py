@@ -54,7 +54,8 @@ class Command(BaseCommand):
             )
         self.stdout.write(
             f"import #{run.pk}: read {run.read}: imported {run.imported}, queued for rendering "
-            f"{run.queued}, needs model {run.needs_model}, incomplete {run.incomplete}, "
+            f"{run.queued}, needs model {run.needs_model}, needs resource {run.needs_resource}, "
+            f"incomplete {run.incomplete}, "
             f"duplicates {run.duplicates} (changed {run.changed}), rejected {run.rejected}"
         )
         for problem in import_problems(run=run, limit=SHOWN_PROBLEMS):

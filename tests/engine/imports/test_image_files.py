@@ -9,8 +9,9 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from engine.imports.image_files import recipe_from_image
-from engine.imports.source import RowRejected
+from engine.imports.source import RowRejected, SourceResource
 from engine.pipeline import pixel_sha256
+from engine.recipe import Hires
 
 LIMIT = 4096 * 4096
 
@@ -132,6 +133,91 @@ def test_comfyui_64_bit_seed_is_rejected_with_the_reason():
     graph["3"]["inputs"]["seed"] = 156680208700286
     with pytest.raises(RowRejected, match="Seed must be between 0 and 4294967295"):
         recipe_from_image(png({"prompt": json.dumps(graph)}), "c.png", max_pixels=LIMIT)
+
+
+LORA_GRAPH = {
+    "3": {"class_type": "KSampler", "inputs": {
+        "seed": 7, "steps": 20, "cfg": 7.0, "sampler_name": "euler", "scheduler": "normal",
+        "denoise": 1.0, "model": ["21", 0], "positive": ["6", 0], "negative": ["7", 0],
+        "latent_image": ["5", 0]}},
+    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "sd15.safetensors"}},
+    "20": {"class_type": "LoraLoader", "inputs": {
+        "model": ["4", 0], "clip": ["4", 1], "lora_name": "styles/outline.safetensors",
+        "strength_model": 0.8, "strength_clip": 0.8}},
+    "21": {"class_type": "LoraLoader", "inputs": {
+        "model": ["20", 0], "clip": ["20", 1], "lora_name": "paper.safetensors",
+        "strength_model": 0.5, "strength_clip": 0.5}},
+    "22": {"class_type": "CLIPSetLastLayer", "inputs": {"clip": ["21", 1],
+                                                        "stop_at_clip_layer": -2}},
+    "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 64, "height": 64,
+                                                        "batch_size": 1}},
+    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "a boat", "clip": ["22", 0]}},
+    "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "fog", "clip": ["22", 0]}},
+    "30": {"class_type": "VAELoader", "inputs": {"vae_name": "vae-ft-mse.safetensors"}},
+    "8": {"class_type": "VAEDecode", "inputs": {"samples": ["3", 0], "vae": ["30", 0]}},
+}  # fmt: skip
+
+
+def comfy(graph):
+    return recipe_from_image(png({"prompt": json.dumps(graph)}), "c.png", max_pixels=LIMIT)
+
+
+def test_comfyui_lora_chain_clip_skip_and_vae_loader():
+    found = comfy(LORA_GRAPH)
+    assert [(lora.kind, lora.name, lora.weight) for lora in found.loras] == [
+        ("lora", "outline", 0.8), ("lora", "paper", 0.5)]  # checkpoint first  # fmt: skip
+    assert found.clip_skip == 2
+    assert found.vae == SourceResource(kind="vae", name="vae-ft-mse")
+    assert (found.model_name, found.unsupported, found.warnings) == ("sd15.safetensors", (), ())
+
+
+def test_comfyui_lora_strengths_that_differ_are_refused():
+    graph = json.loads(json.dumps(LORA_GRAPH))
+    graph["21"]["inputs"]["strength_clip"] = 1.0
+    with pytest.raises(RowRejected, match=r"strength_model 0\.5 and strength_clip 1\.0"):
+        comfy(graph)
+
+
+def test_comfyui_model_only_lora_and_unknown_patches_are_reported():
+    graph = json.loads(json.dumps(LORA_GRAPH))
+    graph["21"] = {
+        "class_type": "LoraLoaderModelOnly",
+        "inputs": {"model": ["23", 0], "lora_name": "paper.safetensors", "strength_model": 0.5},
+    }
+    graph["23"] = {"class_type": "FreeU_V2", "inputs": {"model": ["20", 0], "b1": 1.3}}
+    graph["22"]["inputs"]["clip"] = ["20", 1]
+    graph["7"]["inputs"]["clip"] = ["4", 1]  # the negative skips the LoRA and clip skip
+    found = comfy(graph)
+    assert [lora.name for lora in found.loras] == ["outline", "paper"]
+    assert "patches the model only" in found.warnings[0]
+    assert found.unsupported == (
+        "ComfyUI node FreeU_V2 changes the model",
+        "the negative prompt goes through another text encoder (LoRAs or clip skip) than the "
+        "positive one",
+    )
+
+
+def test_seedbank_chunk_brings_its_resources_by_sha256():
+    from engine.infotext import recipe_to_json
+
+    lora = {"resource": "ab" * 32, "weight": 0.8, "name": "outline@main"}
+    recipe = {"prompt": "x", "seed": 5, "steps": 4, "guidance": 7.5, "width": 64,
+              "height": 64, "scheduler": "DDIM", "model": "tiny", "model_digest": "cd" * 32,
+              "loras": [lora], "vae": {"resource": "ef" * 32, "name": "vae@v1"},
+              "clip_skip": 2, "hires": {"scale": 2.0, "upscaler": "Lanczos", "steps": 0,
+                                        "denoise": 0.5}}  # fmt: skip
+    found = recipe_from_image(png({"seedbank": recipe_to_json(recipe)}), "s.png", max_pixels=LIMIT)
+    assert found.loras == (SourceResource(kind="lora", name="outline@main", hash="ab" * 32,
+                                          weight=0.8),)  # fmt: skip
+    assert found.vae == SourceResource(kind="vae", name="vae@v1", hash="ef" * 32)
+    assert (found.clip_skip, found.hires) == (2, Hires(scale=2.0, upscaler="Lanczos", denoise=0.5))
+    later = {**recipe, "mode": "img2img", "strength": 0.5, "init_image_sha256": "00" * 32,
+             "style_strength": 3}  # fmt: skip
+    found = recipe_from_image(png({"seedbank": recipe_to_json(later)}), "s.png", max_pixels=LIMIT)
+    assert found.unsupported == (
+        "mode img2img: its init image is not in the source",
+        "recipe fields this Seedbank does not know: style_strength",
+    )
 
 
 def test_invokeai_metadata():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 
@@ -137,3 +138,74 @@ def test_diffusiondb_parquet_row_groups_codes_and_others(tmp_path):
     # code 9 is "others": kept, no scheduler guessed
     assert knight.scheduler is None and knight.location == "metadata row 3"
     assert knight.missing() == ["a catalogue scheduler (the source says '9')"]
+
+
+def test_columns_nobody_reads_are_refused_by_name_unless_ignored():
+    table = (
+        "prompt,seed,steps,cfg_scale,width,height,sampler,restore_faces,notes,src\n"
+        "a fox,1,20,7,512,512,Euler,true,,https://x\n"  # notes empty: nothing said
+        "a fox,2,20,7,512,512,Euler,,from a book,\n"
+    )
+    fox, book = csv_rows(text_handle(table.encode()), "t.csv")
+    assert fox == Rejected(
+        "t.csv line 2",
+        "column(s) 'restore_faces', 'src' not read: whether they change the picture is "
+        "unknown (--map ignore=restore_faces,src if they do not)",
+    )
+    assert isinstance(book, Rejected) and "'notes'" in book.reason
+    mapping = parse_mapping(["ignore=notes,src", "ignore=restore_faces"])
+    assert all(isinstance(row, SourceRecipe)
+               for row in csv_rows(text_handle(table.encode()), "t.csv", mapping))  # fmt: skip
+    # Lexica's own columns are known; a new one is not.
+    lexica = {"images": [{"id": "a", "prompt": "p", "src": "s", "grid": True, "upscale": 2}]}
+    (row,) = lexica_rows(io.StringIO(json.dumps(lexica)), "l.json")
+    assert isinstance(row, Rejected) and row.reason.startswith("column(s) 'upscale' not read")
+
+
+def test_seedbank_resource_columns_as_recipes_jsonl_and_csv_write_them():
+    sha = "ab" * 32
+    row = {"prompt": "a boat", "seed": 3, "steps": 4, "guidance": 7.5, "width": 64,
+           "height": 64, "scheduler": "DDIM", "model": "tiny", "model_digest": "cd" * 32,
+           "loras": [{"resource": sha, "weight": 0.5, "name": "outline@main"}], "vae": None,
+           "clip_skip": 2, "hires": {"scale": 1.5, "upscaler": "Latent", "steps": 0,
+                                     "denoise": 0.6}, "mode": "txt2img", "pixel_sha256": None,
+           "batch_size": 1, "batch_index": 0, "precision": "fp32", "id": 9}  # fmt: skip
+    (found,) = jsonl_rows(io.StringIO(json.dumps(row) + "\n"), "recipes.jsonl")
+    assert isinstance(found, SourceRecipe) and found.model_hash == "cd" * 32
+    assert [(lora.hash, lora.weight) for lora in found.loras] == [(sha, 0.5)]
+    assert (found.clip_skip, found.hires.scale, found.unsupported) == (2, 1.5, ())
+    # In a CSV, nested values are JSON text in their cells.
+    cells = {**row, "loras": json.dumps(row["loras"]), "hires": json.dumps(row["hires"]),
+             "vae": "", "pixel_sha256": ""}  # fmt: skip
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(cells))
+    writer.writeheader()
+    writer.writerow(cells)
+    (from_csv,) = csv_rows(text_handle(buffer.getvalue().encode()), "r.csv")
+    assert isinstance(from_csv, SourceRecipe)
+    assert (from_csv.loras, from_csv.hires) == (found.loras, found.hires)
+    img2img = {**row, "mode": "img2img", "strength": 0.5, "init_image_sha256": "00" * 32}
+    (kept,) = jsonl_rows(io.StringIO(json.dumps(img2img) + "\n"), "recipes.jsonl")
+    assert kept.unsupported == ("mode img2img: its init image is not in the source",)
+    bad = {**row, "loras": [{"resource": sha, "weight": 1, "scale": 2}]}
+    (refused,) = jsonl_rows(io.StringIO(json.dumps(bad) + "\n"), "recipes.jsonl")
+    assert refused == Rejected("recipes.jsonl line 1", "a LoRA has unknown key(s) 'scale'.")
+
+
+def test_every_other_plain_recipe_field_passes_through_with_its_type():
+    from engine.imports.source import _PASSED_ON
+
+    examples = {int: ("1024", 1024), float: ("0.8", 0.8), str: ("a second prompt", None)}
+    row = {"prompt": "a boat", "seed": 3, "steps": 4, "guidance": 7, "width": 64, "height": 64,
+           "scheduler": "DDIM"}  # fmt: skip
+    cells = {name: examples[kind][0] for name, kind in _PASSED_ON.items()}
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=[*row, *cells])
+    writer.writeheader()
+    writer.writerow({**row, **cells})
+    (found,) = csv_rows(text_handle(buffer.getvalue().encode()), "sdxl.csv")
+    assert isinstance(found, SourceRecipe)
+    recipe = found.recipe(None)
+    for name, kind in _PASSED_ON.items():
+        text, typed = examples[kind]
+        assert getattr(recipe, name) == (text if typed is None else typed)
