@@ -66,11 +66,12 @@ DEMO_MODEL_PROMPT_INDEXES = (0, 3, 4, 8)
 # Remix chains that change what a recipe holds besides its words, each step a remix of the one
 # before (the first of a demo prompt's render): (demo prompt index, [changes, …]). A change
 # names a shipped resource (demo_models) by name; the lineage then shows what each one does:
-# the outline LoRA at weight 0 (the parent's very pixels), 0.5 and 1, two VAE files, clip
-# skip, A1111 prompt weighting and a hires pass.
+# the outline LoRA at weight 0 (the parent's very pixels), 0.5 and 1, the sbk-diamond
+# embedding (found in the prompt by its word), two VAE files, clip skip, A1111 prompt
+# weighting and a hires pass.
 DEMO_RECIPE_CHAINS: list[tuple[int, list[dict[str, object]]]] = [
     (0, [{"lora": 0.0}, {"lora": 0.5}, {"lora": 1.0}]),
-    (16, [{"lora": 1.0}]),
+    (16, [{"words": ("circles", "sbk-diamond")}]),
     (6, [{"vae": "scenes-vae-v1"}]),
     (12, [{"vae": "scenes-vae-ft"}]),
     (14, [{"clip_skip": 2}]),

@@ -69,15 +69,18 @@ def model_version(db: None, tiny_sd_path: Path, media_root: Path):
 @pytest.fixture(scope="session")
 def tiny_resource_files(tiny_sd_path: Path) -> dict[str, Path]:
     """A LoRA and a VAE file for the tiny SD pipeline, built once (seeded, byte-identical)."""
-    from engine.tiny_resources import build_tiny_lora, build_tiny_vae
+    from engine.tiny_resources import build_tiny_embedding, build_tiny_lora, build_tiny_vae
 
     folder = settings.SEEDBANK_MODELS_DIR / "tiny-resources"
     lora, vae = folder / "tiny-lora.safetensors", folder / "tiny-vae.safetensors"
+    embedding = folder / "sbk-thing.safetensors"
     if not lora.is_file():
         build_tiny_lora(tiny_sd_path, lora, seed=0)
     if not vae.is_file():
         build_tiny_vae(tiny_sd_path, vae, seed=0)
-    return {"lora": lora, "vae": vae}
+    if not embedding.is_file():
+        build_tiny_embedding(tiny_sd_path, embedding, seed=0)
+    return {"lora": lora, "vae": vae, "embedding": embedding}
 
 
 @pytest.fixture
@@ -92,6 +95,14 @@ def vae_resource(db: None, tiny_resource_files: dict[str, Path]):
     from generator.services.resources import resource_add
 
     return resource_add(path=tiny_resource_files["vae"], kind="vae", name="tiny-vae")
+
+
+@pytest.fixture
+def embedding_resource(db: None, tiny_resource_files: dict[str, Path]):
+    from generator.services.resources import resource_add
+
+    # A1111's token for an embedding is its file's name: "sbk-thing".
+    return resource_add(path=tiny_resource_files["embedding"], kind="embedding", name="sbk-thing")
 
 
 @pytest.fixture

@@ -32,8 +32,10 @@ from safetensors.torch import save_file  # noqa: E402
 
 from engine.tiny_models import AutoencoderKL, build_atomically  # noqa: E402
 from engine.training.common import scene_pixels, warmup_cosine  # noqa: E402
+from engine.training.embedding import build_embedding  # noqa: E402
 from engine.training.lora_extract import build_outline_lora  # noqa: E402
 from engine.training.shipped import (  # noqa: E402
+    EMBEDDING_FOLDER,
     OUTLINE_FOLDER,
     OUTLINE_LORA_FOLDER,
     RESOURCE_FOLDERS,
@@ -50,7 +52,7 @@ VAE_V1_PATH = f"models/{SD_FOLDER}/vae/diffusion_pytorch_model.safetensors"
 VAE_V1_SHA256 = "a38bd1bb474da5adff563679fd53e80d459087cf60e4591e46b8ec0827939a35"
 REPOSITORY = Path(__file__).resolve().parents[2]
 # Made from the trained models, so retraining (make models --force) makes them again.
-TRAINED_RESOURCES = (OUTLINE_LORA_FOLDER, VAE_FT_FOLDER)
+TRAINED_RESOURCES = (OUTLINE_LORA_FOLDER, VAE_FT_FOLDER, EMBEDDING_FOLDER)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,7 @@ def build_resources(models: Path) -> dict[str, Path]:
     build_outline_lora(models / OUTLINE_LORA_FOLDER, models / SD_FOLDER, models / OUTLINE_FOLDER)
     build_vae_v1(models / VAE_V1_FOLDER)
     build_vae_ft(models / VAE_FT_FOLDER, models / SD_FOLDER)
+    build_embedding(models, folder=EMBEDDING_FOLDER)
     return {name: resource_file(models / name) for name in RESOURCE_FOLDERS}
 
 

@@ -16,7 +16,9 @@ FOLDERS = (CLIP_FOLDER, SD_FOLDER, OUTLINE_FOLDER)  # model folders: digest = we
 OUTLINE_LORA_FOLDER = "seedbank-scenes-outline-lora"
 VAE_V1_FOLDER = "seedbank-scenes-vae-v1"
 VAE_FT_FOLDER = "seedbank-scenes-vae-ft"
-RESOURCE_FOLDERS = (OUTLINE_LORA_FOLDER, VAE_V1_FOLDER, VAE_FT_FOLDER)
+# A textual-inversion embedding of a shape the scene model never saw (engine.training.embedding).
+EMBEDDING_FOLDER = "seedbank-scenes-diamond-embedding"
+RESOURCE_FOLDERS = (OUTLINE_LORA_FOLDER, VAE_V1_FOLDER, VAE_FT_FOLDER, EMBEDDING_FOLDER)
 DIGESTS_FILE = "DIGESTS"
 # The classifier-free guidance scale the scene SD model follows its prompts best at
 # (bench/models.py); SD's usual 7.5 over-saturates a model this small. The demo renders with it.

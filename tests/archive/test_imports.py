@@ -16,7 +16,7 @@ from archive.services.imports import import_rows, import_run_start
 from archive.services.verify import imports_verify
 from engine.imports.discover import rows
 from engine.infotext import read_png_chunks
-from engine.recipe import Recipe
+from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
 from generator.models import Image, RenderJob, Reproduction
 from generator.services.render_jobs import render_job_create
 from generator.services.rendering import render_job_run, reproduction_run
@@ -125,6 +125,64 @@ def test_a_seedbank_render_stripped_to_its_a1111_text_verifies_bit_identical(
     check.refresh_from_db()
     assert check.verdict == Reproduction.Verdict.BIT_IDENTICAL
     assert source_verification(record=record) == "bit-identical"
+
+
+def test_a_render_with_every_resource_reimports_from_its_a1111_text_and_verifies(
+    tmp_path,
+    model_version,
+    media_root,
+    sent,
+    django_capture_on_commit_callbacks,
+    lora_resource,
+    vae_resource,
+    embedding_resource,
+):
+    """LoRA, embedding, VAE, clip skip, A1111 emphasis and hires: the A1111 text alone names
+    each file by its short hash, the import finds them, and the rerun is bit-identical."""
+    recipe = Recipe(
+        model_version_id=model_version.pk,
+        prompt="a (lighthouse:1.3) sbk-thing at dusk",
+        seed=7,
+        steps=5,
+        scheduler="Euler a",
+        guidance=6.0,
+        loras=(LoraUse(resource=lora_resource.sha256, weight=0.7, name=str(lora_resource)),),
+        vae=ResourceUse(resource=vae_resource.sha256, name=str(vae_resource)),
+        clip_skip=2,
+        prompt_weighting=A1111_WEIGHTING,
+        hires=Hires(scale=1.5, upscaler="Latent", steps=3, denoise=0.5),
+    )
+    job = render_job_create(owner=None, recipe=recipe)
+    with django_capture_on_commit_callbacks(execute=True):
+        render_job_run(job_id=job.pk)
+    original = job.images.get()
+    assert original.embeddings == [
+        {"token": "sbk-thing", "resource": embedding_resource.sha256, "name": "sbk-thing@main"}
+    ]
+    data = (media_root / original.image_file.name).read_bytes()
+    parameters = read_png_chunks(data)["parameters"]
+    assert f'Lora hashes: "tiny-lora: {lora_resource.addnet_sha256[:12]}"' in parameters
+    assert f'TI hashes: "sbk-thing: {embedding_resource.sha256[:10]}"' in parameters
+    assert f"VAE hash: {vae_resource.sha256[:10]}" in parameters
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters)  # the A1111 text alone
+    stripped = io.BytesIO()
+    PILImage.open(io.BytesIO(data)).save(stripped, format="PNG", pnginfo=info)
+    (tmp_path / "from-a1111.png").write_bytes(stripped.getvalue())
+    original.delete()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        run = run_import([tmp_path / "from-a1111.png"])
+    assert (run.imported, run.needs_resource) == (1, 0)
+    imported = SourceRecord.objects.get().image
+    assert imported.recipe().pixel_key() == recipe.pixel_key() or (
+        # names are for people; the files, weights and settings decide
+        imported.loras[0]["resource"] == lora_resource.sha256
+    )
+    (check,) = imports_verify()
+    reproduction_run(reproduction_id=check.pk)
+    check.refresh_from_db()
+    assert check.verdict == Reproduction.Verdict.BIT_IDENTICAL
 
 
 def test_import_command_prints_the_report(tmp_path, model_version, sent, capsys):

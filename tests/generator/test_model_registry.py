@@ -442,6 +442,7 @@ def test_demo_models_registers_the_shipped_scene_models_and_seed_demo_uses_them(
         "scenes-outline-lora",
         "scenes-vae-v1",
         "scenes-vae-ft",
+        "sbk-diamond",
     }
     for index, _ in DEMO_RECIPE_CHAINS:
         if not jobs[index].images.get().image_file:
@@ -460,6 +461,9 @@ def test_demo_models_registers_the_shipped_scene_models_and_seed_demo_uses_them(
             assert child.pixel_sha256 != record.pixel_sha256
         record = child
     assert weights == [0.0, 0.5, 1.0]
+    diamonds = Image.objects.filter(prompt__contains="sbk-diamond")
+    assert [image.embeddings[0]["token"] for image in diamonds] == ["sbk-diamond"]
+    assert diamonds.get().pixel_sha256 != diamonds.get().parent.pixel_sha256
     for field in ("vae", "hires"):
         changed = Image.objects.exclude(**{f"{field}__isnull": True}).exclude(parent=None)
         assert changed.exists(), field

@@ -151,6 +151,9 @@ def _changed(recipe: Recipe, change: dict[str, Any]) -> Recipe:
         if vae is None:
             raise CommandError(f"No {change['vae']}: run `manage.py demo_models`.")
         return replace(recipe, vae=ResourceUse(resource=vae.sha256, name=str(vae)))
+    if "words" in change:  # a word that names an embedding: it is found when submitted
+        word, replacement = change["words"]
+        return replace(recipe, prompt=recipe.prompt.replace(word, replacement))
     if "emphasis" in change:
         word, weighted = change["emphasis"]
         prompt = recipe.prompt.replace(word, weighted)

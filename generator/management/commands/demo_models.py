@@ -15,6 +15,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from engine.resources import file_sha256
 from engine.training.shipped import (
+    EMBEDDING_FOLDER,
     GUIDANCE,
     OUTLINE_FOLDER,
     OUTLINE_LORA_FOLDER,
@@ -44,6 +45,8 @@ BLEND_ALPHA = 0.5
 SCENES_LORA_NAME = "scenes-outline-lora"
 SCENES_VAE_V1_NAME = "scenes-vae-v1"
 SCENES_VAE_FT_NAME = "scenes-vae-ft"
+# Its token is the file's name, as in A1111: a prompt says "sbk-diamond".
+SCENES_EMBEDDING_NAME = "sbk-diamond"
 DEMO_RESOURCES = (
     (
         OUTLINE_LORA_FOLDER,
@@ -66,6 +69,15 @@ DEMO_RESOURCES = (
         "scenes-sd's VAE with its decoder fine-tuned 400 more steps (as SD's vae-ft-mse): the "
         "same latent space, slightly other pixels.",
     ),
+    (
+        EMBEDDING_FOLDER,
+        "embedding",
+        SCENES_EMBEDDING_NAME,
+        "A textual-inversion embedding of a diamond, a shape scenes-sd never saw: one token "
+        "vector trained on drawn diamonds with the model frozen. It pulls renders towards "
+        "diamonds (23 % of renders, against 2 % for the same word without it), not always "
+        "cleanly: the frozen model draws even its own shapes loosely.",
+    ),
 )
 
 
@@ -73,7 +85,7 @@ class Command(BaseCommand):
     help = (
         "Register the shipped scene models: scenes-sd (default), scenes-sd-outline and "
         "scenes-sd-blend-0.5 (0.5 × outline + 0.5 × scenes-sd), and their resources: "
-        "scenes-outline-lora, scenes-vae-v1 and scenes-vae-ft."
+        "scenes-outline-lora, scenes-vae-v1, scenes-vae-ft and the sbk-diamond embedding."
     )
 
     def handle(self, *args: object, **options: object) -> None:
