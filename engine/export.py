@@ -22,7 +22,8 @@ from engine import prompt_weighting, render_steps
 
 EXPORT_FORMAT = "seedbank-export"
 # 2: resources (LoRAs, VAE) by digest, clip skip, hires, img2img/inpaint inputs as files.
-EXPORT_VERSION = 2
+# 3: SDXL models (second prompts, size and crop conditioning) and a refiner model by digest.
+EXPORT_VERSION = 3
 INPUTS_FOLDER = "inputs"
 
 _HEX_DIGITS = frozenset("0123456789abcdef")
@@ -36,6 +37,7 @@ def export_document(
     pixel_sha256: str,
     environment: Mapping[str, Any],
     resources: Sequence[Mapping[str, Any]] = (),
+    refiner_model: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The recipe of one record plus everything its render recorded, as plain JSON values.
 
@@ -44,6 +46,7 @@ def export_document(
     makes it. `resources` describe the files the recipe names by sha256 (sha256, kind, name,
     file_name, and optionally air and path) so the script can find them; `model_path` is where
     the model can be found (a path relative to a Seedbank checkout for the shipped models).
+    `refiner_model` names the recipe's refiner (name, digest, path) when it has one.
     """
     recipe = dict(recipe)
     seed, batch_size, batch_index = recipe["seed"], recipe["batch_size"], recipe["batch_index"]
@@ -75,6 +78,7 @@ def export_document(
         needed.append(recipe["vae"]["resource"])
     if missing := sorted(set(needed) - described):
         raise ValueError(f"resources used but not described: {', '.join(missing)}")
+    refiner = _refiner_model(recipe, environment, refiner_model)
     inputs = {
         role: {"sha256": recipe[key], "file": f"{INPUTS_FOLDER}/{role}-{recipe[key]}.png"}
         for role, key in (("init_image", "init_image_sha256"), ("mask", "mask_sha256"))
@@ -93,6 +97,7 @@ def export_document(
         "torch_threads": threads,
         "expected_pixel_sha256": pixel_sha256,
         "model": {"name": model_name, "digest": model_digest, "path": model_path},
+        **({"refiner_model": refiner} if refiner else {}),
         "resources": [dict(resource) for resource in resources],
         "inputs": inputs,
         "environment": environment,
@@ -100,6 +105,31 @@ def export_document(
     # A JSON round-trip both proves the document serialisable (TypeError here, not in a view)
     # and detaches it from the caller's mutable mappings.
     return json.loads(json.dumps(document))  # type: ignore[no-any-return]
+
+
+def _refiner_model(
+    recipe: Mapping[str, Any],
+    environment: Mapping[str, Any],
+    refiner_model: Mapping[str, Any] | None,
+) -> dict[str, Any] | None:
+    """The refiner as the script finds it: by the digest the recipe names, with the scheduler
+    config its render recorded."""
+    digest = recipe.get("refiner") or ""
+    if not digest:
+        return None
+    if refiner_model is None or refiner_model.get("digest") != digest:
+        raise ValueError(f"the recipe's refiner {digest} is not described (name, digest, path)")
+    recorded = environment.get("refiner")
+    if not isinstance(recorded, Mapping) or not isinstance(
+        recorded.get("scheduler_config"), Mapping
+    ):
+        raise ValueError("environment has no refiner scheduler_config for the recipe's refiner")
+    return {
+        "name": str(refiner_model.get("name", "")),
+        "digest": digest,
+        "path": str(refiner_model.get("path", "")),
+        "scheduler_config": dict(recorded["scheduler_config"]),
+    }
 
 
 def export_script(document: Mapping[str, Any]) -> str:
@@ -176,6 +206,19 @@ def _header(document: Mapping[str, Any]) -> str:
         lines.append(f"Weighting   {q(document['prompt_weighting'])} (the parser is below)")
     if document.get("clip_skip", 1) != 1:
         lines.append(f"Clip skip   {q(document['clip_skip'])} (A1111's count)")
+    if document.get("prompt_2") or document.get("negative_prompt_2"):
+        first, negative = q(document.get("prompt_2", "")), q(document.get("negative_prompt_2", ""))
+        lines.append(f"Prompt 2    {first}, negative {negative} (blank: the first prompts)")
+    sizes = [document.get(key, 0) for key in _CONDITIONING_KEYS]
+    if any(sizes):
+        lines.append(
+            "SDXL sizes  original {}x{}, crop top {} left {}, target {}x{} (0: the render size)"
+            .format(*(q(size) for size in sizes))
+        )  # fmt: skip
+    if document.get("refiner_model"):
+        refiner = document["refiner_model"]
+        lines.append(f"Refiner     {q(refiner['name'])} from {q(document['refiner_switch_at'])}, "
+                     f"weights digest {q(refiner['digest'])}")  # fmt: skip
     if document.get("hires"):
         hires = document["hires"]
         lines.append(
@@ -185,6 +228,16 @@ def _header(document: Mapping[str, Any]) -> str:
     for role, found in (document.get("inputs") or {}).items():
         lines.append(f"Input       {role}: {q(found['file'])} next to this script")
     return "\n".join(lines)
+
+
+_CONDITIONING_KEYS = (
+    "original_width",
+    "original_height",
+    "crop_top",
+    "crop_left",
+    "target_width",
+    "target_height",
+)
 
 
 # The exported script. Placeholders are replaced with str.replace, not str.format, so the
@@ -205,13 +258,15 @@ render; elsewhere expect small differences ("visually identical" at best), which
 reports as a mismatch, with notes on what differs from the recorded environment.
 
 How to run:
-    python this_script.py [--files DIR] [--model PATH] [--out image.png] [--device cpu|cuda]
+    python this_script.py [--files DIR] [--model PATH] [--refiner PATH] [--out image.png]
+                          [--device cpu|cuda]
 
     --files   a folder holding the model folder and the resource files (LoRA, VAE) and the
               inputs/ of an img2img or inpainting record; each is found by its digest, under
               any name (default: this script's folder, the current folder and ./models, which
               is where a Seedbank checkout keeps its shipped models)
     --model   the diffusers model folder, if it is not found by digest
+    --refiner the refiner's diffusers folder (SDXL records with a refiner), likewise
     --out     where to write the PNG (default: seedbank-<seed>.png)
     --device  where to render (default: the recorded device)
 
@@ -275,24 +330,14 @@ ensure_torchvision()
 
 import diffusers  # noqa: E402
 import transformers  # noqa: E402
-from diffusers import (  # noqa: E402
-    StableDiffusionImg2ImgPipeline,
-    StableDiffusionInpaintPipeline,
-    StableDiffusionPipeline,
-)
 
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16}
-MODE_PIPELINES = {
-    "txt2img": StableDiffusionPipeline,
-    "img2img": StableDiffusionImg2ImgPipeline,
-    "inpaint": StableDiffusionInpaintPipeline,
-}
 
 # --- Seedbank's engine/prompt_weighting.py, verbatim (A1111's emphasis syntax) -------------
 @@PROMPT_WEIGHTING@@
 # --- end of engine/prompt_weighting.py -----------------------------------------------------
 
-# --- Seedbank's engine/render_steps.py, verbatim (LoRA, VAE, clip skip, hires fix) ---------
+# --- Seedbank's engine/render_steps.py, verbatim (LoRA, VAE, clip skip, hires fix, SDXL) ---
 @@RENDER_STEPS@@
 # --- end of engine/render_steps.py ---------------------------------------------------------
 
@@ -319,15 +364,17 @@ def build_scheduler(config):
     return cls.from_config(restored)
 
 
-def load_pipeline(model_path, precision, device, scheduler_config):
-    pipe = StableDiffusionPipeline.from_pretrained(
+def load_pipeline(model_path, precision, device, scheduler_config, class_name=None):
+    """The model folder as the pipeline class its model_index.json names (SD or SDXL), or as
+    `class_name` (a refiner loads as SDXL's img2img pipeline)."""
+    class_name = class_name or model_class_name(model_path)
+    pipe = diffusers_class(class_name).from_pretrained(
         model_path,
         dtype=DTYPES[precision],
         scheduler=build_scheduler(scheduler_config),
-        safety_checker=None,
-        requires_safety_checker=False,
         local_files_only=True,  # never reach for a model hub
         low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
+        **load_options(class_name),
     )
     pipe = pipe.to(device)
     pipe.set_progress_bar_config(disable=True)
@@ -358,11 +405,17 @@ def mode_arguments(document, inputs):
     return arguments
 
 
-def render(document, model_path, device, resources=None, inputs=None):
+def conditioning_size(document, width_key, height_key):
+    """An SDXL size as diffusers takes it, (height, width); None (0): the size rendered."""
+    width, height = document.get(width_key, 0), document.get(height_key, 0)
+    return (height, width) if width else None
+
+
+def render(document, model_path, device, resources=None, inputs=None, refiner_path=None):
     """Render the whole recorded batch in one call and return the record's image.
 
     `resources` maps each resource's sha256 to its file; `inputs` the roles init_image and
-    mask to their files (img2img and inpainting)."""
+    mask to their files (img2img and inpainting); `refiner_path` the refiner's folder."""
     resources = resources or {}
     configure_determinism(document["torch_threads"])
     base = load_pipeline(model_path, document["precision"], device, document["scheduler_config"])
@@ -371,13 +424,21 @@ def render(document, model_path, device, resources=None, inputs=None):
         [(lora["resource"], resources[lora["resource"]], lora["weight"])
          for lora in document.get("loras") or ()],
     )  # fmt: skip
-    vae = base.vae
+    vae = None
     if document.get("vae"):
         vae = vae_from_file(base.vae, resources[document["vae"]["resource"]])
-    pipe = MODE_PIPELINES[document["mode"]](
-        **{**base.components, "vae": vae}, requires_safety_checker=False
-    )
-    pipe.set_progress_bar_config(disable=True)
+    pipe = mode_pipeline(base, document["mode"], vae=vae)
+    refiner = None
+    if document.get("refiner_model"):
+        recorded = document["refiner_model"]
+        refiner_base = load_pipeline(
+            refiner_path, document["precision"], device, recorded["scheduler_config"],
+            class_name=REFINER_PIPELINE,
+        )  # fmt: skip
+        refiner = {
+            "pipe": mode_pipeline(refiner_base, "img2img", vae=vae),
+            "switch_at": document["refiner_switch_at"],
+        }
     # One CPU generator per image: a seed then means the same starting noise on every device.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in document["seeds"]]
     images = generate(
@@ -394,6 +455,12 @@ def render(document, model_path, device, resources=None, inputs=None):
         embeddings=[
             (use["token"], resources[use["resource"]]) for use in document.get("embeddings") or ()
         ],
+        prompt_2=document.get("prompt_2", ""),
+        negative_prompt_2=document.get("negative_prompt_2", ""),
+        original_size=conditioning_size(document, "original_width", "original_height"),
+        crops_coords_top_left=(document.get("crop_top", 0), document.get("crop_left", 0)),
+        target_size=conditioning_size(document, "target_width", "target_height"),
+        refiner=refiner,
     )
     return images[document["batch_index"]]
 
@@ -526,6 +593,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description="Re-render an exported Seedbank record.")
     parser.add_argument("--files", action="append", default=[], help="folder to search")
     parser.add_argument("--model", default=None, help="diffusers model folder")
+    parser.add_argument("--refiner", default=None, help="the refiner's diffusers folder")
     parser.add_argument("--out", default=f"seedbank-{DOCUMENT['seed']}.png", help="PNG to write")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=recorded_device)
     args = parser.parse_args(argv)
@@ -538,6 +606,15 @@ def main(argv=None):
             f"no diffusers model folder with digest {model['digest']} (model {model['name']!r}) "
             "found; pass --files DIR or --model PATH"
         )
+    refiner_path = None
+    if DOCUMENT.get("refiner_model"):
+        refiner = DOCUMENT["refiner_model"]
+        refiner_path = args.refiner or find_model(refiner, roots)
+        if not refiner_path or not os.path.isfile(os.path.join(refiner_path, "model_index.json")):
+            parser.error(
+                f"no refiner folder with digest {refiner['digest']} ({refiner['name']!r}) found; "
+                "pass --files DIR or --refiner PATH"
+            )
     resources = {}
     for resource in DOCUMENT.get("resources") or ():
         preferred = {resource.get("file_name", "")}
@@ -560,7 +637,7 @@ def main(argv=None):
     if DOCUMENT["precision"] == "fp16" and args.device != "cuda":
         parser.error("this record is fp16, which renders on CUDA only")
 
-    image = render(DOCUMENT, model_path, args.device, resources, inputs)
+    image = render(DOCUMENT, model_path, args.device, resources, inputs, refiner_path)
     image.save(args.out, format="PNG")
     actual = pixel_sha256(image)
     expected = DOCUMENT["expected_pixel_sha256"]

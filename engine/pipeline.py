@@ -28,7 +28,7 @@ from PIL import Image
 
 from engine import prompt_weighting, render_steps, schedulers
 from engine.png_files import PngText, pixel_sha256, png_bytes
-from engine.recipe import Recipe
+from engine.recipe import FAMILY_LABELS, SDXL, Recipe, pipeline_family, sdxl_fields_set
 from engine.torch_compat import ensure_torchvision
 
 ensure_torchvision()
@@ -41,19 +41,27 @@ import transformers  # noqa: E402
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import (  # noqa: E402
     StableDiffusionPipeline,
 )
-from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import (  # noqa: E402
-    StableDiffusionImg2ImgPipeline,
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import (  # noqa: E402
+    StableDiffusionXLPipeline,
 )
-from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint import (  # noqa: E402
-    StableDiffusionInpaintPipeline,
+from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img import (  # noqa: E402
+    StableDiffusionXLImg2ImgPipeline,
 )
 
 # cuBLAS reads this when CUDA first starts, so set it before any render can touch the GPU.
 os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 PRECISIONS: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16}
-# Pipelines are large (an SD-1.5 is ~2-4 GB); two fit beside each other on a 16 GB card.
+# Pipelines are large (an SD-1.5 is ~2-4 GB, an SDXL ~7 GB in fp16); two fit beside each other
+# on a 16 GB card (an SDXL base and its refiner on a 24 GB one).
 _CACHED_PIPELINES = 2
+# What a model folder loads as, by the pipeline class its model_index.json names. A refiner
+# folder is never a recipe's model: it loads (as any SDXL folder can) with `load_refiner`.
+Pipeline = StableDiffusionPipeline | StableDiffusionXLPipeline
+_LOADERS: dict[str, type[Pipeline]] = {
+    "StableDiffusionPipeline": StableDiffusionPipeline,
+    "StableDiffusionXLPipeline": StableDiffusionXLPipeline,
+}
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ class RenderRequest:
     mask: bytes | None = None  # white = repaint, black = keep (inpaint)
     # The files of the recipe's resources (LoRAs, VAE) by sha256, checked by the caller.
     resource_files: Mapping[str, str] = field(default_factory=dict)
+    # The folder of the model the recipe's `refiner` digest names (checked by the caller).
+    refiner_model_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -111,30 +121,53 @@ def device_name() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load(
+def load(model_path: str, precision: str = "fp32", device: str | None = None) -> Pipeline:
+    """The pipeline for a local diffusers folder (SD 1.x/2.x or SDXL, as its model_index.json
+    says), loaded once per process and precision."""
+    device = _checked_device(precision, device)
+    return _load(os.path.abspath(model_path), precision, device, refiner=False)
+
+
+def load_refiner(
     model_path: str, precision: str = "fp32", device: str | None = None
-) -> StableDiffusionPipeline:
-    """The pipeline for a local diffusers folder, loaded once per process and precision."""
+) -> StableDiffusionXLImg2ImgPipeline:
+    """An SDXL refiner (or any SDXL folder) as the img2img pipeline that finishes a render."""
+    device = _checked_device(precision, device)
+    return _load(os.path.abspath(model_path), precision, device, refiner=True)  # type: ignore[return-value]
+
+
+def _checked_device(precision: str, device: str | None) -> str:
     if precision not in PRECISIONS:
         raise ValueError(f"Unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
     device = device or device_name()
     if precision == "fp16" and not device.startswith("cuda"):
         # Recording fp16 for an fp32 render (or the reverse) would make the archive lie.
         raise ValueError(f"fp16 needs a CUDA device; this worker renders on {device!r}.")
-    return _load(os.path.abspath(model_path), precision, device)
+    return device
 
 
 @functools.lru_cache(maxsize=_CACHED_PIPELINES)
-def _load(model_path: str, precision: str, device: str) -> StableDiffusionPipeline:
+def _load(model_path: str, precision: str, device: str, refiner: bool) -> Any:
+    class_name = render_steps.model_class_name(model_path)
+    family = pipeline_family(class_name)  # ValueError for a pipeline not rendered here
+    if refiner:
+        if not family.startswith(SDXL):
+            raise ValueError(f"{model_path} is a {FAMILY_LABELS[family]} model, not an SDXL "
+                             "refiner or SDXL model")  # fmt: skip
+        loader: type[Any] = StableDiffusionXLImg2ImgPipeline
+    elif class_name in _LOADERS:
+        loader = _LOADERS[class_name]
+    else:
+        raise ValueError(f"{model_path} is an SDXL refiner: it finishes another model's "
+                         "render (a recipe's refiner), it cannot render on its own")  # fmt: skip
     with quiet_loading():
-        pipe = StableDiffusionPipeline.from_pretrained(
+        pipe = loader.from_pretrained(
             model_path,
             dtype=PRECISIONS[precision],  # diffusers 0.42 deprecates torch_dtype
-            safety_checker=None,
-            requires_safety_checker=False,
             local_files_only=True,  # a model path is a folder; never reach for a hub
             # Said outright: left unset, diffusers warns on every load when accelerate is absent.
             low_cpu_mem_usage=importlib.util.find_spec("accelerate") is not None,
+            **render_steps.load_options(loader.__name__),
         )
     # Older diffusers ignore an unknown dtype argument and load fp32: refuse rather than record
     # a precision that did not happen.
@@ -177,13 +210,26 @@ def render(
         raise ValueError("A render needs at least one seed.")
     recipe = request.recipe
     cached = load(request.model_path, recipe.precision)
-    pipe = _with_scheduler(cached, recipe.scheduler, recipe.mode, vae=_vae(request, cached))
+    sdxl = render_steps.is_sdxl(cached)
+    if not sdxl and (asked := sdxl_fields_set(recipe)):
+        # The archive refuses these before queueing (engine.recipe.family_errors); a render
+        # that got here anyway must not drop them silently.
+        raise ValueError(f"{', '.join(asked)}: SDXL-only, and {request.model_path} is not SDXL")
+    vae = _vae(request, cached)
+    pipe = _with_scheduler(cached, recipe.scheduler, recipe.mode, vae=vae)
     render_steps.apply_loras(cached, _lora_files(request))
+    refiner = _refiner(request, vae if recipe.vae is not None else None)
     # CPU generators make a seed mean the same starting noise on every GPU model.
     generators = [torch.Generator("cpu").manual_seed(seed) for seed in request.seeds]
     hires = dataclasses.asdict(recipe.hires) if recipe.hires else None
-    second_steps = (recipe.hires.steps or recipe.steps) if recipe.hires else 0
-    total = recipe.steps + second_steps
+    first_steps, second_steps = recipe.steps, 0
+    if recipe.hires:
+        second_steps = recipe.hires.steps or recipe.steps
+    elif refiner is not None and recipe.refiner_switch_at is not None:
+        # Progress only: the refiner runs the steps after the switch point.
+        first_steps = max(1, round(recipe.steps * recipe.refiner_switch_at))
+        second_steps = recipe.steps - first_steps
+    total = first_steps + second_steps
     images = render_steps.generate(
         pipe,
         prompt=recipe.prompt,
@@ -198,12 +244,20 @@ def render(
         embeddings=[
             (use.token, _resource_file(request, use.resource)) for use in recipe.embeddings
         ],
-        callback=_step_reporter(on_step, recipe.steps, 0, total),
-        second_callback=_step_reporter(on_step, second_steps, recipe.steps, total),
+        callback=_step_reporter(on_step, first_steps, 0, total),
+        second_callback=_step_reporter(on_step, second_steps, first_steps, total),
+        prompt_2=recipe.prompt_2,
+        negative_prompt_2=recipe.negative_prompt_2,
+        original_size=recipe.original_size(),
+        crops_coords_top_left=recipe.crops_coords_top_left(),
+        target_size=recipe.target_size(),
+        refiner=refiner,
     )
     base = environment_base(pipe, request)
     base.update(_mode_environment(request))
     base.update(_resource_environment(request, pipe))
+    if sdxl:
+        base.update(_sdxl_environment(request, pipe, refiner))
     rendered = []
     for index, (seed, image) in enumerate(zip(request.seeds, images, strict=True)):
         batch_index = request.batch_index_offset + index
@@ -261,7 +315,64 @@ def _lora_files(request: RenderRequest) -> list[tuple[str, str, float]]:
     ]
 
 
-def _vae(request: RenderRequest, pipe: StableDiffusionPipeline) -> Any:
+def _refiner(request: RenderRequest, vae: Any) -> dict[str, Any] | None:
+    """The refiner's pipeline (a fresh scheduler of the recipe's kind over its own config; the
+    recipe's VAE file, if any, decodes) and switch point, or None without a refiner."""
+    recipe = request.recipe
+    if not recipe.refiner:
+        return None
+    if request.refiner_model_path is None:
+        raise ValueError(f"no model folder given for refiner {recipe.refiner}")
+    cached = load_refiner(request.refiner_model_path, recipe.precision)
+    scheduler = schedulers.build_scheduler(recipe.scheduler, cached.scheduler.config)
+    return {
+        "pipe": render_steps.mode_pipeline(cached, "img2img", scheduler=scheduler, vae=vae),
+        "switch_at": recipe.refiner_switch_at,
+    }
+
+
+def _sdxl_environment(
+    request: RenderRequest, pipe: Any, refiner: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What SDXL adds that moves pixels: how the prompts were read, the conditioning as
+    diffusers got it, the VAE's upcasting, and the refiner."""
+    recipe = request.recipe
+    environment: dict[str, Any] = {
+        "model_family": SDXL,
+        "force_zeros_for_empty_prompt": pipe.config.get("force_zeros_for_empty_prompt", True),
+        "vae_force_upcast": pipe.vae.config.get("force_upcast", False),
+        "watermark": False,
+        "text_encoding": render_steps.SDXL_TEXT_ENCODING,
+        "empty_negative_prompt": render_steps.SDXL_EMPTY_NEGATIVE,
+        "conditioning": {
+            "original_size": recipe.original_size() or "render size (diffusers' default)",
+            "crops_coords_top_left": list(recipe.crops_coords_top_left()),
+            "target_size": recipe.target_size() or "render size (diffusers' default)",
+            "negative": "the same as the positive side (diffusers' default)",
+        },
+    }
+    if refiner is not None:
+        refined = refiner["pipe"]
+        environment["refiner"] = {
+            "digest": recipe.refiner,
+            "model_path": request.refiner_model_path,
+            "switch_at": refiner["switch_at"],
+            "application": render_steps.REFINER_APPLICATION,
+            "pipeline_class": type(refined).__name__,
+            "scheduler_config": schedulers.scheduler_config(refined.scheduler),
+            "requires_aesthetics_score": refined.config.get("requires_aesthetics_score", False),
+            "aesthetic_score": 6.0,  # diffusers' defaults, never changed here
+            "negative_aesthetic_score": 2.5,
+            "force_zeros_for_empty_prompt": refined.config.get(
+                "force_zeros_for_empty_prompt", True
+            ),
+            "dtype": str(refined.unet.dtype).removeprefix("torch."),
+            "attention_processors": {"unet": _processor_names(refined.unet)},
+        }
+    return json.loads(json.dumps(environment))  # type: ignore[no-any-return]
+
+
+def _vae(request: RenderRequest, pipe: Pipeline) -> Any:
     if request.recipe.vae is None:
         return pipe.vae
     sha256 = request.recipe.vae.resource
@@ -274,7 +385,7 @@ def _cached_vae(base_vae: Any, sha256: str, path: str) -> Any:
     return render_steps.vae_from_file(base_vae, path)
 
 
-def _resource_environment(request: RenderRequest, pipe: StableDiffusionPipeline) -> dict[str, Any]:
+def _resource_environment(request: RenderRequest, pipe: Pipeline) -> dict[str, Any]:
     recipe = request.recipe
     environment: dict[str, Any] = {"clip_skip": recipe.clip_skip}
     if recipe.prompt_weighting:
@@ -315,7 +426,11 @@ def _resource_environment(request: RenderRequest, pipe: StableDiffusionPipeline)
             "img2img_num_inference_steps": render_steps.hires_inference_steps(
                 steps, recipe.hires.denoise
             ),
-            "second_pass_pipeline": "StableDiffusionImg2ImgPipeline",
+            "second_pass_pipeline": render_steps.MODE_PIPELINES[
+                "StableDiffusionXLPipeline"
+                if render_steps.is_sdxl(pipe)
+                else "StableDiffusionPipeline"
+            ]["img2img"],
         }
     return environment
 
@@ -369,32 +484,19 @@ def _mode_environment(request: RenderRequest) -> dict[str, Any]:
     }
 
 
-# All three share StableDiffusionPipeline's components and call signature (modulo inputs).
-_PIPELINE_CLASSES: dict[str, Any] = {
-    "txt2img": StableDiffusionPipeline,
-    "img2img": StableDiffusionImg2ImgPipeline,
-    "inpaint": StableDiffusionInpaintPipeline,
-}
-
-
-def _with_scheduler(
-    pipe: StableDiffusionPipeline, name: str, mode: str = "txt2img", vae: Any = None
-) -> StableDiffusionPipeline:
+def _with_scheduler(pipe: Pipeline, name: str, mode: str = "txt2img", vae: Any = None) -> Any:
     """A pipeline sharing `pipe`'s modules (no weight copies) but with a fresh scheduler.
 
     Schedulers keep per-run state (PNDM's history of noise predictions, step counters), so each
     render gets its own, and the cached pipeline's scheduler stays the model's pristine one.
+    img2img and inpainting reuse the loaded modules: one copy of the weights for all modes. A
+    VAE file (a recipe's override) replaces the model's VAE in this pipeline only.
     """
     scheduler = schedulers.build_scheduler(name, pipe.scheduler.config)
-    # img2img and inpainting reuse the loaded modules: one copy of the weights for all modes.
-    # A VAE file (a recipe's override) replaces the model's VAE in this pipeline only.
-    components = {**pipe.components, "scheduler": scheduler, "vae": vae or pipe.vae}
-    fresh = _PIPELINE_CLASSES[mode](**components, requires_safety_checker=False)
-    fresh.set_progress_bar_config(disable=True)
-    return fresh
+    return render_steps.mode_pipeline(pipe, mode, scheduler=scheduler, vae=vae)
 
 
-def environment_base(pipe: StableDiffusionPipeline, request: RenderRequest) -> dict[str, Any]:
+def environment_base(pipe: Pipeline, request: RenderRequest) -> dict[str, Any]:
     """Everything besides the recipe that moves pixels, as JSON-ready values."""
     device = pipe.device
     environment: dict[str, Any] = {
@@ -472,6 +574,7 @@ def _cpu_model() -> str:
 
 
 __all__ = [
+    "Pipeline",
     "RenderRequest",
     "RenderedImage",
     "configure_determinism",
@@ -479,6 +582,7 @@ __all__ = [
     "device_name",
     "environment_base",
     "load",
+    "load_refiner",
     "pixel_sha256",
     "png_bytes",
     "render",

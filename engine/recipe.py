@@ -10,11 +10,14 @@ service, so none of them can disagree. Django-free.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+import os
 import re
 import secrets
 import typing
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 # Messages for people: English here, translated by the web layer (engine.messages).
@@ -52,6 +55,29 @@ WEIGHTINGS = {
     "": _("plain (diffusers)"),
     A1111_WEIGHTING: _("A1111 emphasis: (word:1.3), [word], BREAK"),
 }
+# Model families, by the pipeline class a diffusers folder names in model_index.json: the
+# fields marked with a family are read by that family's models only. SD 1.x and 2.x share
+# StableDiffusionPipeline; an SDXL refiner (StableDiffusionXLImg2ImgPipeline: one text encoder,
+# an aesthetic score instead of the target size) only continues another model's render.
+SD = "sd"
+SDXL = "sdxl"
+SDXL_REFINER = "sdxl-refiner"
+PIPELINE_FAMILIES = {
+    "StableDiffusionPipeline": SD,
+    "StableDiffusionXLPipeline": SDXL,
+    "StableDiffusionXLImg2ImgPipeline": SDXL_REFINER,
+}
+FAMILY_LABELS = {
+    SD: _("Stable Diffusion 1.x/2.x"),
+    SDXL: _("Stable Diffusion XL"),
+    SDXL_REFINER: _("Stable Diffusion XL refiner"),
+}
+# SDXL's size and crop conditioning are numbers the model is told about its training picture,
+# not the render's size: the SDXL paper conditions on originals up to 4096 pixels and more.
+CONDITIONING_SIDE_MAX = 8192
+# diffusers' (and A1111's) usual hand-over point, for a form to offer once a refiner is chosen;
+# not a field's suggestion, which every form would send with no refiner at all.
+REFINER_SWITCH_SUGGESTED = 0.8
 
 
 @dataclass(frozen=True)
@@ -76,6 +102,10 @@ class FieldSpec:
     # the recipe, never an input of forms or the API.
     derived: bool = False
     choices: tuple[tuple[str, str], ...] = ()
+    # The model family that reads it (SDXL for prompt_2, size and crop conditioning, refiner);
+    # "" for every family. Models of other families refuse a value other than the default
+    # (`family_errors`), so a field can never be silently ignored.
+    family: str = ""
 
 
 def _spec(**options: Any) -> dict[str, FieldSpec]:
@@ -237,6 +267,101 @@ class Recipe:
             help=_("A second pass at a larger size (text to image only)."),
         ),
     )
+    # --- SDXL only (family=SDXL): the defaults are what diffusers does when they are not said.
+    # SDXL reads the prompt with two text encoders (CLIP ViT-L, OpenCLIP bigG); "" gives the
+    # second one the same text, as diffusers' `prompt_2=None` does.
+    prompt_2: str = field(
+        default="",
+        metadata=_spec(
+            label=_("Prompt for the second text encoder"),
+            help=_("SDXL only: what its second text encoder (OpenCLIP bigG) reads; "
+                   "blank: the prompt."),
+            multiline=True,
+            family=SDXL,
+        ),
+    )  # fmt: skip
+    negative_prompt_2: str = field(
+        default="",
+        metadata=_spec(
+            label=_("Negative prompt for the second text encoder"),
+            help=_("SDXL only: blank: the negative prompt."),
+            multiline=True,
+            family=SDXL,
+        ),
+    )
+    # SDXL's micro-conditioning, diffusers' original_size, crops_coords_top_left and
+    # target_size (applied to the negative side too, as diffusers does by default). Plain ints,
+    # not pairs, so every form, API schema, column and infotext handles them as it handles
+    # width and height; 0 for a size means "the size being rendered", diffusers' default
+    # (each pass's own size in a hires fix), so a recipe that says nothing stays diffusers'.
+    original_width: int = field(
+        default=0,
+        metadata=_spec(
+            label=_("Original width"),
+            help=_("SDXL only: the width the model is told its training picture had; "
+                   "0: the render width."),
+            family=SDXL,
+        ),
+    )  # fmt: skip
+    original_height: int = field(
+        default=0,
+        metadata=_spec(
+            label=_("Original height"),
+            help=_("SDXL only: 0: the render height."),
+            family=SDXL,
+        ),
+    )
+    crop_top: int = field(
+        default=0,
+        metadata=_spec(
+            label=_("Crop top"),
+            help=_("SDXL only: where the model is told its picture was cropped (0: uncropped)."),
+            family=SDXL,
+        ),
+    )
+    crop_left: int = field(
+        default=0,
+        metadata=_spec(label=_("Crop left"), help=_("SDXL only: 0: uncropped."), family=SDXL),
+    )
+    target_width: int = field(
+        default=0,
+        metadata=_spec(
+            label=_("Target width"),
+            help=_("SDXL only: the size the model aims for; 0: the render width."),
+            family=SDXL,
+        ),
+    )
+    target_height: int = field(
+        default=0,
+        metadata=_spec(
+            label=_("Target height"),
+            help=_("SDXL only: 0: the render height."),
+            family=SDXL,
+        ),
+    )
+    # A refiner is a second model (an SDXL refiner, or any SDXL model) that takes over the
+    # denoising at `refiner_switch_at` (diffusers' denoising_end / denoising_start). It is named
+    # by the weights digest of its folder, like resources by their file's sha256: a database id
+    # would mean nothing in another archive, and the digest makes the recipe portable as it is.
+    refiner: str = field(
+        default="",
+        metadata=_spec(
+            label=_("Refiner"),
+            help=_("SDXL only: a second model that finishes the picture; blank: none."),
+            family=SDXL,
+        ),
+    )
+    refiner_switch_at: float | None = field(
+        default=None,  # None without a refiner
+        metadata=_spec(
+            label=_("Refiner switch at"),
+            help=_(
+                "The share of the denoising the first model does (above 0, below 1; "
+                "0.8 is usual); blank without a refiner."
+            ),
+            family=SDXL,
+        ),
+    )
 
     def with_seed(self) -> Recipe:
         return (
@@ -257,6 +382,17 @@ class Recipe:
         """The fields that mean the same in any archive (no database ids), as JSON values."""
         values = self.as_dict()
         return {f.name: values[f.name] for f in recipe_fields() if not spec(f).local_ref}
+
+    def original_size(self) -> tuple[int, int] | None:
+        """diffusers' `original_size` (height, width), or None for "the size rendered"."""
+        return (self.original_height, self.original_width) if self.original_width else None
+
+    def target_size(self) -> tuple[int, int] | None:
+        """diffusers' `target_size` (height, width), or None for "the size rendered"."""
+        return (self.target_height, self.target_width) if self.target_width else None
+
+    def crops_coords_top_left(self) -> tuple[int, int]:
+        return (self.crop_top, self.crop_left)
 
     def resources(self) -> tuple[str, ...]:
         """The sha256 of every resource file the recipe uses, in use order, once each."""
@@ -313,6 +449,73 @@ def field_type(recipe_field: dataclasses.Field[Any]) -> tuple[type, bool]:
 
 def has_default(recipe_field: dataclasses.Field[Any]) -> bool:
     return recipe_field.default is not dataclasses.MISSING
+
+
+def family_fields(family: str) -> tuple[str, ...]:
+    """The names of the fields only models of `family` read."""
+    return tuple(f.name for f in recipe_fields() if spec(f).family == family)
+
+
+def sdxl_fields_set(recipe: Recipe) -> list[str]:
+    """The SDXL-only fields this recipe sets to something other than their default."""
+    defaults = {f.name: f.default for f in recipe_fields() if spec(f).family == SDXL}
+    return [name for name, default in defaults.items() if getattr(recipe, name) != default]
+
+
+def model_family(model_path: str | os.PathLike[str]) -> str:
+    """The family of a diffusers folder, from the pipeline class its model_index.json names.
+
+    Read where the folder is (a worker, model registration): web processes may not have the
+    files, so the archive keeps the answer with the model. Raises ValueError for a folder
+    whose pipeline Seedbank does not render.
+    """
+    index = Path(model_path) / "model_index.json"
+    try:
+        class_name = json.loads(index.read_text(encoding="utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError) as error:
+        raise ValueError(f"{index} cannot be read as a diffusers model index: {error}") from None
+    return pipeline_family(str(class_name))
+
+
+def pipeline_family(class_name: str) -> str:
+    try:
+        return PIPELINE_FAMILIES[class_name]
+    except KeyError:
+        raise ValueError(
+            f"{class_name} models are not rendered here; Seedbank renders "
+            f"{', '.join(PIPELINE_FAMILIES)}."
+        ) from None
+
+
+def family_errors(
+    recipe: Recipe, family: str, refiner_family: str | None = None
+) -> dict[str, list[str]]:
+    """What a recipe asks of its model that a model of `family` cannot do, by field name.
+
+    The recipe type alone does not know its model's family; the archive does (it reads it with
+    `model_family` where the files are) and adds these to `recipe_errors`. `refiner_family` is
+    the family of the model the recipe's `refiner` digest names, when it names one.
+    """
+    errors: dict[str, list[str]] = {}
+    if family == SDXL_REFINER:
+        errors["model_version"] = [
+            M(_("An SDXL refiner only finishes another model's picture: choose an SDXL model "
+                "and this one as its refiner."))
+        ]  # fmt: skip
+    elif family != SDXL:
+        label = FAMILY_LABELS.get(family, family)
+        for name in sdxl_fields_set(recipe):
+            field_label = spec(next(f for f in recipe_fields() if f.name == name)).label
+            errors.setdefault(name, []).append(
+                M(_("%(field)s is for SDXL models; this model is %(family)s."),
+                  field=field_label, family=label)
+            )  # fmt: skip
+    if recipe.refiner and refiner_family is not None and refiner_family not in (SDXL, SDXL_REFINER):
+        errors.setdefault("refiner", []).append(
+            M(_("A refiner must be an SDXL model or an SDXL refiner; this one is %(family)s."),
+              family=FAMILY_LABELS.get(refiner_family, refiner_family))
+        )  # fmt: skip
+    return errors
 
 
 PIXEL_FIELDS = tuple(f.name for f in recipe_fields() if spec(f).pixels)
@@ -446,6 +649,7 @@ def _resource_errors(recipe: Recipe, limits: RecipeLimits, add: Any) -> None:
         )
     if not 1 <= recipe.clip_skip <= CLIP_SKIP_MAX:
         add("clip_skip", M(_("Clip skip must be between 1 and %(most)s."), most=CLIP_SKIP_MAX))
+    _sdxl_errors(recipe, add)
     hires = recipe.hires
     if hires is None:
         return
@@ -473,3 +677,46 @@ def _resource_errors(recipe: Recipe, limits: RecipeLimits, add: Any) -> None:
         add("hires", M(_("Hires steps must be between 0 and %(most)s."), most=limits.max_steps))
     if not (math.isfinite(hires.denoise) and 0.0 < hires.denoise <= 1.0):
         add("hires", M(_("Hires denoising strength must be above 0 and at most 1.")))
+
+
+def _sdxl_errors(recipe: Recipe, add: Any) -> None:
+    """The SDXL fields' own rules; whether the model reads them at all is `family_errors`."""
+    for name in ("prompt_2", "negative_prompt_2"):
+        if len(getattr(recipe, name)) > PROMPT_MAX_CHARS:
+            add(name, M(_("Keep each prompt under %(most)s characters."), most=PROMPT_MAX_CHARS))
+    if recipe.prompt_weighting and (recipe.prompt_2 or recipe.negative_prompt_2):
+        # A1111 has one prompt for both encoders; two texts could also split into different
+        # numbers of 75-token chunks, which SDXL cannot put side by side.
+        add(
+            "prompt_2",
+            M(_("A1111 emphasis reads one prompt for both text encoders: leave the second "
+                "prompts blank or choose plain weighting.")),
+        )  # fmt: skip
+    for width_name, height_name in (
+        ("original_width", "original_height"),
+        ("target_width", "target_height"),
+    ):
+        width, height = getattr(recipe, width_name), getattr(recipe, height_name)
+        if not (0 <= width <= CONDITIONING_SIDE_MAX and 0 <= height <= CONDITIONING_SIDE_MAX):
+            add(width_name, M(_("Conditioning sizes must be between 1 and %(most)s pixels "
+                                "(0: the render size)."), most=CONDITIONING_SIDE_MAX))  # fmt: skip
+        elif (width == 0) != (height == 0):
+            add(width_name, M(_("Give both the width and the height, or neither (0).")))
+    for name in ("crop_top", "crop_left"):
+        if not 0 <= getattr(recipe, name) <= CONDITIONING_SIDE_MAX:
+            add(name, M(_("Crop coordinates must be between 0 and %(most)s."),
+                        most=CONDITIONING_SIDE_MAX))  # fmt: skip
+    switch_at = recipe.refiner_switch_at
+    if not recipe.refiner:
+        if switch_at is not None:
+            add("refiner_switch_at", M(_("Choose a refiner, or leave the switch point blank.")))
+        return
+    if not _SHA256.fullmatch(recipe.refiner):
+        add("refiner", M(_("Refiner %(name)r is not a model's weights digest."),
+                         name=recipe.refiner))  # fmt: skip
+    if switch_at is None or not (math.isfinite(switch_at) and 0.0 < switch_at < 1.0):
+        add("refiner_switch_at", M(_("The refiner's switch point must be above 0 and below 1.")))
+    if recipe.mode != "txt2img":
+        add("refiner", M(_("A refiner is for text to image only.")))
+    if recipe.hires is not None:
+        add("refiner", M(_("Choose a refiner or a hires fix, not both.")))

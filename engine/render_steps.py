@@ -1,10 +1,12 @@
-"""What a render does beyond diffusers' plain call: LoRA adapters, a VAE file, clip skip, hires fix.
+"""What a render does beyond diffusers' plain call: LoRA adapters, a VAE file, clip skip, hires
+fix, and SDXL's second prompt, size conditioning and refiner.
 
-Standalone on purpose: this module imports only torch, diffusers, safetensors and PIL (no
-Seedbank code, no `from __future__`), because engine.export pastes its source verbatim into
+Standalone on purpose: this module imports only the standard library, torch, diffusers (lazily:
+the caller first makes torchvision importable), safetensors and PIL (no Seedbank code, no
+`from __future__`), because engine.export pastes its source verbatim into
 every exported script. The worker (engine.pipeline) and an export therefore run the same lines,
-and a recipe with a LoRA, a VAE override, clip skip or a hires pass re-renders bit for bit
-outside Seedbank.
+and a recipe with a LoRA, a VAE override, clip skip, a hires pass or an SDXL refiner re-renders
+bit for bit outside Seedbank.
 
 Choices that move pixels, fixed here and recorded by the caller:
 - LoRAs are diffusers/peft adapters, **not fused**: `fuse_lora` rounds differently from the
@@ -17,7 +19,21 @@ Choices that move pixels, fixed here and recorded by the caller:
 - Hires fix: the first pass at the recipe size, an upscale (of the latents, or of the decoded
   picture with Lanczos), then img2img at the larger size that runs `steps` denoising steps
   (A1111's "Hires steps"), with the same per-image CPU generators continuing their streams.
+- SDXL (a model folder whose model_index.json names StableDiffusionXLPipeline) reads the prompt
+  with two text encoders: hidden states one layer before the last, no final layer norm (so
+  clip skip 1 is diffusers' own default, and n reads hidden_states[-(n + 1)] of both
+  encoders), concatenated, plus the second encoder's pooled projection. An empty negative
+  prompt (both of them) is the zero vector when the model's `force_zeros_for_empty_prompt`
+  says so, as diffusers does for `negative_prompt=None` and A1111 for an empty one. Sizes and
+  crop go to diffusers as original_size, crops_coords_top_left and target_size (None: the size
+  of the pass being rendered), and the negative side gets the same, diffusers' default. No
+  invisible watermark: it would move pixels depending on whether a package is installed.
+- A refiner takes the base's latents at `switch_at` (diffusers' denoising_end, then the
+  refiner's denoising_start, the same step count) with the same generators continuing.
 """
+
+import json
+import os
 
 import safetensors.torch
 import torch
@@ -27,6 +43,88 @@ LORA_APPLICATION = "diffusers load_lora_weights + set_adapters (peft), unfused, 
 VAE_APPLICATION = "weights loaded strictly into the model's VAE config"
 EMBEDDING_APPLICATION = "diffusers load_textual_inversion per render, unloaded after"
 HIRES_LATENT_MODES = {"Latent": "bilinear", "Latent (nearest)": "nearest"}
+SDXL_TEXT_ENCODING = (
+    "both text encoders' hidden_states[-(clip_skip + 1)], no final layer norm, concatenated; "
+    "pooled: text_encoder_2's projection"
+)
+SDXL_EMPTY_NEGATIVE = (
+    "zero embeddings when both negative prompts are empty and force_zeros_for_empty_prompt"
+)
+REFINER_APPLICATION = (
+    "base denoising_end=switch_at, output latents; refiner (StableDiffusionXLImg2ImgPipeline) "
+    "denoising_start=switch_at, same steps and generators"
+)
+# The pipeline each kind of model folder (model_index.json's _class_name) renders each mode
+# with; the img2img and inpainting pipelines share the loaded modules.
+MODE_PIPELINES = {
+    "StableDiffusionPipeline": {
+        "txt2img": "StableDiffusionPipeline",
+        "img2img": "StableDiffusionImg2ImgPipeline",
+        "inpaint": "StableDiffusionInpaintPipeline",
+    },
+    "StableDiffusionXLPipeline": {
+        "txt2img": "StableDiffusionXLPipeline",
+        "img2img": "StableDiffusionXLImg2ImgPipeline",
+        "inpaint": "StableDiffusionXLInpaintPipeline",
+    },
+}
+# Any SDXL-shaped folder (a refiner, or an SDXL model itself) refines through this class.
+REFINER_PIPELINE = "StableDiffusionXLImg2ImgPipeline"
+
+
+def model_class_name(model_path):
+    """The pipeline class a diffusers folder was saved with (its model_index.json)."""
+    with open(os.path.join(model_path, "model_index.json"), encoding="utf-8") as handle:
+        return json.load(handle)["_class_name"]
+
+
+def diffusers_class(name):
+    import diffusers
+
+    return getattr(diffusers, name)
+
+
+def load_options(class_name):
+    """What from_pretrained needs besides the dtype to load a folder of this pipeline class."""
+    if class_name == "StableDiffusionPipeline":
+        return {"safety_checker": None, "requires_safety_checker": False}
+    if class_name in MODE_PIPELINES or class_name == REFINER_PIPELINE:
+        return {"add_watermarker": False}
+    raise ValueError(
+        f"{class_name} models are not rendered here; known: {', '.join(MODE_PIPELINES)} "
+        f"(and {REFINER_PIPELINE} as a refiner)"
+    )
+
+
+def is_sdxl(pipe):
+    return "text_encoder_2" in pipe.components
+
+
+def _pipeline_options(pipe, class_name):
+    if not is_sdxl(pipe):
+        return {"requires_safety_checker": False}
+    options = {
+        "force_zeros_for_empty_prompt": pipe.config.get("force_zeros_for_empty_prompt", True),
+        "add_watermarker": False,
+    }
+    if class_name != "StableDiffusionXLPipeline":
+        options["requires_aesthetics_score"] = pipe.config.get("requires_aesthetics_score", False)
+    return options
+
+
+def mode_pipeline(pipe, mode, scheduler=None, vae=None):
+    """A pipeline for `mode` over `pipe`'s modules (no weight copies), with its own scheduler
+    and VAE when given, configured as `pipe` is (empty-prompt zeros, aesthetics score)."""
+    kind = "StableDiffusionXLPipeline" if is_sdxl(pipe) else "StableDiffusionPipeline"
+    class_name = MODE_PIPELINES[kind][mode]
+    components = dict(pipe.components)
+    if scheduler is not None:
+        components["scheduler"] = scheduler
+    if vae is not None:
+        components["vae"] = vae
+    fresh = diffusers_class(class_name)(**components, **_pipeline_options(pipe, class_name))
+    fresh.set_progress_bar_config(disable=True)
+    return fresh
 
 
 class ResourceRefused(ValueError):
@@ -46,9 +144,15 @@ def _adapter_tensors(pipe, name):
     # peft names adapter parameters "<module>.lora_A.<adapter>.weight" (and lora_B, DoRA's
     # lora_magnitude_vector.<adapter>): one parameter per LoRA tensor in the file.
     marker = "." + name + "."
+    modules = (
+        pipe.unet,
+        getattr(pipe, "text_encoder", None),
+        getattr(pipe, "text_encoder_2", None),
+    )
     return sum(
         1
-        for module in (pipe.unet, pipe.text_encoder)
+        for module in modules
+        if module is not None
         for parameter_name, _ in module.named_parameters()
         if marker in parameter_name or parameter_name.endswith("." + name)
     )
@@ -90,14 +194,41 @@ def apply_loras(pipe, loras):
 def load_embeddings(pipe, embeddings):
     """Add each (token, path) textual-inversion embedding to the pipeline's tokenizer and text
     encoder for one render; `unload_embeddings` takes them out again, so a prompt that only
-    happens to contain a token's text reads as plain words in every other recipe."""
+    happens to contain a token's text reads as plain words in every other recipe.
+
+    An SDXL embedding holds one tensor per text encoder (`clip_l`, `clip_g`); each goes into
+    its encoder (a refiner has the second only)."""
     for token, path in embeddings:
-        pipe.load_textual_inversion(path, token=token)
+        if not is_sdxl(pipe):
+            pipe.load_textual_inversion(path, token=token)
+            continue
+        state = safetensors.torch.load_file(path)
+        if "clip_g" not in state or (pipe.text_encoder is not None and "clip_l" not in state):
+            raise ResourceRefused(
+                f"embedding {path} has no clip_l and clip_g tensors: it is not an SDXL embedding"
+            )
+        for key, tokenizer, encoder in _sdxl_encoders(pipe):
+            pipe.load_textual_inversion(
+                state[key], token=token, tokenizer=tokenizer, text_encoder=encoder
+            )
 
 
 def unload_embeddings(pipe, embeddings):
-    if embeddings:
+    if not embeddings:
+        return
+    if not is_sdxl(pipe):
         pipe.unload_textual_inversion()
+        return
+    for _, tokenizer, encoder in _sdxl_encoders(pipe):
+        pipe.unload_textual_inversion(tokenizer=tokenizer, text_encoder=encoder)
+
+
+def _sdxl_encoders(pipe):
+    """(embedding key, tokenizer, text encoder) of each text encoder an SDXL pipeline has, in
+    diffusers' order; a refiner has only the second."""
+    pairs = [("clip_l", pipe.tokenizer, pipe.text_encoder)]
+    pairs.append(("clip_g", pipe.tokenizer_2, pipe.text_encoder_2))
+    return [(key, tokenizer, encoder) for key, tokenizer, encoder in pairs if encoder is not None]
 
 
 def _expand_tokens(pipe, text):
@@ -154,10 +285,24 @@ def text_embeddings(pipe, text, clip_skip):
     return norm(output.hidden_states[-clip_skip]).to(encoder.dtype)
 
 
-def prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair=None):
+def prompt_arguments(
+    pipe,
+    prompt,
+    negative_prompt,
+    clip_skip,
+    encode_pair=None,
+    prompt_2="",
+    negative_prompt_2="",
+):
     """What the pipeline call gets for the prompts: the texts themselves (diffusers encodes
     them) unless clip skip asks for another layer or a weighting parser (`encode_pair`, from
     engine/prompt_weighting.py) reads them, then the embeddings."""
+    if is_sdxl(pipe):
+        return sdxl_prompt_arguments(
+            pipe, prompt, negative_prompt, prompt_2, negative_prompt_2, clip_skip, encode_pair
+        )
+    if prompt_2 or negative_prompt_2:
+        raise ValueError("a second prompt needs an SDXL model (two text encoders)")
     if encode_pair is not None or clip_skip != 1:
         prompt, negative_prompt = (
             _expand_tokens(pipe, prompt),
@@ -181,6 +326,147 @@ def prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair=None)
             "prompt_embeds": text_embeddings(pipe, prompt, clip_skip),
             "negative_prompt_embeds": text_embeddings(pipe, negative_prompt, clip_skip),
         }
+
+
+def sdxl_prompt_arguments(
+    pipe, prompt, negative_prompt, prompt_2, negative_prompt_2, clip_skip, encode_pair=None
+):
+    """SDXL's prompt arguments. Plain prompts at clip skip 1 go to diffusers as texts ("" for
+    the second prompt: the same text, and both negatives empty: None, which diffusers turns
+    into zeros when the model's force_zeros_for_empty_prompt says so). Otherwise the
+    embeddings are computed here the way diffusers' encode_prompt does, from the layer clip
+    skip names, for the prompt and the negative prompt alike."""
+    zero_negative = (
+        not negative_prompt
+        and not negative_prompt_2
+        and pipe.config.get("force_zeros_for_empty_prompt", True)
+    )
+    if encode_pair is None and clip_skip == 1:
+        return {
+            "prompt": prompt,
+            "prompt_2": prompt_2 or None,
+            "negative_prompt": None if zero_negative else negative_prompt,
+            "negative_prompt_2": negative_prompt_2 or None,
+        }
+    encoders = _sdxl_encoders(pipe)
+    for _, _, encoder in encoders:
+        layers = encoder.config.num_hidden_layers
+        if not 1 <= clip_skip <= layers:
+            raise ValueError(f"clip skip {clip_skip} needs text encoders of at least that many "
+                             f"layers; this one has {layers}")  # fmt: skip
+    # diffusers pairs [prompt, prompt_2] with the encoders it has: a refiner (second encoder
+    # only) reads the first prompt.
+    texts = [prompt, prompt_2 or prompt]
+    negatives = [negative_prompt, negative_prompt_2 or negative_prompt]
+    with torch.no_grad():
+        if encode_pair is None:
+            positive, pooled = _sdxl_encode(pipe, encoders, texts, clip_skip)
+            negative, negative_pooled = _sdxl_encode(pipe, encoders, negatives, clip_skip)
+        else:
+            positive, negative, pooled, negative_pooled = _sdxl_encode_weighted(
+                pipe, encoders, texts, negatives, clip_skip, encode_pair
+            )
+    if zero_negative:
+        negative, negative_pooled = torch.zeros_like(positive), torch.zeros_like(pooled)
+    return {
+        "prompt_embeds": positive,
+        "negative_prompt_embeds": negative,
+        "pooled_prompt_embeds": pooled,
+        "negative_pooled_prompt_embeds": negative_pooled,
+    }
+
+
+def _sdxl_encode(pipe, encoders, texts, clip_skip):
+    # encode_prompt's own steps: tokens padded and cut to 77, hidden states of the chosen layer
+    # from each encoder side by side, the pooled projection from the encoder that has one.
+    states, pooled = [], None
+    # Not strict: a refiner has one encoder for the two texts, and reads the first, as diffusers.
+    for text, (_, tokenizer, encoder) in zip(texts, encoders, strict=False):
+        text = pipe.maybe_convert_prompt(text, tokenizer)  # multi-vector embeddings' tokens
+        ids = tokenizer(
+            text,
+            padding="max_length",
+            max_length=tokenizer.model_max_length,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        output = encoder(ids.to(encoder.device), output_hidden_states=True)
+        if pooled is None and output[0].ndim == 2:
+            pooled = output[0]
+        states.append(output.hidden_states[-(clip_skip + 1)])
+    return torch.cat(states, dim=-1), pooled
+
+
+class _LayerOutput:
+    """What engine/prompt_weighting reads of an encoder's output at clip skip 1."""
+
+    def __init__(self, last_hidden_state):
+        self.last_hidden_state = last_hidden_state
+
+
+class _SdxlLayer:
+    """A text encoder as SDXL reads it, for a weighting parser written for SD's last layer:
+    its "last hidden state" is the layer clip skip names (no final norm), and the pooled
+    projection of every call is kept, in call order."""
+
+    def __init__(self, encoder, clip_skip):
+        self.encoder, self.clip_skip, self.pooled = encoder, clip_skip, []
+
+    @property
+    def dtype(self):
+        return self.encoder.dtype
+
+    @property
+    def device(self):
+        return self.encoder.device
+
+    def __call__(self, input_ids, output_hidden_states=True):
+        output = self.encoder(input_ids, output_hidden_states=True)
+        if output[0].ndim == 2:
+            self.pooled.append(output[0])
+        return _LayerOutput(output.hidden_states[-(self.clip_skip + 1)])
+
+
+def _sdxl_encode_weighted(pipe, encoders, texts, negatives, clip_skip, encode_pair):
+    # Each encoder reads the weighted prompt on its own (A1111 runs its emphasis per encoder
+    # too); the pooled projection is the first chunk's, unweighted, as in A1111. encode_pair
+    # encodes every chunk of the prompt, then every chunk of the negative, equally many.
+    states, negative_states = [], []
+    pooled = negative_pooled = None
+    pairs = zip(texts, negatives, encoders, strict=False)  # a refiner: one encoder, as above
+    for text, negative_text, (_, tokenizer, encoder) in pairs:
+        layer = _SdxlLayer(encoder, clip_skip)
+        positive, negative = encode_pair(
+            pipe.maybe_convert_prompt(text, tokenizer),
+            pipe.maybe_convert_prompt(negative_text, tokenizer),
+            tokenizer=tokenizer,
+            text_encoder=layer,
+            clip_skip=1,
+            device=encoder.device,
+        )
+        states.append(positive)
+        negative_states.append(negative)
+        if layer.pooled:
+            chunks = len(layer.pooled) // 2
+            pooled, negative_pooled = layer.pooled[0], layer.pooled[chunks]
+    if len({state.shape[1] for state in states + negative_states}) != 1:
+        raise ValueError("the text encoders split the prompt into different numbers of chunks")
+    return (
+        torch.cat(states, dim=-1),
+        torch.cat(negative_states, dim=-1),
+        pooled,
+        negative_pooled,
+    )
+
+
+def sdxl_conditioning(original_size=None, crops_coords_top_left=(0, 0), target_size=None):
+    """diffusers' micro-conditioning arguments as tuples (JSON gives lists, and diffusers adds
+    them together); None: the size of the pass being rendered."""
+    return {
+        "original_size": tuple(original_size) if original_size else None,
+        "crops_coords_top_left": tuple(crops_coords_top_left),
+        "target_size": tuple(target_size) if target_size else None,
+    }
 
 
 def hires_size(width, height, scale):
@@ -210,16 +496,8 @@ def hires_upscale(first, upscaler, width, height, vae_scale_factor):
 
 def second_pass_pipeline(pipe):
     """img2img over the same modules, with a fresh scheduler of the same config."""
-    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_img2img import (
-        StableDiffusionImg2ImgPipeline,
-    )
-
     scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
-    second = StableDiffusionImg2ImgPipeline(
-        **{**pipe.components, "scheduler": scheduler}, requires_safety_checker=False
-    )
-    second.set_progress_bar_config(disable=True)
-    return second
+    return mode_pipeline(pipe, "img2img", scheduler=scheduler)
 
 
 def generate(
@@ -237,21 +515,46 @@ def generate(
     embeddings=(),
     callback=None,
     second_callback=None,
+    prompt_2="",
+    negative_prompt_2="",
+    original_size=None,
+    crops_coords_top_left=(0, 0),
+    target_size=None,
+    refiner=None,
 ):
-    """Render one image per generator: the pipeline call (and a hires pass when asked).
+    """Render one image per generator: the pipeline call (and a hires or refiner pass).
 
     `mode_arguments` are the call's size or img2img/inpaint inputs; `hires` a dict with scale,
     upscaler, steps and denoise; `encode_pair` a prompt weighting parser's encoder;
-    `embeddings` (token, path) pairs loaded for this render only. Returns PIL images.
+    `embeddings` (token, path) pairs loaded for this render only. SDXL only: the second
+    prompts, the size conditioning as (height, width) (None: the size rendered) and
+    `refiner`, a dict with the refiner's pipeline ("pipe") and "switch_at". Returns PIL images.
     """
-    load_embeddings(pipe, embeddings)
+    sdxl = {
+        "prompt_2": prompt_2,
+        "negative_prompt_2": negative_prompt_2,
+        "conditioning": sdxl_conditioning(original_size, crops_coords_top_left, target_size),
+        "refiner": refiner,
+    }
+    if not is_sdxl(pipe) and (
+        prompt_2 or negative_prompt_2 or original_size or target_size or refiner
+        or tuple(crops_coords_top_left) != (0, 0)
+    ):  # fmt: skip
+        raise ValueError(
+            "second prompts, size and crop conditioning and refiners need an SDXL model; "
+            f"this one is a {type(pipe).__name__}"
+        )
+    pipes = [pipe] + ([refiner["pipe"]] if refiner is not None else [])
+    for each in pipes:
+        load_embeddings(each, embeddings)
     try:
         return _generate(
             pipe, prompt, negative_prompt, steps, guidance, generators, mode_arguments,
-            clip_skip, hires, encode_pair, callback, second_callback,
+            clip_skip, hires, encode_pair, callback, second_callback, sdxl,
         )  # fmt: skip
     finally:
-        unload_embeddings(pipe, embeddings)
+        for each in pipes:
+            unload_embeddings(each, embeddings)
 
 
 def _generate(
@@ -267,21 +570,43 @@ def _generate(
     encode_pair,
     callback,
     second_callback,
+    sdxl,
 ):
-    prompts = prompt_arguments(pipe, prompt, negative_prompt, clip_skip, encode_pair)
-    common = {
-        **prompts,
-        "guidance_scale": guidance,
-        "num_images_per_prompt": len(generators),
-        "generator": generators,
-    }
+    texts = (prompt, negative_prompt, clip_skip, encode_pair)
+    texts_2 = (sdxl["prompt_2"], sdxl["negative_prompt_2"])
+    prompts = prompt_arguments(pipe, *texts, *texts_2)
+    # SD 1.x/2.x pipelines take no size conditioning at all.
+    conditioning = sdxl["conditioning"] if is_sdxl(pipe) else {}
+    per_image = {"num_images_per_prompt": len(generators), "generator": generators}
+    common = {**prompts, "guidance_scale": guidance, **per_image, **conditioning}
     first_output = "pil"
     if hires is not None:
         first_output = "latent" if hires["upscaler"] in HIRES_LATENT_MODES else "pil"
+    refiner = sdxl["refiner"]
+    if refiner is not None:
+        first_output = "latent"
+        mode_arguments = {**mode_arguments, "denoising_end": refiner["switch_at"]}
     extra = {"callback_on_step_end": callback} if callback is not None else {}
     first = pipe(
         num_inference_steps=steps, output_type=first_output, **common, **mode_arguments, **extra
     ).images
+    if refiner is not None:
+        # The refiner reads the prompts with its own encoder(s) and its own empty-prompt rule;
+        # the micro-conditioning stays the recipe's (a refiner reads an aesthetic score, at
+        # diffusers' defaults, where the base reads the target size).
+        refined = refiner["pipe"]
+        extra = {"callback_on_step_end": second_callback} if second_callback else {}
+        return refined(
+            image=first,
+            num_inference_steps=steps,
+            denoising_start=refiner["switch_at"],
+            output_type="pil",
+            **prompt_arguments(refined, *texts, *texts_2),
+            guidance_scale=guidance,
+            **per_image,
+            **conditioning,
+            **extra,
+        ).images
     if hires is None:
         return first
     width, height = hires_size(mode_arguments["width"], mode_arguments["height"], hires["scale"])

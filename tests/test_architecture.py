@@ -130,6 +130,10 @@ FIELD_LIST_EXCEPTIONS = {
     "generator/models/records.py",
     # A1111's infotext is a foreign format with its own keys (Sampler, CFG scale, Size).
     "engine/infotext.py",
+    # The worker hands the recipe to engine.render_steps.generate, which is standalone (exported
+    # scripts carry it) and so takes plain keywords, not a Recipe; it passes them on inside.
+    "engine/pipeline.py",
+    "engine/render_steps.py",
     # Each reader maps one tool's published format onto a SourceRecipe, key by key.
     *(
         f"engine/imports/{name}.py"

@@ -120,6 +120,20 @@ class Image(models.Model):
     prompt_weighting = models.CharField(max_length=60, blank=True, default="", db_default="")
     clip_skip = models.PositiveSmallIntegerField(default=1, db_default=1)
     hires = models.JSONField(null=True, blank=True)
+    # SDXL only (engine.recipe: the defaults are what every other family renders with), with
+    # database defaults like the fields above, for rows written by COPY or raw SQL.
+    prompt_2 = models.TextField(blank=True, default="", db_default="")
+    negative_prompt_2 = models.TextField(blank=True, default="", db_default="")
+    # Size and crop conditioning; 0 for a size: the size rendered.
+    original_width = models.PositiveIntegerField(default=0, db_default=0)
+    original_height = models.PositiveIntegerField(default=0, db_default=0)
+    crop_top = models.PositiveIntegerField(default=0, db_default=0)
+    crop_left = models.PositiveIntegerField(default=0, db_default=0)
+    target_width = models.PositiveIntegerField(default=0, db_default=0)
+    target_height = models.PositiveIntegerField(default=0, db_default=0)
+    # The refiner model by its weights digest (ModelVersion.weights_digest), "" for none.
+    refiner = models.CharField(max_length=64, blank=True, default="", db_default="")
+    refiner_switch_at = models.FloatField(null=True, blank=True)
 
     # --- the outcome ---
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
