@@ -22,7 +22,6 @@ Pickled `.ckpt` files are refused: loading one runs arbitrary code.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -42,7 +41,6 @@ TEXT_ENCODER_PREFIX = "cond_stage_model."
 EMA_PREFIX = "model_ema."
 # diffusers' own test for "this file also holds EMA weights" (convert_ldm_unet_checkpoint).
 _EMA_KEY_THRESHOLD = 100
-_CHUNK = 1 << 20
 _SAFETENSORS_DTYPES = {
     "F64": torch.float64,
     "F32": torch.float32,
@@ -58,14 +56,6 @@ class CheckpointInfo:
     keys: dict[str, list[int]]  # key -> shape
     has_ema: bool  # holds EMA weights beside the raw (non-EMA) ones
     unet_dtype: torch.dtype | None  # the UNet's stored dtype, when it has one dtype
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def inspect_checkpoint(path: Path) -> CheckpointInfo:

@@ -18,18 +18,18 @@ THREADS = 2
 
 
 @contextmanager
-def deterministic(seed: int) -> Iterator[None]:
-    """Seeded, deterministic kernels, THREADS threads; the caller's settings come back after."""
-    threads = torch.get_num_threads()
+def deterministic(seed: int, *, threads: int = THREADS) -> Iterator[None]:
+    """Seeded, deterministic kernels, `threads` threads; the caller's settings come back after."""
+    previous_threads = torch.get_num_threads()
     was_deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(THREADS)
+    torch.set_num_threads(threads)
     torch.use_deterministic_algorithms(True)
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             yield
     finally:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(previous_threads)
         torch.use_deterministic_algorithms(was_deterministic)
 
 

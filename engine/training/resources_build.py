@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import subprocess
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,7 +29,7 @@ ensure_torchvision()
 from safetensors.torch import save_file  # noqa: E402
 
 from engine.tiny_models import AutoencoderKL, build_atomically  # noqa: E402
-from engine.training.common import scene_pixels, warmup_cosine  # noqa: E402
+from engine.training.common import deterministic, scene_pixels, warmup_cosine  # noqa: E402
 from engine.training.embedding import build_embedding  # noqa: E402
 from engine.training.lora_extract import build_outline_lora  # noqa: E402
 from engine.training.shipped import (  # noqa: E402
@@ -116,27 +114,13 @@ def build_vae_ft(folder: Path, base: Path, plan: DecoderTuning = DecoderTuning()
 
     def write(target: Path) -> None:
         vae = AutoencoderKL.from_pretrained(Path(base) / "vae")
-        with _deterministic(plan.seed):
+        # One thread: reductions split by thread, and the same bytes need the same split.
+        with deterministic(plan.seed, threads=1):
             _tune_decoder(vae, plan)
         state = {key: tensor.contiguous() for key, tensor in sorted(vae.state_dict().items())}
         save_file(state, str(target / VAE_FT_FILE))
 
     return build_atomically(Path(folder), VAE_FT_FILE, write)
-
-
-@contextmanager
-def _deterministic(seed: int) -> Iterator[None]:
-    # One thread: reductions split by thread, and the same bytes need the same split.
-    threads, was = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            yield
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(was)
 
 
 def _tune_decoder(vae: AutoencoderKL, plan: DecoderTuning) -> None:

@@ -23,6 +23,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from engine.resources import file_sha256
 from engine.schedulers import canonical_scheduler
 from engine.weights import MODEL_INDEX, files_digest, weights_digest
 from generator.models import ModelVersion
@@ -108,7 +109,7 @@ def model_add(
 
 def _add_single_file(checkpoint: Path, *, config: Path | None, facts: _Facts) -> ModelVersion:
     # Imported here: torch and diffusers cost seconds, and only model commands need them.
-    from engine.single_file import convert_single_file, file_sha256, inspect_checkpoint
+    from engine.single_file import convert_single_file, inspect_checkpoint
 
     try:
         info = inspect_checkpoint(checkpoint)
