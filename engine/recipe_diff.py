@@ -19,8 +19,8 @@ from typing import Any, Literal
 from engine.messages import gettext_noop as _
 from engine.recipe import recipe_fields, spec
 
-# Fields compared as text, word by word.
-TEXT_FIELDS = frozenset({"prompt", "negative_prompt"})
+# Fields compared as text, word by word (SDXL's second prompts too).
+TEXT_FIELDS = frozenset({"prompt", "negative_prompt", "prompt_2", "negative_prompt_2"})
 # Portable keys that are not recipe fields (engine.recipe spells out only the fields).
 _EXTRA_LABELS = {
     "model": _("Model"),
@@ -127,7 +127,7 @@ def recipe_changes(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[
             segments, hunks = text_diff(old or "", new or "")
             changes.append(Change(key, field_label(key), old, new, hunks, segments))
         else:
-            changes.append(Change(key, field_label(key), old, new))
+            changes.append(Change(key, field_label(key), shown(key, old), shown(key, new)))
     return changes
 
 
@@ -147,9 +147,45 @@ class Row:
 
 
 def recipe_rows(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[Row]:
-    """Every field of either recipe with both values, the changed ones carrying their change."""
+    """Every field of either recipe with both values, the changed ones carrying their change.
+    A model family's own fields (SDXL's) are left out where both recipes leave them at their
+    defaults: an SD 1.x comparison has nothing to say about them."""
     changes = {change.field: change for change in recipe_changes(before, after)}
     return [
-        Row(key, field_label(key), before.get(key), after.get(key), changes.get(key))
+        Row(
+            key,
+            field_label(key),
+            shown(key, before.get(key)),
+            shown(key, after.get(key)),
+            changes.get(key),
+        )
         for key in dict.fromkeys([*before, *after])
+        if key in changes
+        or key not in _FAMILY_DEFAULTS
+        or before.get(key, _FAMILY_DEFAULTS[key]) != _FAMILY_DEFAULTS[key]
     ]
+
+
+# Fields only one model family reads, with their defaults.
+_FAMILY_DEFAULTS = {f.name: f.default for f in recipe_fields() if spec(f).family}
+
+
+def shown(key: str, value: Any) -> Any:
+    """A recipe value as people read it: resources by name and weight, hires in words; other
+    values as they are. Names may be missing from imported recipes: the digest stands in."""
+    if key == "loras" and isinstance(value, list):
+        return ", ".join(f"{_named(use)} × {use.get('weight', 1):g}" for use in value) or None
+    if key == "embeddings" and isinstance(value, list):
+        return ", ".join(str(use.get("token", "")) for use in value) or None
+    if key == "vae" and isinstance(value, dict):
+        return _named(value)
+    if key == "hires" and isinstance(value, dict):
+        return (
+            f"×{value.get('scale', 0):g} {value.get('upscaler', '')}, {value.get('steps', 0)} "
+            f"steps, denoise {value.get('denoise', 0):g}"
+        )
+    return value
+
+
+def _named(use: Mapping[str, Any]) -> str:
+    return str(use.get("name") or str(use.get("resource", ""))[:10])

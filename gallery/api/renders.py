@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpRequest
+from django.utils.translation import gettext
 from ninja import Router, Status
 from ninja.security import django_auth
 
@@ -14,6 +15,7 @@ from gallery import ratelimit
 from gallery.api.schemas import Errors, JobOut, Message, RecipeIn
 from gallery.payloads import job_payload
 from generator.selectors.jobs import job_for_viewer
+from generator.selectors.model_versions import model_version_resolve
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.recipes import model_version_default
 from generator.selectors.resources import recipe_resources_resolve
@@ -41,8 +43,22 @@ def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignor
     resolved = recipe_resources_resolve(
         loras=[(lora.resource, lora.weight) for lora in values["loras"]], vae=values["vae"]
     )
-    if resolved.errors:
-        return Status(400, {"errors": resolved.errors})
+    errors = dict(resolved.errors)
+    if values["refiner"]:
+        # Named as people name models; the recipe keeps the weights digest.
+        refiner = model_version_resolve(ref=values["refiner"])
+        if refiner is None:
+            errors["refiner"] = [
+                gettext(
+                    "Unknown refiner %(name)s; name a registered SDXL refiner or SDXL model "
+                    "(name, name@revision or weights digest) that is not archived."
+                )
+                % {"name": repr(values["refiner"])}
+            ]
+        else:
+            values["refiner"] = refiner.weights_digest
+    if errors:
+        return Status(400, {"errors": errors})
     hires = values["hires"]
     values.update(
         loras=resolved.loras,

@@ -100,6 +100,12 @@ def _recipe_in() -> type[Schema]:
         if about.input_name == "model_version":
             optional, default = True, None
             description = "Id of a model version on this site; absent: the site's default model."
+        if recipe_field.name == "refiner":
+            description = (
+                "SDXL only: a second model that finishes the picture (an SDXL refiner or SDXL "
+                "model on this site) by name (newest revision), name@revision or weights digest; "
+                "stored as its weights digest. Absent or empty: none."
+            )
         fields[input_name(recipe_field)] = (
             annotation | None if optional else annotation,
             Field(

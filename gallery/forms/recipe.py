@@ -17,13 +17,17 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 from django.conf import settings
 from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from engine.recipe import (
     HIRES_UPSCALERS,
+    REFINER_SWITCH_SUGGESTED,
+    SDXL,
     Hires,
     Recipe,
     ResourceUse,
+    family_errors,
     field_type,
     has_default,
     input_fields,
@@ -33,9 +37,10 @@ from engine.recipe import (
 )
 from gallery.forms.uploads import picture_from_upload
 from generator.i18n import translated
-from generator.models import Image
+from generator.models import Image, ModelVersion
 from generator.selectors.recipes import (
     model_version_default,
+    model_versions_refiners,
     model_versions_renderable,
     recipe_limits,
 )
@@ -79,6 +84,13 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
                 "invalid_choice": _("Unknown model version; choose one from the list.")
             },
         )
+    if recipe_field.name == "refiner":
+        return RefinerField(**options)
+    if recipe_field.name == "refiner_switch_at":
+        options["widget"] = forms.NumberInput(
+            attrs={"step": "0.05", "placeholder": f"{REFINER_SWITCH_SUGGESTED:g}"}
+        )
+        options["help_text"] = lazy(_switch_help, str)()
     if about.hidden:
         return _NUMBER_FIELDS[kind](widget=forms.HiddenInput, **options)
     if about.choices:
@@ -130,6 +142,45 @@ class LorasField(forms.Field):
     def text(loras: Any) -> str:
         """A recipe's LoRAs as this field shows them (by name where it has one)."""
         return "\n".join(f"{lora.name or lora.resource}:{lora.weight:g}" for lora in loras)
+
+
+def _switch_help() -> str:
+    return gettext(
+        "SDXL only: the share of the denoising the first model does (above 0, below 1); "
+        "blank: %(usual)s with a refiner, none without."
+    ) % {"usual": f"{REFINER_SWITCH_SUGGESTED:g}"}
+
+
+class RefinerField(forms.ModelChoiceField):
+    """The registered SDXL refiners and SDXL models, chosen by weights digest (the recipe's own
+    name for a refiner); blank: none."""
+
+    def __init__(self, **options: Any) -> None:
+        options.pop("initial", None)
+        super().__init__(
+            queryset=model_versions_refiners().order_by("family", "name", "revision"),
+            to_field_name="weights_digest",
+            empty_label=_("none"),
+            error_messages={"invalid_choice": _("Unknown refiner; choose one from the list.")},
+            **options,
+        )
+
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj} ({obj.get_family_display()})"
+
+    def to_python(self, value: Any) -> ModelVersion | None:
+        # Two registrations of one folder share a digest; either names the same files (a
+        # plain get() would fail on the pair).
+        if value in self.empty_values:
+            return None
+        found = model_versions_refiners().filter(weights_digest=str(value)).first()
+        if found is None:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"],
+                code="invalid_choice",
+                params={"value": value},
+            )
+        return found
 
 
 def _vae_field(**options: Any) -> forms.Field:
@@ -215,6 +266,27 @@ _STRUCTURED_FIELDS: dict[type, Any] = {
 }
 
 
+# What a recipe adds to the usual ones: shown folded unless used.
+ADVANCED_FIELDS = ("loras", "vae", "prompt_weighting", "clip_skip", "hires")
+
+
+def _holds_value(bound: Any) -> bool:
+    """Whether a field says something other than its default (a folded group opens)."""
+    value = bound.value()
+    if isinstance(value, list | tuple):  # hires' boxes: the scale decides
+        value = value[0] if value and value[0] not in ("", None) else None
+    if value in ("", None, []):
+        return False
+    return str(value) != str(bound.field.initial)
+
+
+@dataclasses.dataclass
+class FieldGroup:
+    legend: Any  # "" for the fields always shown
+    fields: list[Any]
+    open: bool
+
+
 class RecipeFormBase(forms.Form):
     """The upload fields: how img2img/inpainting inputs arrive before they are stored."""
 
@@ -286,7 +358,15 @@ class RecipeFormBase(forms.Form):
         loras = cleaned.get("loras") or []
         for message in recipe_resources_resolve(loras=loras, vae=None).errors.get("loras", []):
             self.add_error("loras", message)
-        for name, messages in recipe_errors(stand_in, recipe_limits()).items():
+        errors = recipe_errors(stand_in, recipe_limits())
+        model, refiner = cleaned.get("model_version"), cleaned.get("refiner")
+        if model is not None:  # what this model's family reads (the service says it again)
+            family = family_errors(stand_in, model.family, refiner.family if refiner else None)
+            for name, messages in family.items():
+                errors.setdefault(name, []).extend(messages)
+        if cleaned.get("refiner_switch_at") is None and errors.get("refiner"):
+            errors.pop("refiner_switch_at", None)  # filled in by the form, not typed
+        for name, messages in errors.items():
             for message in messages:
                 field = {"init_image": "init_upload", "mask": "mask_upload"}.get(name, name)
                 self.add_error(field if field in self.fields else None, translated(message))
@@ -316,6 +396,11 @@ class RecipeFormBase(forms.Form):
             values[recipe_field.name] = value
         values["model_version_id"] = values.pop("model_version_id").pk
         values.update(init_image_id=init_image_id, mask_id=mask_id)
+        if (refiner := values.pop("refiner", None)) is not None:
+            values["refiner"] = refiner.weights_digest
+            # The form offers diffusers' usual hand-over point (its placeholder) once a refiner
+            # is chosen; the recipe then records it like any typed value.
+            values.setdefault("refiner_switch_at", REFINER_SWITCH_SUGGESTED)
         vae = values.pop("vae", None)
         resolved = recipe_resources_resolve(
             loras=values.pop("loras", []), vae=vae.sha256 if vae is not None else None
@@ -330,6 +415,23 @@ class RecipeFormBase(forms.Form):
             recipe = dataclasses.replace(recipe, mask_id=None)
         return recipe
 
+    def field_groups(self) -> list[FieldGroup]:
+        """The fields as the page shows them: the recipe people start from, then what they add
+        to it (resources, clip skip, weighting, hires) and what only SDXL models read, each
+        folded away unless it holds a value or an error."""
+        sdxl = {input_name(f) for f in input_fields() if spec(f).family == SDXL}
+        groups = [
+            FieldGroup("", [], True),
+            FieldGroup(_("LoRAs, embeddings, VAE, clip skip, weighting, hires fix"), [], False),
+            FieldGroup(_("SDXL only: second prompts, size conditioning, refiner"), [], False),
+        ]
+        for bound in self:
+            group = groups[2 if bound.name in sdxl else 1 if bound.name in ADVANCED_FIELDS else 0]
+            group.fields.append(bound)
+            if bound.errors or _holds_value(bound):
+                group.open = True
+        return [group for group in groups if group.fields]
+
     @classmethod
     def initial_from_image(cls, image: Any) -> dict[str, Any]:
         """The form's values for a record's recipe."""
@@ -340,12 +442,17 @@ class RecipeFormBase(forms.Form):
         return initial
 
 
-# The recipe's fields first, in the recipe type's order; then the upload fields.
+# The recipe's fields first, in the recipe type's order; then the upload fields; then the
+# fields only SDXL models read, so the form for every other model reads as before.
 RecipeForm = type(
     "RecipeForm",
     (RecipeFormBase,),
     {
         **{input_name(f): _form_field(f) for f in input_fields()},
-        "field_order": [input_name(f) for f in input_fields()],
+        "field_order": [
+            *(input_name(f) for f in input_fields() if spec(f).family != SDXL),
+            *RecipeFormBase.base_fields,
+            *(input_name(f) for f in input_fields() if spec(f).family == SDXL),
+        ],
     },
 )

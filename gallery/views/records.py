@@ -34,7 +34,7 @@ from gallery.views.search import search_page
 from generator.models import Image, RenderJob
 from generator.selectors.exports import image_export_document, image_export_files
 from generator.selectors.lineage import image_lineage, images_comparison
-from generator.selectors.model_versions import image_model_problem
+from generator.selectors.model_versions import image_model_problem, model_version_by_digest
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.records import (
     environment_public,
@@ -83,6 +83,8 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "near_duplicate_bound": neighbours.bound,
         "last_reproduction": image_last_reproduction(image=image),
         "cost": _image_cost(image),
+        # Only SDXL records with a refiner pay for the lookup.
+        "refiner_model": (model_version_by_digest(digest=image.refiner) if image.refiner else None),
     }
     return render(request, "gallery/detail.html", context)
 

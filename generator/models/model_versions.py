@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
+from engine import recipe
+
 
 class ModelVersion(models.Model):
     """A diffusion checkpoint that renders recipes, pinned by a digest of its files."""
@@ -16,6 +18,13 @@ class ModelVersion(models.Model):
         NON_EMA = "non-ema", _("non-EMA (raw training) weights")
         FULL = "full", _("full training checkpoint (EMA and non-EMA)")
         UNKNOWN = "", _("not stated")
+
+    class Family(models.TextChoices):
+        # What the folder's model_index.json names (engine.recipe.model_family), read once at
+        # registration: web processes may not have the files, and the recipe rules need it.
+        SD = recipe.SD, _("Stable Diffusion 1.x/2.x")
+        SDXL = recipe.SDXL, _("Stable Diffusion XL")
+        SDXL_REFINER = recipe.SDXL_REFINER, _("Stable Diffusion XL refiner")
 
     class SourceKind(models.TextChoices):
         DIFFUSERS_FOLDER = "diffusers-folder", _("diffusers folder")
@@ -33,6 +42,10 @@ class ModelVersion(models.Model):
     notes = models.TextField(blank=True)
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Existing rows are SD 1.x (the shipped scene models and blends of them): hence the default.
+    family = models.CharField(
+        max_length=20, choices=Family.choices, default=Family.SD, db_default=Family.SD
+    )
     variant = models.CharField(max_length=10, choices=Variant.choices, blank=True, default="")
     license = models.CharField(max_length=200, blank=True)
     source_kind = models.CharField(

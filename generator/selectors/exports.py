@@ -11,6 +11,7 @@ from django.conf import settings
 
 from engine.export import export_document, export_script
 from generator.models import Image, Resource
+from generator.selectors.model_versions import model_version_by_digest
 from generator.selectors.records import environment_public
 
 
@@ -26,7 +27,7 @@ def _public_path(path: str) -> str:
 
 def image_export_document(*, image: Image) -> dict[str, Any]:
     """The record as a portable export (engine.export): recipe, batch seeds, environment, the
-    model and every resource by digest (and by path for the shipped ones)."""
+    model, its refiner and every resource by digest (and by path for the shipped ones)."""
     recipe = image.recipe()
     rows = {row.sha256: row for row in Resource.objects.filter(sha256__in=recipe.resources())}
     resources = []
@@ -43,13 +44,33 @@ def image_export_document(*, image: Image) -> dict[str, Any]:
             )
         resources.append(described)
     model = image.model_version
+    refiner_model = None
+    if recipe.refiner:
+        # The script finds the refiner by its digest; name and path only help people.
+        refiner = model_version_by_digest(digest=recipe.refiner)
+        refiner_model = {
+            "name": str(refiner) if refiner is not None else "",
+            "digest": recipe.refiner,
+            "path": _public_path(refiner.path) if refiner is not None else "",
+        }
     return export_document(
         recipe=image.recipe_portable(),
         model_path=_public_path(model.path) if model is not None else "",
         pixel_sha256=image.pixel_sha256,
-        environment=environment_public(image.environment),
+        environment=_without_refiner_path(environment_public(image.environment)),
         resources=resources,
+        refiner_model=refiner_model,
     )
+
+
+def _without_refiner_path(environment: dict[str, Any]) -> dict[str, Any]:
+    # The refiner's folder on this server is as private as the model's (environment_public
+    # drops top-level keys only); the script finds the refiner by digest.
+    refiner = environment.get("refiner")
+    if isinstance(refiner, dict) and "model_path" in refiner:
+        refiner = {k: v for k, v in refiner.items() if k != "model_path"}
+        environment = {**environment, "refiner": refiner}
+    return environment
 
 
 def image_export_files(*, image: Image) -> dict[str, bytes]:

@@ -1,4 +1,5 @@
-"""Reads for model versions: whether a record's model can still re-render it, model pages."""
+"""Reads for model versions: whether a record's model (and refiner) can still re-render it,
+finding a model by name or digest, model pages."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from generator.models import Image, ModelVersion
 from generator.selectors.records import images_public
 
 MODEL_PAGE_IMAGES = 48
+_HEX = frozenset("0123456789abcdef")
 
 
 class ModelUnavailable(Exception):
@@ -20,7 +22,8 @@ class ModelUnavailable(Exception):
 
 
 def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVersion:
-    """The model to re-render `image` with, or ModelUnavailable saying what is wrong.
+    """The model to re-render `image` with, or ModelUnavailable saying what is wrong (with the
+    model or with the refiner the recipe names).
 
     Pages pass verify_files=False (existence only); workers digest the files before every render.
     """
@@ -42,6 +45,16 @@ def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVers
             )
             % {"model": model_version, "now": model_version.weights_digest, "digest": expected}
         )
+    _check_files(model_version, verify_files=verify_files)
+    if image.refiner:
+        model_version_refiner_check(digest=image.refiner, verify_files=verify_files)
+    return model_version
+
+
+def _check_files(model_version: ModelVersion, *, verify_files: bool) -> None:
+    """ModelUnavailable unless the model's folder is there (and, verifying, digests as
+    registered)."""
+    expected = model_version.weights_digest
     path = Path(model_version.path)
     if not (path / MODEL_INDEX).is_file():
         raise ModelUnavailable(
@@ -61,11 +74,69 @@ def model_version_check(*, image: Image, verify_files: bool = True) -> ModelVers
                 )
                 % {"model": model_version, "path": path, "digest": expected, "found": found}
             )
-    return model_version
+
+
+def model_version_refiner_check(*, digest: str, verify_files: bool = True) -> ModelVersion:
+    """The registered model whose files a recipe's `refiner` digest names, checked like a
+    record's own model (archived ones too: they still re-render their records), or
+    ModelUnavailable saying what is wrong. Where several rows share the digest, the first whose
+    files are in place."""
+    candidates = list(
+        ModelVersion.objects.filter(weights_digest=digest).order_by(
+            models.F("archived_at").asc(nulls_first=True), "created_at", "pk"
+        )
+    )
+    if not candidates:
+        raise ModelUnavailable(
+            gettext(
+                "No model with weights digest %(digest)s is registered here: the refiner this "
+                "recipe names cannot be used."
+            )
+            % {"digest": digest}
+        )
+    problem: ModelUnavailable | None = None
+    for candidate in candidates:
+        try:
+            _check_files(candidate, verify_files=verify_files)
+        except ModelUnavailable as exc:
+            problem = problem or exc
+            continue
+        return candidate
+    assert problem is not None
+    raise problem
+
+
+def model_version_by_digest(*, digest: str) -> ModelVersion | None:
+    """A registered model with these weights (unarchived first), or None."""
+    if not digest:
+        return None
+    return (
+        ModelVersion.objects.filter(weights_digest=digest)
+        .order_by(models.F("archived_at").asc(nulls_first=True), "created_at", "pk")
+        .first()
+    )
+
+
+def model_version_resolve(*, ref: str) -> ModelVersion | None:
+    """The unarchived model `ref` names, as the API and forms take a refiner: its weights
+    digest, "name@revision", or its name (the newest revision). None when there is none."""
+    ref = ref.strip()
+    if not ref:
+        return None
+    usable = ModelVersion.objects.filter(archived_at__isnull=True)
+    lowered = ref.lower()
+    if len(lowered) == 64 and set(lowered) <= _HEX:
+        return usable.filter(weights_digest=lowered).order_by("created_at", "pk").first()
+    name, _, revision = ref.partition("@")
+    by_name = usable.filter(name=name)
+    if revision:
+        by_name = by_name.filter(revision=revision)
+    return by_name.order_by("-created_at", "-pk").first()
 
 
 def image_model_problem(*, image: Image) -> str | None:
-    """Why `image` cannot be re-rendered with its own model (cheap checks only), or None."""
+    """Why `image` cannot be re-rendered with its own model and refiner (cheap checks only), or
+    None."""
     try:
         model_version_check(image=image, verify_files=False)
     except ModelUnavailable as exc:

@@ -9,7 +9,15 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils.translation import gettext
 
-from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors
+from engine.recipe import (
+    PRECISIONS,
+    SDXL,
+    SDXL_REFINER,
+    Recipe,
+    RecipeLimits,
+    family_errors,
+    recipe_errors,
+)
 from generator.i18n import translated
 from generator.models import ModelVersion, SourceImage
 from generator.selectors.records import images_visible_to, source_reachable
@@ -25,7 +33,18 @@ def recipe_limits() -> RecipeLimits:
 
 
 def model_versions_renderable() -> QuerySet[ModelVersion]:
-    """Models that take new work (archived ones keep their records but render nothing new)."""
+    """Models that take new work as a recipe's model (archived ones keep their records but
+    render nothing new; an SDXL refiner only finishes another model's render)."""
+    return _model_versions_unarchived().exclude(family=ModelVersion.Family.SDXL_REFINER)
+
+
+def model_versions_refiners() -> QuerySet[ModelVersion]:
+    """Models that can take over an SDXL render as its refiner: SDXL refiners, and SDXL models
+    (any SDXL folder loads as the refiner's img2img pipeline)."""
+    return _model_versions_unarchived().filter(family__in=(SDXL_REFINER, SDXL))
+
+
+def _model_versions_unarchived() -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(archived_at__isnull=True)
 
 
@@ -41,8 +60,9 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
         name: [translated(message) for message in messages]
         for name, messages in recipe_errors(recipe, recipe_limits()).items()
     }
+    # Refiners too: choosing one as the model is refused by family_errors, saying why.
     model_version = (
-        model_versions_renderable().filter(pk=recipe.model_version_id).first()
+        _model_versions_unarchived().filter(pk=recipe.model_version_id).first()
         if recipe.model_version_id is not None
         else None
     )
@@ -51,6 +71,22 @@ def recipe_validate(*, recipe: Recipe, user: Any = None) -> ModelVersion:
             gettext("Unknown model version %(id)s; choose a registered one that is not archived.")
             % {"id": repr(recipe.model_version_id)}
         )
+    refiner_family = None
+    if recipe.refiner and not errors.get("refiner"):  # a malformed digest is already said
+        refiner = _model_versions_unarchived().filter(weights_digest=recipe.refiner).first()
+        if refiner is None:
+            errors.setdefault("refiner", []).append(
+                gettext(
+                    "No registered model that is not archived has the weights digest "
+                    "%(digest)s; choose a registered SDXL refiner or SDXL model."
+                )
+                % {"digest": recipe.refiner}
+            )
+        else:
+            refiner_family = refiner.family
+    if model_version is not None:
+        for name, messages in family_errors(recipe, model_version.family, refiner_family).items():
+            errors.setdefault(name, []).extend(translated(message) for message in messages)
     if recipe.precision in PRECISIONS and recipe.precision not in settings.SEEDBANK_PRECISIONS:
         errors.setdefault("precision", []).append(
             gettext(

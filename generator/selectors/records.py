@@ -156,7 +156,12 @@ PRIVATE_ENVIRONMENT_KEYS = ("model_path", "platform")
 
 
 def environment_public(environment: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in environment.items() if k not in PRIVATE_ENVIRONMENT_KEYS}
+    """The environment without this server's paths, at any depth (a refiner records its own)."""
+    return {
+        key: environment_public(value) if isinstance(value, dict) else value
+        for key, value in environment.items()
+        if key not in PRIVATE_ENVIRONMENT_KEYS
+    }
 
 
 def media_visible(*, name: str, viewer: Any) -> bool:

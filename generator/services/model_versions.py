@@ -23,14 +23,21 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from engine.recipe import SD, SDXL, SDXL_REFINER, model_family
 from engine.resources import file_sha256
 from engine.schedulers import canonical_scheduler
 from engine.weights import MODEL_INDEX, files_digest, weights_digest
 from generator.models import ModelVersion
 from generator.selectors.model_versions import model_version_find
 
-# What the render pipeline (StableDiffusionPipeline) needs from a folder's model_index.json.
-PIPELINE_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+# What each family's pipeline needs from a folder's model_index.json: SDXL reads a second text
+# encoder; its refiner reads only that one (its first text encoder and tokenizer are null).
+_SD_COMPONENTS = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
+PIPELINE_COMPONENTS = {
+    SD: _SD_COMPONENTS,
+    SDXL: (*_SD_COMPONENTS, "text_encoder_2", "tokenizer_2"),
+    SDXL_REFINER: ("unet", "vae", "text_encoder_2", "tokenizer_2", "scheduler"),
+}
 _UNSAFE_FOLDER_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -190,6 +197,11 @@ def blend_create(
     for label, ingredient in (("A", a), ("B", b)):
         if ingredient.archived_at is not None:
             raise RegistryError(f"{label} ({ingredient}) is archived; it takes no new work.")
+    if a.family != b.family:
+        raise RegistryError(
+            f"A ({a}) is a {a.get_family_display()} model and B ({b}) a "
+            f"{b.get_family_display()} model; a blend needs two models of one family."
+        )
     existing = model_version_find(name=name, revision=revision)
     if existing is not None:
         same_definition = (
@@ -280,9 +292,14 @@ def model_version_register(
     make_default: bool = False,
     notes: str = "",
 ) -> ModelVersion:
-    """Register (or refresh) a local diffusers folder, pinning it by a digest of its files."""
+    """Register (or refresh) a local diffusers folder, pinning it by a digest of its files and
+    recording its family (SD 1.x/2.x, SDXL, SDXL refiner) from its model_index.json."""
     if not (path / MODEL_INDEX).is_file():
         raise ValidationError({"path": f"{path} is not a diffusers folder (no model_index.json)."})
+    try:
+        family = model_family(path)
+    except ValueError as error:
+        raise ValidationError({"path": str(error)}) from None
     digest = weights_digest(path)
     with transaction.atomic():
         if make_default:
@@ -298,6 +315,7 @@ def model_version_register(
                 "native_width": native_width,
                 "native_height": native_height,
                 "default_scheduler": default_scheduler,
+                "family": family,
                 "notes": notes,
                 **({"is_default": True} if make_default else {}),
             },
@@ -423,9 +441,13 @@ def _check_pipeline_folder(path: Path, *, what: str) -> None:
         components = json.loads(index.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise RegistryError(f"{what} {index} is unreadable: {error}") from None
+    try:
+        family = model_family(path)
+    except ValueError as error:
+        raise RegistryError(f"{what} {path}: {error}") from None
     missing = [
         name
-        for name in PIPELINE_COMPONENTS
+        for name in PIPELINE_COMPONENTS[family]
         if not (
             isinstance(components, dict)
             and isinstance(components.get(name), list)

@@ -25,7 +25,7 @@ from engine import pipeline, verdicts
 from engine.pipeline import RenderedImage, RenderRequest
 from engine.png_metadata import png_text_for
 from generator.models import Image, ImageEnvironment, ModelVersion, RenderJob, Reproduction
-from generator.selectors.model_versions import model_version_check
+from generator.selectors.model_versions import model_version_check, model_version_refiner_check
 from generator.selectors.recipes import model_version_default
 from generator.selectors.resources import resource_files, resource_names
 from generator.services.records import PIXEL_COLUMNS, image_store_pixels
@@ -44,7 +44,8 @@ logger = logging.getLogger(__name__)
 def render_request_for(
     *, image: Image, model_version: ModelVersion, seeds: Sequence[int], batch_index_offset: int
 ) -> RenderRequest:
-    """The pipeline request for `image`'s recipe with the given seeds (shared by a batch)."""
+    """The pipeline request for `image`'s recipe with the given seeds (shared by a batch).
+    Raises ModelUnavailable when the refiner the recipe names is gone or its files changed."""
 
     def read(source: Any) -> bytes | None:
         if source is None:
@@ -53,6 +54,11 @@ def render_request_for(
             return bytes(handle.read())
 
     recipe = image.recipe()
+    refiner_path = None
+    if recipe.refiner:
+        # Its files digested like the model's (remembered per file listing): a refiner whose
+        # bytes moved would render other pixels under the same recipe.
+        refiner_path = model_version_refiner_check(digest=recipe.refiner).path
     return RenderRequest(
         model_path=model_version.path,
         recipe=recipe,
@@ -62,6 +68,7 @@ def render_request_for(
         mask=read(image.mask),
         # Each file re-hashed if it changed on disk: a LoRA whose bytes moved is refused.
         resource_files=resource_files(recipe=recipe),
+        refiner_model_path=refiner_path,
     )
 
 
