@@ -37,6 +37,7 @@ from PIL import Image
 from engine import pipeline
 from engine.recipe import Recipe
 from engine.tiny_models import _clip_tokenizer, build_tiny_sd
+from engine.tiny_sdxl import build_tiny_sdxl
 
 PROMPT = "a red circle on a blue background, oil painting"
 NEGATIVE = "blurry"
@@ -92,12 +93,89 @@ def _sd15(folder: Path, seed: int) -> Path:
     return folder
 
 
+def _sdxl(folder: Path, seed: int) -> Path:
+    """An SDXL-base-shaped pipeline (UNet 2.6B with text_time conditioning, CLIP ViT-L and
+    OpenCLIP bigG text encoders, SDXL VAE config), random weights."""
+    from diffusers import (
+        AutoencoderKL,
+        EulerDiscreteScheduler,
+        StableDiffusionXLPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+
+    from engine.tiny_sdxl import SDXL_SCHEDULER
+
+    if (folder / "model_index.json").is_file():
+        return folder
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    with torch.random.fork_rng(devices=[]), torch.device(device):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(
+            sample_size=128,
+            block_out_channels=(320, 640, 1280),
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+            transformer_layers_per_block=(1, 2, 10),
+            attention_head_dim=(5, 10, 20),
+            use_linear_projection=True,
+            cross_attention_dim=2048,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=256,
+            projection_class_embeddings_input_dim=2816,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(128, 256, 512, 512),
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=4,
+            layers_per_block=2,
+            sample_size=1024,
+            scaling_factor=0.13025,
+            force_upcast=True,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                hidden_size=768,
+                intermediate_size=3072,
+                num_hidden_layers=12,
+                num_attention_heads=12,
+                projection_dim=768,
+            )
+        )
+        text_encoder_2 = CLIPTextModelWithProjection(
+            CLIPTextConfig(
+                hidden_size=1280,
+                intermediate_size=5120,
+                num_hidden_layers=32,
+                num_attention_heads=20,
+                projection_dim=1280,
+                hidden_act="gelu",
+            )
+        )
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=_clip_tokenizer(),
+        tokenizer_2=_clip_tokenizer(),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER),
+        add_watermarker=False,
+    )
+    pipe.save_pretrained(folder, safe_serialization=True)
+    return folder
+
+
 def _bare(model: Path, precision: str, size: int, steps: int) -> tuple[np.ndarray, float]:
     """Plain diffusers: what anyone would write, with the same CPU generators and switches."""
     from diffusers import DiffusionPipeline
 
+    sdxl = "XL" in json.loads((model / "model_index.json").read_text())["_class_name"]
+    # Seedbank switches SDXL's invisible watermark off (an optional package would move pixels).
+    options = {"add_watermarker": False} if sdxl else {"safety_checker": None}
     pipe = DiffusionPipeline.from_pretrained(
-        str(model), dtype=pipeline.PRECISIONS[precision], safety_checker=None
+        str(model), dtype=pipeline.PRECISIONS[precision], **options
     ).to(pipeline.device_name())
     pipe.set_progress_bar_config(disable=True)
     started = time.perf_counter()
@@ -116,8 +194,14 @@ def _bare(model: Path, precision: str, size: int, steps: int) -> tuple[np.ndarra
     return np.asarray(images[0].convert("RGB")), seconds
 
 
+# The scheduler the folder ships with, by its catalogue name: bare diffusers uses that one.
+_SCHEDULERS = {"PNDMScheduler": "PNDM", "EulerDiscreteScheduler": "Euler"}
+
+
 def _seedbank(model: Path, precision: str, size: int, steps: int) -> tuple[Any, float]:
+    config = json.loads((model / "scheduler" / "scheduler_config.json").read_text())
     recipe = Recipe(
+        scheduler=_SCHEDULERS[config["_class_name"]],
         prompt=PROMPT,
         negative_prompt=NEGATIVE,
         seed=SEEDS[0],
@@ -144,9 +228,12 @@ def main() -> None:
     sizes = args.sizes or ([64] if args.tiny else [512, 1024])
     precisions = args.precisions or (["fp32", "fp16"] if cuda else ["fp32"])
     switches = pipeline.configure_determinism(1)
-    builders = {"SD1.5-shaped": _sd15}
+    builders = {"SD1.5-shaped": _sd15, "SDXL-shaped": _sdxl}
     if args.tiny:
-        builders = {"tiny SD": lambda folder, seed: build_tiny_sd(folder, seed=seed)}
+        builders = {
+            "tiny SD": lambda folder, seed: build_tiny_sd(folder, seed=seed),
+            "tiny SDXL": lambda folder, seed: build_tiny_sdxl(folder, seed=seed),
+        }
     print(f"device {pipeline.device_name()} "
           f"{torch.cuda.get_device_name() if cuda else ''}; switches {switches}")  # fmt: skip
     rows = []
