@@ -174,7 +174,8 @@ def shown(key: str, value: Any) -> Any:
     """A recipe value as people read it: resources by name and weight, hires in words; other
     values as they are. Names may be missing from imported recipes: the digest stands in."""
     if key == "loras" and isinstance(value, list):
-        return ", ".join(f"{_named(use)} × {use.get('weight', 1):g}" for use in value) or None
+        # As people write them (A1111's <lora:name:weight>), short enough for a lineage edge.
+        return ", ".join(f"{_named(use)}:{use.get('weight', 1):g}" for use in value) or None
     if key == "embeddings" and isinstance(value, list):
         return ", ".join(str(use.get("token", "")) for use in value) or None
     if key == "vae" and isinstance(value, dict):
@@ -188,4 +189,6 @@ def shown(key: str, value: Any) -> Any:
 
 
 def _named(use: Mapping[str, Any]) -> str:
-    return str(use.get("name") or str(use.get("resource", ""))[:10])
+    """A resource's name without its revision (the digest stands behind it), or its AutoV2."""
+    name = str(use.get("name") or "").split("@")[0]
+    return name or str(use.get("resource", ""))[:10]
