@@ -32,6 +32,7 @@ Choices that move pixels, fixed here and recorded by the caller:
   refiner's denoising_start, the same step count) with the same generators continuing.
 """
 
+import contextlib
 import json
 import os
 
@@ -131,6 +132,24 @@ class ResourceRefused(ValueError):
     """A resource file that cannot be applied exactly as recorded (keys that do not load)."""
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Loading a LoRA or an embedding logs notices meant for notebooks (no text-encoder keys;
+    how new token rows are initialised before the file's vector replaces them): not for a
+    worker's log, where they read like failures."""
+    from diffusers.utils import logging as diffusers_logging
+    from transformers.utils import logging as transformers_logging
+
+    levels = diffusers_logging.get_verbosity(), transformers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()
+    transformers_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        diffusers_logging.set_verbosity(levels[0])
+        transformers_logging.set_verbosity(levels[1])
+
+
 def adapter_name(sha256):
     """The adapter's name inside the pipeline: the file's digest, so one file loads once."""
     return "sb_" + sha256[:16]
@@ -167,7 +186,8 @@ def load_lora(pipe, sha256, path):
     # Kohya files carry one "alpha" scalar per module; it becomes the adapter's scaling, not a
     # parameter. Every other tensor must become exactly one adapter parameter.
     expected = sum(1 for key in state if not key.endswith(".alpha"))
-    pipe.load_lora_weights(state, adapter_name=name)
+    with _quiet():
+        pipe.load_lora_weights(state, adapter_name=name)
     found = _adapter_tensors(pipe, name)
     if found != expected:
         if name in _loaded_adapters(pipe):
@@ -198,6 +218,11 @@ def load_embeddings(pipe, embeddings):
 
     An SDXL embedding holds one tensor per text encoder (`clip_l`, `clip_g`); each goes into
     its encoder (a refiner has the second only)."""
+    with _quiet():
+        _load_embeddings(pipe, embeddings)
+
+
+def _load_embeddings(pipe, embeddings):
     for token, path in embeddings:
         if not is_sdxl(pipe):
             pipe.load_textual_inversion(path, token=token)
