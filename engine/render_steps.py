@@ -187,7 +187,17 @@ def load_lora(pipe, sha256, path):
     # parameter. Every other tensor must become exactly one adapter parameter.
     expected = sum(1 for key in state if not key.endswith(".alpha"))
     with _quiet():
-        pipe.load_lora_weights(state, adapter_name=name)
+        # diffusers converts every layout (kohya, old diffusers, peft) to its own keys, then
+        # loads the UNet's part; the text encoders' part is loaded here (_text_encoder_lora).
+        converted, alphas = pipe.lora_state_dict(state)
+        unet = getattr(pipe, "unet", None)
+        type(pipe).load_lora_into_unet(
+            converted, network_alphas=alphas, unet=unet, adapter_name=name, _pipeline=pipe
+        )
+        for prefix in ("text_encoder", "text_encoder_2"):
+            encoder = getattr(pipe, prefix, None)
+            if encoder is not None:
+                _text_encoder_lora(encoder, prefix, converted, alphas or {}, name)
     found = _adapter_tensors(pipe, name)
     if found != expected:
         if name in _loaded_adapters(pipe):
@@ -197,6 +207,43 @@ def load_lora(pipe, sha256, path):
             "keys that do not load would be dropped silently, so it is refused."
         )
     return name
+
+
+def _text_encoder_lora(encoder, prefix, state, alphas, name):
+    """One text encoder's LoRA layers, injected with peft directly.
+
+    diffusers 0.42 hands them to transformers' `load_adapter`, which transformers 5 allows only
+    with peft >= 0.22, and kohya's keys name `text_model.…`, which transformers 5's flattened
+    CLIPTextModel no longer has; the layers are the same modules either way.
+    """
+    from diffusers.utils.peft_utils import get_peft_kwargs
+    from diffusers.utils.state_dict_utils import StateDictType, convert_state_dict_to_peft
+    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
+
+    start = prefix + "."
+    own = {key[len(start) :]: value for key, value in state.items() if key.startswith(start)}
+    if not own:
+        return
+    if not any(".lora_A." in key or ".lora_B." in key for key in own):
+        # Kohya's keys come out of lora_state_dict in diffusers' older layout (to_q_lora.down),
+        # which diffusers' own guess recognises only when an out-projection is among them.
+        layout = (
+            StateDictType.DIFFUSERS
+            if any("lora_linear_layer" in key for key in own)
+            else StateDictType.DIFFUSERS_OLD
+        )
+        own = convert_state_dict_to_peft(own, original_type=layout)
+    if not hasattr(encoder, "text_model"):
+        own = {key.removeprefix("text_model."): value for key, value in own.items()}
+    own_alphas = {
+        key[len(start) :].removeprefix("text_model."): value
+        for key, value in alphas.items()
+        if key.startswith(start)
+    }
+    ranks = {key: value.shape[1] for key, value in own.items() if "lora_B" in key}
+    config = LoraConfig(**get_peft_kwargs(ranks, own_alphas, own, is_unet=False))
+    inject_adapter_in_model(config, encoder, adapter_name=name)
+    set_peft_model_state_dict(encoder, own, adapter_name=name)
 
 
 def apply_loras(pipe, loras):

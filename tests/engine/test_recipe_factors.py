@@ -164,3 +164,30 @@ def test_embeddings_are_loaded_for_their_render_only(
     }
     assert plain not in both and len(both) == 2
     assert _render(sd_model_dir, files, words).pixel_sha256 == plain
+
+
+@pytest.mark.parametrize("layout", ["peft", "kohya"])
+def test_a_lora_with_text_encoder_layers_loads_whole_in_either_layout(
+    sd_model_dir: Path, files, tmp_path: Path, deterministic, layout: str
+) -> None:
+    """Most A1111 LoRAs adapt the text encoder too; kohya names its modules text_model.…"""
+    from engine.tiny_resources import kohya_layout
+
+    peft_file = build_tiny_lora(
+        sd_model_dir, tmp_path / "te.safetensors", seed=7, text_encoder=True
+    )
+    path = (
+        peft_file if layout == "peft" else kohya_layout(peft_file, tmp_path / "kohya.safetensors")
+    )
+    unet_only = build_tiny_lora(sd_model_dir, tmp_path / "unet.safetensors", seed=7)
+    everything = {**files, "te": str(path), "unet": str(unet_only)}
+    with_encoder = replace(BASE, loras=(LoraUse(resource=file_sha256(path), weight=0.9),))
+    first = _render(sd_model_dir, everything, with_encoder)
+    assert _render(sd_model_dir, everything, with_encoder).pixel_sha256 == first.pixel_sha256
+    # Same UNet layers without the text encoder's: the text encoder's layers moved the pixels.
+    unet_alone = replace(BASE, loras=(LoraUse(resource=file_sha256(unet_only), weight=0.9),))
+    assert _render(sd_model_dir, everything, unet_alone).pixel_sha256 != first.pixel_sha256
+    assert (
+        _render(sd_model_dir, everything, BASE).pixel_sha256
+        == _render(sd_model_dir, files, BASE).pixel_sha256
+    )
