@@ -55,3 +55,47 @@ def deterministic() -> dict[str, object]:
     from engine.pipeline import configure_determinism
 
     return configure_determinism(RENDER_THREADS)
+
+
+def run_exported_scripts(
+    documents: dict[str, dict[str, Any]],
+    *,
+    folder: Path,
+    files: Path,
+    inputs: dict[str, bytes] | None = None,
+    timeout: float = 300,
+) -> None:
+    """Write each document's exported script into its own folder (with the init image and mask
+    it names, from `inputs` by role), run them side by side in fresh processes that cannot
+    import Seedbank, pointed at `files` only, and assert each prints its record's sha256."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.export import export_script
+
+    env = {**os.environ, "PYTHONPATH": ""}
+    processes = {}
+    for name, document in documents.items():
+        place = folder / name
+        place.mkdir()
+        (place / "script.py").write_text(export_script(document), encoding="utf-8")
+        for role, wanted in (document.get("inputs") or {}).items():
+            target = place / wanted["file"]
+            target.parent.mkdir(exist_ok=True)
+            target.write_bytes((inputs or {})[role])
+        command = [sys.executable, "script.py", "--files", str(files), "--out", "out.png"]
+        processes[name] = subprocess.Popen(
+            command, cwd=place, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    try:
+        for name, process in processes.items():
+            stdout, stderr = process.communicate(timeout=timeout)
+            expected = documents[name]["expected_pixel_sha256"]
+            assert process.returncode == 0, (name, stdout.decode(), stderr.decode()[-3000:])
+            assert f"sha256 {expected}" in stdout.decode(), name
+    finally:
+        for process in processes.values():  # after a failure, leave no renders running
+            if process.poll() is None:
+                process.kill()
+                process.wait()

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +20,10 @@ from engine.recipe import A1111_WEIGHTING, EmbeddingUse, Hires, LoraUse, Recipe,
 from engine.resources import file_sha256
 from engine.tiny_resources import build_tiny_embedding, build_tiny_lora, build_tiny_vae
 from engine.weights import weights_digest
+from tests.engine.support import run_exported_scripts
 
 THREADS = 1
 STEPS = 6
-SUBPROCESS_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
@@ -144,26 +141,9 @@ def test_every_factor_reproduces_from_the_export_alone(
     shutil.copytree(sd_model_dir, given / "some-model")
     for name, path in files.items():
         shutil.copy(path, given / f"renamed-{name}.safetensors")
-    processes = {}
-    env = {**os.environ, "PYTHONPATH": ""}
-    for name, document in cases.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "script.py").write_text(export_script(document), encoding="utf-8")
-        for role, data in (("init_image", init_png), ("mask", mask_png)):
-            if role in document["inputs"]:
-                target = folder / document["inputs"][role]["file"]
-                target.parent.mkdir(exist_ok=True)
-                target.write_bytes(data)
-        command = [sys.executable, "script.py", "--files", str(given), "--out", "out.png"]
-        processes[name] = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    for name, process in processes.items():
-        stdout, stderr = process.communicate(timeout=SUBPROCESS_TIMEOUT_S)
-        expected = cases[name]["expected_pixel_sha256"]
-        assert process.returncode == 0, (name, stdout.decode(), stderr.decode()[-3000:])
-        assert f"sha256 {expected}" in stdout.decode(), name
+    run_exported_scripts(
+        cases, folder=tmp_path, files=given, inputs={"init_image": init_png, "mask": mask_png}
+    )
 
 
 def test_a_missing_resource_is_a_usage_error(

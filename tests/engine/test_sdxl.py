@@ -6,10 +6,7 @@ refuse SDXL fields; an SDXL record's export re-renders bit-identically in a fres
 from __future__ import annotations
 
 import io
-import os
 import shutil
-import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -19,7 +16,7 @@ import torch
 from PIL import Image
 
 from engine import render_steps
-from engine.export import export_document, export_script
+from engine.export import export_document
 from engine.pipeline import RenderedImage, RenderRequest, configure_determinism, load, render
 from engine.png_files import pixel_sha256
 from engine.recipe import (
@@ -40,6 +37,7 @@ from engine.recipe import (
 from engine.resources import file_sha256
 from engine.tiny_sdxl import build_tiny_sdxl, build_tiny_sdxl_embedding, build_tiny_sdxl_lora
 from engine.weights import weights_digest
+from tests.engine.support import run_exported_scripts
 
 STEPS = 4
 THREADS = 1
@@ -363,21 +361,7 @@ def test_sdxl_records_reproduce_from_the_export_alone(
     shutil.copytree(models["refiner"], given / "another-model")
     for name in ("lora", "embedding"):
         shutil.copy(models[name], given / f"renamed-{name}.safetensors")
-    env = {**os.environ, "PYTHONPATH": ""}
-    processes = {}
-    for name, document in cases.items():
-        folder = tmp_path / name
-        folder.mkdir()
-        (folder / "script.py").write_text(export_script(document), encoding="utf-8")
-        command = [sys.executable, "script.py", "--files", str(given), "--out", "out.png"]
-        processes[name] = subprocess.Popen(
-            command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-        )
-    for name, process in processes.items():
-        stdout, stderr = process.communicate(timeout=SUBPROCESS_TIMEOUT_S)
-        expected = cases[name]["expected_pixel_sha256"]
-        assert process.returncode == 0, (name, stdout.decode(), stderr.decode()[-3000:])
-        assert f"sha256 {expected}" in stdout.decode(), name
+    run_exported_scripts(cases, folder=tmp_path, files=given)
 
 
 def test_an_export_of_a_refiner_record_needs_the_refiner_described(
