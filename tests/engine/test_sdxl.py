@@ -41,7 +41,6 @@ from tests.engine.support import run_exported_scripts
 
 STEPS = 4
 THREADS = 1
-SUBPROCESS_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
