@@ -204,15 +204,31 @@ class Image(models.Model):
         return str(self.thumbnail.url) if self.thumbnail else self.display_url
 
     @property
+    def output_width(self) -> int:
+        """The stored picture's width: the recipe's, or a hires pass's final one."""
+        return self._output_size()[0]
+
+    @property
+    def output_height(self) -> int:
+        return self._output_size()[1]
+
+    def _output_size(self) -> tuple[int, int]:
+        if not self.hires:
+            return self.width, self.height
+        return self.recipe().hires.size(self.width, self.height)  # type: ignore[union-attr]
+
+    @property
     def grid_srcset(self) -> str:
         """`srcset` candidates by intrinsic width: the previews, then the stored full image."""
         candidates: list[tuple[str, int]] = []
         if self.thumbnail:
-            candidates.append((str(self.thumbnail.url), min(self.width, GRID_WIDTHS[0])))
+            candidates.append((str(self.thumbnail.url), min(self.output_width, GRID_WIDTHS[0])))
         if self.thumbnail_large:
-            candidates.append((str(self.thumbnail_large.url), min(self.width, GRID_WIDTHS[1])))
-        if self.image_file and (not candidates or self.width > candidates[-1][1]):
-            candidates.append((str(self.image_file.url), self.width))
+            candidates.append(
+                (str(self.thumbnail_large.url), min(self.output_width, GRID_WIDTHS[1]))
+            )
+        if self.image_file and (not candidates or self.output_width > candidates[-1][1]):
+            candidates.append((str(self.image_file.url), self.output_width))
         return ", ".join(f"{url} {width}w" for url, width in candidates)
 
     @property

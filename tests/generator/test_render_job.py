@@ -246,3 +246,17 @@ def test_a_worker_loads_the_default_model_before_its_first_job(model_version) ->
     pipeline._load.cache_clear()
     rendering.warm_default_model()
     assert pipeline._load.cache_info().currsize == 1  # the default model, loaded
+
+
+def test_a_hires_record_says_the_size_of_its_picture() -> None:
+    from generator.models import Image
+
+    plain = Image(width=64, height=48)
+    hires = Image(
+        width=64,
+        height=48,
+        prompt="x",
+        hires={"scale": 1.5, "upscaler": "Latent", "steps": 0, "denoise": 0.5},
+    )
+    assert (plain.output_width, plain.output_height) == (64, 48)
+    assert (hires.output_width, hires.output_height) == (96, 72)
