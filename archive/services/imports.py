@@ -2,7 +2,9 @@
 
 Each source has a stable key; a key already imported is a duplicate (and a "changed" problem
 when what the source says differs now), so importing the same paths again adds nothing and an
-interrupted import resumes by running it again. Per batch of rows, one transaction: the new
+interrupted import resumes by running it again. Rows kept as "needs model" or "needs resource"
+are looked at again when imported again: registering the file and re-running the import
+brings them in. Per batch of rows, one transaction: the new
 records (the source's own pixels stored, like a render's), their provenance rows, counts.
 
 What a source becomes:
@@ -280,11 +282,17 @@ def _import_batch(
     problems: list[ImportProblem] = []
     fresh: list[SourceRecipe] = []
     sources = [row for row in batch if isinstance(row, SourceRecipe)]
-    known = dict(
-        SourceRecord.objects.filter(
-            source_key__in=[source.source_key for source in sources]
-        ).values_list("source_key", "content_digest")
+    earlier = SourceRecord.objects.filter(source_key__in=[s.source_key for s in sources])
+    known = dict(earlier.values_list("source_key", "content_digest"))
+    # Rows kept waiting for their model or a resource, with no record made: importing them
+    # again looks again (the file may be registered now), replacing the waiting row.
+    waiting = set(
+        earlier.filter(
+            state__in=[SourceRecord.State.NEEDS_MODEL, SourceRecord.State.NEEDS_RESOURCE],
+            image__isnull=True,
+        ).values_list("source_key", flat=True)
     )
+    retried: list[str] = []
     # A picture some record already has (a Seedbank render, an earlier import) is not new.
     present = pixel_digests_present(digests=[
         s.source_key.removeprefix("image:") for s in sources if s.source_key.startswith("image:")
@@ -297,6 +305,10 @@ def _import_batch(
         if row.source_key.removeprefix("image:") in present and row.source_key not in known:
             counts.duplicates += 1
             continue
+        if row.source_key in waiting and row.source_key not in retried:
+            retried.append(row.source_key)
+            fresh.append(row)
+            continue
         if row.source_key in known:
             counts.duplicates += 1
             if known[row.source_key] != row.content_digest:
@@ -308,6 +320,7 @@ def _import_batch(
         known[row.source_key] = row.content_digest  # the same source twice in one batch
         fresh.append(row)
     with transaction.atomic():
+        SourceRecord.objects.filter(source_key__in=retried, image__isnull=True).delete()
         records = _records(run, fresh, models, resources, counts, render_missing=render_missing)
         _copy_insert(SourceRecord, records)
         _copy_insert(ImportProblem, problems)

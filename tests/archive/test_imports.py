@@ -333,6 +333,16 @@ def test_resources_are_found_by_hash_and_rows_without_them_are_never_rendered(
     queued = SourceRecord.objects.get(state="queued").image
     assert [(lora["resource"], lora["weight"]) for lora in queued.loras] == [(outline.sha256, 0.5)]
 
+    # The missing LoRA is registered; importing the same files again brings that row in and
+    # leaves the rest as they were.
+    detail = _resource(tmp_path, "lora", "add_detail", addnet_sha256="7c6bad76eb54" + "0" * 52)
+    with django_capture_on_commit_callbacks(execute=True):
+        again = run_import([*sorted(tmp_path.glob("*.png")), tmp_path / "rows.jsonl"])
+    assert (again.imported, again.needs_resource, again.duplicates) == (1, 2, 3)
+    record = SourceRecord.objects.get(location="unknown.png")
+    assert record.state == "imported"
+    assert record.image.loras[0]["resource"] == detail.sha256
+
 
 def test_a_name_alone_finds_a_resource_only_when_one_file_has_it(tmp_path, model_version):
     from archive.services.imports import _resource_sha256
