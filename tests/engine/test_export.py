@@ -39,6 +39,7 @@ STANDALONE_MODULES = {
     "transformers",
     "torchvision",
     "safetensors",
+    "peft",  # LoRA layers of a text encoder (engine.render_steps injects them with peft)
 }
 SUBPROCESS_TIMEOUT_S = 300
 

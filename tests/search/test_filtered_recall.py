@@ -31,7 +31,7 @@ from tests.factories import ImageFactory
 pytestmark = pytest.mark.django_db
 
 ROWS = 50_000
-QUERIES = 20
+QUERIES = 40  # the mean over 20 moved by 0.05 with one query's luck
 K = 10
 CENTRES = 100
 
@@ -108,6 +108,9 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
                 copy.write_row((pk, name, EMBEDDING_DIM, vector, now))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
+        # One process builds the graph: parallel workers insert in an order that depends on
+        # scheduling, and on a busy machine one CI run built a graph with recall 0.945.
+        cursor.execute("SET LOCAL max_parallel_maintenance_workers = 0")
         # The index as search/models.py declares it.
         cursor.execute(
             "CREATE INDEX embedding_hnsw_cosine ON search_imageembedding USING hnsw "
