@@ -572,6 +572,18 @@ def second_pass_pipeline(pipe):
     return mode_pipeline(pipe, "img2img", scheduler=scheduler)
 
 
+@contextlib.contextmanager
+def _embeddings_loaded(pipes, embeddings):
+    """The embeddings in every pipeline for one render, taken out again whatever happens."""
+    for each in pipes:
+        load_embeddings(each, embeddings)
+    try:
+        yield
+    finally:
+        for each in pipes:
+            unload_embeddings(each, embeddings)
+
+
 def generate(
     pipe,
     *,
@@ -602,12 +614,6 @@ def generate(
     prompts, the size conditioning as (height, width) (None: the size rendered) and
     `refiner`, a dict with the refiner's pipeline ("pipe") and "switch_at". Returns PIL images.
     """
-    sdxl = {
-        "prompt_2": prompt_2,
-        "negative_prompt_2": negative_prompt_2,
-        "conditioning": sdxl_conditioning(original_size, crops_coords_top_left, target_size),
-        "refiner": refiner,
-    }
     if not is_sdxl(pipe) and (
         prompt_2 or negative_prompt_2 or original_size or target_size or refiner
         or tuple(crops_coords_top_left) != (0, 0)
@@ -617,79 +623,57 @@ def generate(
             f"this one is a {type(pipe).__name__}"
         )
     pipes = [pipe] + ([refiner["pipe"]] if refiner is not None else [])
-    for each in pipes:
-        load_embeddings(each, embeddings)
-    try:
-        return _generate(
-            pipe, prompt, negative_prompt, steps, guidance, generators, mode_arguments,
-            clip_skip, hires, encode_pair, callback, second_callback, sdxl,
-        )  # fmt: skip
-    finally:
-        for each in pipes:
-            unload_embeddings(each, embeddings)
-
-
-def _generate(
-    pipe,
-    prompt,
-    negative_prompt,
-    steps,
-    guidance,
-    generators,
-    mode_arguments,
-    clip_skip,
-    hires,
-    encode_pair,
-    callback,
-    second_callback,
-    sdxl,
-):
-    texts = (prompt, negative_prompt, clip_skip, encode_pair)
-    texts_2 = (sdxl["prompt_2"], sdxl["negative_prompt_2"])
-    prompts = prompt_arguments(pipe, *texts, *texts_2)
-    # SD 1.x/2.x pipelines take no size conditioning at all.
-    conditioning = sdxl["conditioning"] if is_sdxl(pipe) else {}
-    per_image = {"num_images_per_prompt": len(generators), "generator": generators}
-    common = {**prompts, "guidance_scale": guidance, **per_image, **conditioning}
-    first_output = "pil"
-    if hires is not None:
-        first_output = "latent" if hires["upscaler"] in HIRES_LATENT_MODES else "pil"
-    refiner = sdxl["refiner"]
-    if refiner is not None:
-        first_output = "latent"
-        mode_arguments = {**mode_arguments, "denoising_end": refiner["switch_at"]}
-    extra = {"callback_on_step_end": callback} if callback is not None else {}
-    first = pipe(
-        num_inference_steps=steps, output_type=first_output, **common, **mode_arguments, **extra
-    ).images
-    if refiner is not None:
-        # The refiner reads the prompts with its own encoder(s) and its own empty-prompt rule;
-        # the micro-conditioning stays the recipe's (a refiner reads an aesthetic score, at
-        # diffusers' defaults, where the base reads the target size).
-        refined = refiner["pipe"]
-        extra = {"callback_on_step_end": second_callback} if second_callback else {}
-        return refined(
-            image=first,
-            num_inference_steps=steps,
-            denoising_start=refiner["switch_at"],
+    with _embeddings_loaded(pipes, embeddings):
+        texts = (prompt, negative_prompt, clip_skip, encode_pair)
+        texts_2 = (prompt_2, negative_prompt_2)
+        prompts = prompt_arguments(pipe, *texts, *texts_2)
+        # SD 1.x/2.x pipelines take no size conditioning at all.
+        conditioning = (
+            sdxl_conditioning(original_size, crops_coords_top_left, target_size)
+            if is_sdxl(pipe)
+            else {}
+        )
+        per_image = {"num_images_per_prompt": len(generators), "generator": generators}
+        common = {**prompts, "guidance_scale": guidance, **per_image, **conditioning}
+        first_output = "pil"
+        if hires is not None:
+            first_output = "latent" if hires["upscaler"] in HIRES_LATENT_MODES else "pil"
+        if refiner is not None:
+            first_output = "latent"
+            mode_arguments = {**mode_arguments, "denoising_end": refiner["switch_at"]}
+        extra = {"callback_on_step_end": callback} if callback is not None else {}
+        first = pipe(
+            num_inference_steps=steps, output_type=first_output, **common, **mode_arguments, **extra
+        ).images
+        if refiner is not None:
+            # The refiner reads the prompts with its own encoder(s) and its own empty-prompt rule;
+            # the micro-conditioning stays the recipe's (a refiner reads an aesthetic score, at
+            # diffusers' defaults, where the base reads the target size).
+            refined = refiner["pipe"]
+            extra = {"callback_on_step_end": second_callback} if second_callback else {}
+            return refined(
+                image=first,
+                num_inference_steps=steps,
+                denoising_start=refiner["switch_at"],
+                output_type="pil",
+                **prompt_arguments(refined, *texts, *texts_2),
+                guidance_scale=guidance,
+                **per_image,
+                **conditioning,
+                **extra,
+            ).images
+        if hires is None:
+            return first
+        size = mode_arguments["width"], mode_arguments["height"]
+        width, height = hires_size(*size, hires["scale"])
+        upscaled = hires_upscale(first, hires["upscaler"], width, height, pipe.vae_scale_factor)
+        second_steps = hires["steps"] or steps
+        extra = {"callback_on_step_end": second_callback} if second_callback is not None else {}
+        return second_pass_pipeline(pipe)(
+            image=upscaled,
+            strength=hires["denoise"],
+            num_inference_steps=hires_inference_steps(second_steps, hires["denoise"]),
             output_type="pil",
-            **prompt_arguments(refined, *texts, *texts_2),
-            guidance_scale=guidance,
-            **per_image,
-            **conditioning,
+            **common,
             **extra,
         ).images
-    if hires is None:
-        return first
-    width, height = hires_size(mode_arguments["width"], mode_arguments["height"], hires["scale"])
-    upscaled = hires_upscale(first, hires["upscaler"], width, height, pipe.vae_scale_factor)
-    second_steps = hires["steps"] or steps
-    extra = {"callback_on_step_end": second_callback} if second_callback is not None else {}
-    return second_pass_pipeline(pipe)(
-        image=upscaled,
-        strength=hires["denoise"],
-        num_inference_steps=hires_inference_steps(second_steps, hires["denoise"]),
-        output_type="pil",
-        **common,
-        **extra,
-    ).images
