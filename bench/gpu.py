@@ -44,15 +44,42 @@ NEGATIVE = "blurry"
 SEEDS = (1234,)
 
 
+def _sd_vae(**config: Any) -> Any:
+    """Stable Diffusion's VAE shape (SD 1.5 and SDXL share it; SDXL changes the scaling)."""
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        block_out_channels=(128, 256, 512, 512),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=2,
+        **config,
+    )
+
+
+def _clip_text(hidden: int, *, layers: int, heads: int, **config: Any) -> Any:
+    """A CLIP text encoder's config: ViT-L's (768) or OpenCLIP bigG's (1280) shape."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        projection_dim=hidden,
+        **config,
+    )
+
+
 def _sd15(folder: Path, seed: int) -> Path:
     """An SD-1.5-shaped pipeline (UNet 860M, CLIP ViT-L text encoder, SD VAE), random weights."""
     from diffusers import (
-        AutoencoderKL,
         PNDMScheduler,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from transformers import CLIPTextModel
 
     from engine.tiny_models import SD15_SCHEDULER
 
@@ -62,23 +89,8 @@ def _sd15(folder: Path, seed: int) -> Path:
     with torch.random.fork_rng(devices=[]), torch.device(device):
         torch.manual_seed(seed)
         unet = UNet2DConditionModel(sample_size=64, cross_attention_dim=768)
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            layers_per_block=2,
-            sample_size=512,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                hidden_size=768,
-                intermediate_size=3072,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                projection_dim=768,
-            )
-        )
+        vae = _sd_vae(sample_size=512)
+        text_encoder = CLIPTextModel(_clip_text(768, layers=12, heads=12))
     pipe = StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -97,12 +109,11 @@ def _sdxl(folder: Path, seed: int) -> Path:
     """An SDXL-base-shaped pipeline (UNet 2.6B with text_time conditioning, CLIP ViT-L and
     OpenCLIP bigG text encoders, SDXL VAE config), random weights."""
     from diffusers import (
-        AutoencoderKL,
         EulerDiscreteScheduler,
         StableDiffusionXLPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
+    from transformers import CLIPTextModel, CLIPTextModelWithProjection
 
     from engine.tiny_sdxl import SDXL_SCHEDULER
 
@@ -124,34 +135,10 @@ def _sdxl(folder: Path, seed: int) -> Path:
             addition_time_embed_dim=256,
             projection_class_embeddings_input_dim=2816,
         )
-        vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512),
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4,
-            layers_per_block=2,
-            sample_size=1024,
-            scaling_factor=0.13025,
-            force_upcast=True,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                hidden_size=768,
-                intermediate_size=3072,
-                num_hidden_layers=12,
-                num_attention_heads=12,
-                projection_dim=768,
-            )
-        )
+        vae = _sd_vae(sample_size=1024, scaling_factor=0.13025, force_upcast=True)
+        text_encoder = CLIPTextModel(_clip_text(768, layers=12, heads=12))
         text_encoder_2 = CLIPTextModelWithProjection(
-            CLIPTextConfig(
-                hidden_size=1280,
-                intermediate_size=5120,
-                num_hidden_layers=32,
-                num_attention_heads=20,
-                projection_dim=1280,
-                hidden_act="gelu",
-            )
+            _clip_text(1280, layers=32, heads=20, hidden_act="gelu")
         )
     pipe = StableDiffusionXLPipeline(
         vae=vae,
