@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -50,6 +51,23 @@ def file_sha256(path: Path) -> str:
         while chunk := handle.read(_CHUNK):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# Digests of files as they are now, per (path, size, mtime): like engine.weights.files_digest
+# for folders, a LoRA is hashed again only when it changed on disk.
+_file_digests: dict[tuple[str, int, int], str] = {}
+
+
+def file_digest(path: Path) -> str | None:
+    """sha256 of a file as it is now (remembered per size and mtime); None when missing."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    key = (str(path), stat.st_size, stat.st_mtime_ns)
+    if key not in _file_digests:
+        _file_digests[key] = file_sha256(path)
+    return _file_digests[key]
 
 
 def autov2(sha256_hex: str) -> str:

@@ -3,7 +3,6 @@ it, and proving its file is still the one registered before a render uses it."""
 
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,12 +12,10 @@ from django.utils.translation import gettext
 
 from engine.png_metadata import ResourceNames
 from engine.recipe import EmbeddingUse, LoraUse, Recipe, ResourceUse
-from engine.resources import file_sha256
+from engine.resources import file_digest
 from generator.models import Resource
 
 _HEX = frozenset("0123456789abcdef")
-# Digests of files as they are now, per (path, size, mtime): a LoRA is hashed once per change.
-_file_digests: dict[tuple[str, int, int], str] = {}
 
 
 class ResourceUnavailable(Exception):
@@ -162,18 +159,6 @@ def resource_files(*, recipe: Recipe) -> dict[str, str]:
             )
         files[sha256] = row.path
     return files
-
-
-def file_digest(path: Path) -> str | None:
-    """sha256 of a file as it is now (remembered per size and mtime), None when missing."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return None
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _file_digests:
-        _file_digests[key] = file_sha256(path)
-    return _file_digests[key]
 
 
 def resource_names(*, recipe: Recipe) -> dict[str, ResourceNames]:
