@@ -39,6 +39,12 @@ class RenderJob(models.Model):
     claim_token = models.CharField(max_length=32, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
+    # The pool process rendering this attempt, on `worker`'s host: a successor on that host
+    # that finds the process gone takes the job over at once instead of waiting out the lease.
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    # What the job costs the GPU, in megapixel-steps (width x height / 1e6 x steps x images,
+    # hires pass included): the unit of quotas and of the time limit (generator/services/queue).
+    cost = models.FloatField(default=0.0, db_default=0.0)
     # The task's soft time limit, from the recipe's size (generator/services/queue.py).
     time_limit_seconds = models.PositiveIntegerField(null=True, blank=True)
     progress_step = models.PositiveIntegerField(default=0)
