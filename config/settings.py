@@ -238,11 +238,14 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 120
 
 # --- render jobs: leases, retries, the sweeper (generator/services/sweeper.py) ---------------
-# A running job's worker renews its lease every third of this; a job whose lease ran out is
-# queued again (its worker died) up to SEEDBANK_JOB_MAX_ATTEMPTS attempts, then failed.
-SEEDBANK_JOB_LEASE_SECONDS = env_int("SEEDBANK_JOB_LEASE_SECONDS", 60, minimum=1)
+# A running job's worker renews its lease from a thread every quarter of this, however long a
+# step takes (generator/services/lease_keeper.py); a job whose lease ran out is queued again
+# (its worker's machine is gone) up to SEEDBANK_JOB_MAX_ATTEMPTS attempts, then failed. A
+# worker killed on a live machine is noticed sooner: by the supervisor, by its successor's
+# first connection, or by Celery re-delivering a killed pool process's task.
+SEEDBANK_JOB_LEASE_SECONDS = env_int("SEEDBANK_JOB_LEASE_SECONDS", 20, minimum=1)
 SEEDBANK_JOB_MAX_ATTEMPTS = env_int("SEEDBANK_JOB_MAX_ATTEMPTS", 3, minimum=1)
-SEEDBANK_SWEEP_SECONDS = env_int("SEEDBANK_SWEEP_SECONDS", 15, minimum=1)
+SEEDBANK_SWEEP_SECONDS = env_int("SEEDBANK_SWEEP_SECONDS", 5, minimum=1)
 # A queued job sent this long ago and still not claimed is sent again: a broker that lost its
 # data (restarted without persistence) must not lose jobs. A duplicate message is harmless:
 # only one delivery can claim the job.
@@ -292,6 +295,11 @@ if not set(SEEDBANK_PRECISIONS) <= {"fp32", "fp16"} or not SEEDBANK_PRECISIONS:
 SEEDBANK_MAX_SIDE = env_int("SEEDBANK_MAX_SIDE", 1024, minimum=64)
 SEEDBANK_MAX_STEPS = env_int("SEEDBANK_MAX_STEPS", 150, minimum=1)
 SEEDBANK_MAX_BATCH = env_int("SEEDBANK_MAX_BATCH", 8, minimum=1)
+# The most GPU work one job may ask for, in megapixel-steps (width x height / 1e6 x steps x
+# images, hires pass included: engine.pricing). 160 is one 1024² image at 150 steps (157), a
+# batch of 8 at 512² and 75 steps, or 4 at 512² with a 2x hires pass at 30 steps; 1024² x 150
+# steps x 8 (1258, an hour or more of one GPU) is refused.
+SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS = env_int("SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS", 160, minimum=1)
 SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1)
 # How long anonymous visitors may be shown a cached page (gallery/page_cache.py); 0 turns it off.
 SEEDBANK_PAGE_CACHE_SECONDS = env_int("SEEDBANK_PAGE_CACHE_SECONDS", 10)
@@ -342,6 +350,22 @@ SEEDBANK_IMPORT_MAX_UPLOAD_BYTES = env_int(
 # --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
 SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)
 SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY = env_int("SEEDBANK_QUOTA_GPU_SECONDS_PER_DAY", 1800, minimum=1)
+# The day's GPU work per user, in megapixel-steps (the image count above does not see size or
+# steps): 1600 is ~200 images at 512² and 30 steps (7.9 each), or ten of the largest jobs.
+SEEDBANK_QUOTA_MEGAPIXEL_STEPS_PER_DAY = env_int(
+    "SEEDBANK_QUOTA_MEGAPIXEL_STEPS_PER_DAY", 1600, minimum=1
+)
+# GPU work one user may have queued or rendering at once. With one worker, it is how long the
+# next user's job can wait behind theirs; as much as one largest job (no less, or that job could
+# never be queued), i.e. ~20 images at 512² and 30 steps.
+SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS = env_int(
+    "SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS", SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS, minimum=1
+)
+if SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS < SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS:
+    raise ImproperlyConfigured(
+        "SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS must be at least "
+        "SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS, or the largest job could never be queued"
+    )
 SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
 SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
 SEEDBANK_RATE_SIGNUP_PER_HOUR = env_int("SEEDBANK_RATE_SIGNUP_PER_HOUR", 5, minimum=1)

@@ -5,12 +5,13 @@ Services publish these by name (generator/services/queue.py), so importing the w
 (torch, diffusers) stays out of web processes.
 """
 
-from celery import Task, shared_task
+from celery import Task, current_app, shared_task
 
 from generator.pool_warmup import warm_pool_processes
 from generator.services.queue import RENDER_TASK, REPRODUCE_TASK
 from generator.services.rendering import render_job_run, reproduction_run, warm_default_model
 from generator.services.sweeper import jobs_sweep
+from generator.worker_start import RecoverJobsOnConnect
 
 SWEEP_TASK = "generator.tasks.sweep_jobs"
 
@@ -32,3 +33,5 @@ def sweep_jobs() -> None:
 
 # Each pool process keeps its pipeline between jobs: load it before the first job waits.
 warm_pool_processes(queue="gpu", warm=warm_default_model)
+# Each (re)connection to the broker recovers what a dead worker or a lost broker left behind.
+current_app.steps["consumer"].add(RecoverJobsOnConnect)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
+import psutil
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from engine.pricing import recipe_megapixel_steps
 from engine.recipe import Recipe
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
@@ -21,6 +24,8 @@ from generator.services.records import image_keywords_index
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
 
 
 def render_job_create(
@@ -42,11 +47,13 @@ def render_job_create(
         hires_limit = job_time_limit(
             width=width, height=height, images=recipe.batch_size, steps=hires_steps
         )
+    cost = recipe_megapixel_steps(recipe)
     with transaction.atomic():
-        quota_hold(user=owner, renders=recipe.batch_size)
+        quota_hold(user=owner, renders=recipe.batch_size, cost=cost)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.RENDER,
             owner=owner,
+            cost=cost,
             progress_total=recipe.steps + hires_steps,
             sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
             time_limit_seconds=job_time_limit(
@@ -81,19 +88,25 @@ class JobStopped(Exception):
     sweeper queued it again. The attempt stops and stores nothing."""
 
 
-def render_job_claim(*, job_id: int, worker: str = "") -> RenderJob | None:
+def render_job_claim(*, job_id: int, worker: str = "", pid: int | None = None) -> RenderJob | None:
     """Take a job for this attempt, or None when it cannot be taken.
 
-    One conditional UPDATE makes the claim atomic: a queued job, or a running one whose lease
-    ran out (its worker died before the sweeper noticed), within the attempt limit. A second
-    delivery of a job that is running under a live lease is refused, so no job renders twice
-    at once. The returned row carries this attempt's claim token.
+    One conditional UPDATE makes the claim atomic: a queued job; a running one whose lease ran
+    out (its worker died before the sweeper noticed); or a running one whose pool process on
+    this very worker is gone (Celery re-delivers a killed process's task to its successor at
+    once: waiting out the lease would leave the job idle). All within the attempt limit. A
+    second delivery of a job that is running under a live lease in a live process is refused,
+    so no job renders twice at once. The returned row carries this attempt's claim token.
     """
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=RenderJob.Status.QUEUED) | Q(
         status=RenderJob.Status.RUNNING, lease_expires_at__lt=now
     )
+    orphan = _orphaned_on(worker, job_id=job_id)
+    if orphan is not None:
+        # Fenced by the dead attempt's token: if anything moved meanwhile, no claim.
+        claimable |= Q(status=RenderJob.Status.RUNNING, claim_token=orphan)
     claimed = (
         RenderJob.objects.filter(claimable, pk=job_id)
         .filter(attempts__lt=settings.SEEDBANK_JOB_MAX_ATTEMPTS)
@@ -103,11 +116,27 @@ def render_job_claim(*, job_id: int, worker: str = "") -> RenderJob | None:
             claim_token=token,
             lease_expires_at=now + _lease(),
             worker=worker[:200],
+            worker_pid=pid,
             started_at=now,
             progress_step=0,
         )
     )
     return RenderJob.objects.filter(pk=job_id, claim_token=token).first() if claimed else None
+
+
+def _orphaned_on(worker: str, *, job_id: int) -> str | None:
+    """The claim token of the job's running attempt when that attempt belongs to this worker
+    (same Celery node name, so the same host) and its process no longer exists."""
+    if not worker:
+        return None
+    running = (
+        RenderJob.objects.filter(pk=job_id, status=RenderJob.Status.RUNNING, worker=worker[:200])
+        .values_list("worker_pid", "claim_token")
+        .first()
+    )
+    if running is None or running[0] is None or psutil.pid_exists(running[0]):
+        return None
+    return running[1]
 
 
 def _lease() -> timedelta:
@@ -129,6 +158,57 @@ def render_job_heartbeat(*, job: RenderJob, step: int, total: int) -> None:
     )
     if not renewed:
         raise JobStopped(f"job {job.pk} was cancelled or taken over")
+
+
+def render_job_lease_renew(*, job: RenderJob) -> bool:
+    """Push the lease forward without touching progress (the worker's lease keeper, between
+    steps however long they are); False when this attempt no longer holds the job."""
+    return bool(_held(job).update(lease_expires_at=timezone.now() + _lease()))
+
+
+def jobs_release(jobs: QuerySet[RenderJob], *, why: str) -> tuple[list[RenderJob], int]:
+    """Queue the given running jobs again (their worker is gone), or fail those that used all
+    their attempts; returns (re-queued jobs, failed count). Re-queued jobs are sent once the
+    transaction commits. Rows another sweeper holds are skipped."""
+    requeued: list[RenderJob] = []
+    failed = 0
+    with transaction.atomic():
+        # SKIP LOCKED: two sweepers (two beat processes by mistake) never handle a job twice.
+        held = jobs.select_for_update(skip_locked=True).filter(status=RenderJob.Status.RUNNING)
+        for job in held.order_by("pk")[:500]:
+            job.claim_token, job.lease_expires_at, job.worker_pid = "", None, None
+            fields = ["status", "claim_token", "lease_expires_at", "worker_pid"]
+            if job.attempts >= settings.SEEDBANK_JOB_MAX_ATTEMPTS:
+                job.status = RenderJob.Status.FAILED
+                job.error = (
+                    f"The worker rendering this job stopped answering {job.attempts} times "
+                    f"(last: {job.worker or 'unknown'}); giving up."
+                )
+                job.finished_at = timezone.now()
+                job.save(update_fields=[*fields, "error", "finished_at"])
+                fail_outputs(job)
+                failed += 1
+                continue
+            logger.warning(
+                "job %s lost its worker %s (%s, attempt %s); queueing it again",
+                *(job.pk, job.worker, why, job.attempts),
+            )
+            job.status = RenderJob.Status.QUEUED
+            job.save(update_fields=fields)
+            requeued.append(job)
+        for job in requeued:
+            transaction.on_commit(lambda job=job: job_send(job=job))  # type: ignore[misc]
+    return requeued, failed
+
+
+def jobs_release_worker(*, worker: str) -> int:
+    """Queue again at once the jobs held by `worker` (a Celery node name), which has just died
+    or just started afresh: it holds nothing any more. Called by the supervisor when the
+    process exits and by the worker itself when it starts (generator/worker_start.py)."""
+    requeued, failed = jobs_release(
+        RenderJob.objects.filter(worker=worker[:200]), why=f"{worker} exited"
+    )
+    return len(requeued) + failed
 
 
 def render_job_fail(*, job: RenderJob, error: str) -> None:

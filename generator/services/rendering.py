@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from generator.models import Image, ImageEnvironment, ModelVersion, RenderJob, R
 from generator.selectors.model_versions import model_version_check, model_version_refiner_check
 from generator.selectors.recipes import model_version_default
 from generator.selectors.resources import resource_files, resource_names
+from generator.services.lease_keeper import LeaseKeeper
 from generator.services.records import PIXEL_COLUMNS, image_store_pixels
 from generator.services.render_jobs import (
     JobStopped,
@@ -85,11 +87,12 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
     )
     switches = pipeline.configure_determinism(settings.SEEDBANK_TORCH_THREADS)
     started = time.perf_counter()
-    rendered = pipeline.render_splitting_on_oom(
-        request,
-        on_step=_progress_reporter(job=job),
-        png_text=png_text_for(image.recipe_portable(), resource_names(recipe=request.recipe)),
-    )
+    with LeaseKeeper(job) as lease:
+        rendered = pipeline.render_splitting_on_oom(
+            request,
+            on_step=_progress_reporter(job=job, lease=lease),
+            png_text=png_text_for(image.recipe_portable(), resource_names(recipe=request.recipe)),
+        )
     job.render_seconds = time.perf_counter() - started
     environment = rendered[0].environment
     # "cuda: NVIDIA A100-SXM4-40GB" / "cpu: AMD EPYC": the kind first, so prices can match it.
@@ -110,11 +113,12 @@ def pipeline_run(*, job: RenderJob, image: Image, whole_batch: bool = True) -> l
 PROGRESS_INTERVAL_SECONDS = 0.5
 
 
-def _progress_reporter(*, job: RenderJob) -> Callable[[int, int], None]:
+def _progress_reporter(*, job: RenderJob, lease: LeaseKeeper) -> Callable[[int, int], None]:
     last = -PROGRESS_INTERVAL_SECONDS
 
     def report(step: int, total: int) -> None:
         nonlocal last
+        lease.raise_if_lost()
         now = time.monotonic()
         if step >= total or now - last >= PROGRESS_INTERVAL_SECONDS:
             last = now
@@ -148,7 +152,7 @@ def warm_default_model() -> None:
 def render_job_run(*, job_id: int, worker: str = "") -> None:
     """Worker side of a render job. Idempotent: a finished job, or one another attempt holds,
     is left alone."""
-    job = render_job_claim(job_id=job_id, worker=worker)
+    job = render_job_claim(job_id=job_id, worker=worker, pid=os.getpid())
     if job is None:
         logger.info("render job %s: nothing to do (finished, cancelled or held)", job_id)
         return
@@ -246,7 +250,7 @@ def reproduction_run(*, reproduction_id: int, worker: str = "") -> None:
     )
     if reproduction is None:
         return
-    job = render_job_claim(job_id=reproduction.job_id, worker=worker)
+    job = render_job_claim(job_id=reproduction.job_id, worker=worker, pid=os.getpid())
     if job is None:
         logger.info("reproduction %s: nothing to do (finished, cancelled or held)", reproduction_id)
         return

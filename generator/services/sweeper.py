@@ -23,7 +23,7 @@ from django.utils import timezone
 from generator.models import RenderJob
 from generator.selectors.quotas import QuotaExceeded, quota_check
 from generator.services.queue import job_send
-from generator.services.render_jobs import fail_outputs
+from generator.services.render_jobs import fail_outputs, jobs_release
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +56,27 @@ def jobs_sweep() -> Sweep:
     return sweep
 
 
+def jobs_resend_queued(*, waiting_messages: int | None = None, in_flight: int = 0) -> int:
+    """Send every queued job again now, when the broker may have lost their messages (a worker
+    just started, or reconnected to a broker that restarted). `waiting_messages` is how many
+    the broker still holds for the queue, when known: if that covers the queued jobs (less the
+    `in_flight` deliveries workers hold), nothing was lost and nothing is sent. Duplicates are
+    harmless (only one delivery claims a job); a job is never left waiting for the resend sweep.
+    """
+    settled = timezone.now() - JUST_SUBMITTED
+    queued = RenderJob.objects.filter(status=RenderJob.Status.QUEUED, created_at__lt=settled)
+    if waiting_messages is not None and waiting_messages + in_flight >= queued.count():
+        return 0
+    sent = 0
+    for job in queued.select_related("owner").order_by("pk")[:500]:
+        if job.sent_at is None and not _still_within_quota(job):
+            continue
+        sent += job_send(job=job)
+    if sent:
+        logger.warning("re-sent %s queued job(s) the broker may have lost", sent)
+    return sent
+
+
 def _still_within_quota(job: RenderJob) -> bool:
     """A job the broker never took cost no quota (generator.selectors.quotas); before it is
     sent at last, its owner must still have room for it, as at submit."""
@@ -76,46 +97,4 @@ def _still_within_quota(job: RenderJob) -> bool:
 
 
 def _expired_leases(now: datetime) -> tuple[list[RenderJob], int]:
-    requeued: list[RenderJob] = []
-    failed = 0
-    with transaction.atomic():
-        # SKIP LOCKED: two sweepers (two beat processes by mistake) never handle a job twice.
-        expired = (
-            RenderJob.objects.select_for_update(skip_locked=True)
-            .filter(status=RenderJob.Status.RUNNING, lease_expires_at__lt=now)
-            .order_by("pk")[:500]
-        )
-        for job in expired:
-            job.claim_token = ""
-            job.lease_expires_at = None
-            if job.attempts >= settings.SEEDBANK_JOB_MAX_ATTEMPTS:
-                job.status = RenderJob.Status.FAILED
-                job.error = (
-                    f"The worker rendering this job stopped answering {job.attempts} times "
-                    f"(last: {job.worker or 'unknown'}); giving up."
-                )
-                job.finished_at = timezone.now()
-                job.save(
-                    update_fields=[
-                        "status",
-                        "error",
-                        "finished_at",
-                        "claim_token",
-                        "lease_expires_at",
-                    ]
-                )
-                fail_outputs(job)
-                failed += 1
-            else:
-                logger.warning(
-                    "job %s lost its worker %s (attempt %s); queueing it again",
-                    job.pk,
-                    job.worker,
-                    job.attempts,
-                )
-                job.status = RenderJob.Status.QUEUED
-                job.save(update_fields=["status", "claim_token", "lease_expires_at"])
-                requeued.append(job)
-        for job in requeued:
-            transaction.on_commit(lambda job=job: job_send(job=job))  # type: ignore[misc]
-    return requeued, failed
+    return jobs_release(RenderJob.objects.filter(lease_expires_at__lt=now), why="its lease ran out")
