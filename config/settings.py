@@ -218,7 +218,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Must exceed the longest job, or Redis redelivers a job that is still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env_int("SEEDBANK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60)
+    "visibility_timeout": env_int("SEEDBANK_VISIBILITY_TIMEOUT", 6 * 3600, minimum=60),
+    # A stalled Redis (stopped, not gone) must not hold a request: without a socket timeout a
+    # publish waits for its reply forever. (Consumers wait on BRPOP with its own 1 s timeout.)
+    "socket_timeout": 2.0,
+    "socket_connect_timeout": 2.0,
 }
 CELERY_TASK_DEFAULT_QUEUE = "cpu"
 CELERY_TASK_ROUTES = {
@@ -382,7 +386,8 @@ if not _cache_url and CELERY_BROKER_URL.startswith("redis+socket://"):
 SEEDBANK_CACHE_SHARED = bool(_cache_url)
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _cache_url}
+        # Short timeouts, and pages go on without it when it is down (gallery/cache.py).
+        {"BACKEND": "gallery.cache.DegradingRedisCache", "LOCATION": _cache_url}
         if _cache_url
         else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     )

@@ -1,7 +1,16 @@
-"""Fixed-window rate limits on Django's cache, and the 429 answer that explains them."""
+"""Fixed-window rate limits on Django's cache, and the 429 answer that explains them.
+
+When the shared cache cannot count (Redis stopped, stalled or gone: gallery/cache.py), each
+web process counts in its own memory until it is back. Limits then hold per process (a client
+gets at most `limit` x web processes): looser, but the site keeps serving. Refusing everyone
+with a 503 instead would turn a cache outage into a site outage, and a rate limiter exists to
+keep one client from crowding out the others, not to stop all of them.
+"""
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 from typing import TYPE_CHECKING
 
@@ -10,11 +19,16 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext_lazy as _
+from redis.exceptions import RedisError
+
+from gallery.cache import CacheUnavailable
 
 if TYPE_CHECKING:
     from django_stubs_ext import StrOrPromise
 
 WINDOW_SECONDS = 60
+
+logger = logging.getLogger(__name__)
 
 
 def client_address(request: HttpRequest) -> str:
@@ -41,11 +55,39 @@ def hit(*, scope: str, identity: str, limit: int, window: int = WINDOW_SECONDS) 
     """Count one request; when over `limit` per `window` seconds return the seconds until the
     window resets."""
     now = time.time()
-    key = f"ratelimit:{scope}:{identity}:{int(now // window)}"
-    cache.add(key, 0, timeout=window + 1)
-    if cache.incr(key) > limit:
+    window_index = int(now // window)
+    key = f"ratelimit:{scope}:{identity}:{window_index}"
+    try:
+        cache.add(key, 0, timeout=window + 1)
+        count = cache.incr(key)
+    except (CacheUnavailable, RedisError, OSError, ValueError) as exc:
+        # ValueError: the key the add() above could not write is missing (Django's incr).
+        logger.debug("rate limit %s counted in this process (%s)", scope, exc)
+        count = _local_counts.incr(key, expires=(window_index + 1) * window)
+    if count > limit:
         return window - int(now % window)
     return None
+
+
+class _LocalCounts:
+    """Per-process counters for when the shared cache cannot count; expired windows are
+    dropped as new ones start, so memory stays bounded by the clients of one window."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: dict[str, tuple[int, float]] = {}
+
+    def incr(self, key: str, *, expires: float) -> int:
+        with self._lock:
+            now = time.time()
+            if len(self._counts) > 10_000:
+                self._counts = {k: v for k, v in self._counts.items() if v[1] > now}
+            count, _ = self._counts.get(key, (0, expires))
+            self._counts[key] = (count + 1, expires)
+            return count + 1
+
+
+_local_counts = _LocalCounts()
 
 
 def too_many_requests(
