@@ -1,4 +1,5 @@
-"""Default device prices and cost arithmetic (Django-free).
+"""Default device prices and cost arithmetic (Django-free): what a job costs the GPU in
+megapixel-steps, and what its seconds cost in dollars.
 
 Defaults come from the seed's AWS on-demand table (2022), per GPU: the cheapest single-GPU
 instance of each kind, and p4d's 32.77 USD/h split over its 8 A100s. CPU rendering is priced at a
@@ -9,6 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from decimal import Decimal
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.recipe import Recipe
 
 DEFAULT_DEVICE_PRICES: dict[str, tuple[str, str]] = {
     # name_contains: (USD per hour, where the figure comes from)
@@ -30,3 +35,24 @@ def price_per_hour(device_name: str, prices: Iterable[tuple[str, Decimal]]) -> D
 
 def cost_usd(seconds: float, usd_per_hour: Decimal) -> Decimal:
     return (Decimal(str(seconds)) * usd_per_hour / Decimal(3600)).quantize(Decimal("0.000001"))
+
+
+def megapixel_steps(*, width: int, height: int, images: int, steps: int) -> float:
+    """The GPU work of `images` images of width x height denoised `steps` times: the unit of
+    quotas, of the per-job cap and of the task time limit. Time per step grows at least with
+    the pixels, so a 1024² image costs four 512² ones."""
+    return width * height / 1e6 * images * steps
+
+
+def recipe_megapixel_steps(recipe: Recipe) -> float:
+    """A recipe's whole cost: its render, plus the hires pass at the larger size (as many steps
+    as the first pass unless it names its own). img2img counts every step (an upper bound:
+    strength skips some), as the time limit does."""
+    cost = megapixel_steps(
+        width=recipe.width, height=recipe.height, images=recipe.batch_size, steps=recipe.steps
+    )
+    if recipe.hires is not None:
+        width, height = recipe.hires.size(recipe.width, recipe.height)
+        steps = recipe.hires.steps or recipe.steps
+        cost += megapixel_steps(width=width, height=height, images=recipe.batch_size, steps=steps)
+    return cost

@@ -23,6 +23,7 @@ from typing import Any
 # Messages for people: English here, translated by the web layer (engine.messages).
 from engine.messages import Message as M
 from engine.messages import gettext_noop as _
+from engine.pricing import recipe_megapixel_steps
 from engine.schedulers import DEFAULT_SCHEDULER, SCHEDULERS
 
 SEED_MAX = 2**32 - 1  # A1111 and diffusers users exchange 32-bit seeds
@@ -527,6 +528,14 @@ class RecipeLimits:
     max_side: int = 1024
     max_steps: int = 150
     max_batch: int = 8
+    # Sides, steps and batch each within their limits still multiply: 1024², 150 steps, a
+    # batch of 8 holds one GPU for hours. The product is capped too (engine.pricing).
+    max_job_megapixel_steps: float = math.inf
+
+
+# What the job as a whole breaks (its cost), not one field: Django's NON_FIELD_ERRORS.
+WHOLE_RECIPE = "__all__"
+_COST_FIELDS = frozenset({"width", "height", "steps", "batch_size", "hires"})
 
 
 def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
@@ -612,6 +621,19 @@ def recipe_errors(recipe: Recipe, limits: RecipeLimits) -> dict[str, list[str]]:
     if recipe.seed is not None and recipe.seed + recipe.batch_size - 1 > SEED_MAX:
         add("seed", M(_("Seed + batch size runs past the largest seed; pick a smaller seed.")))
     _resource_errors(recipe, limits, add)
+    if not errors.keys() & _COST_FIELDS:  # a field out of range says so itself
+        cost = recipe_megapixel_steps(recipe)
+        if cost > limits.max_job_megapixel_steps:
+            add(
+                WHOLE_RECIPE,
+                M(
+                    _("This job is too big: %(cost)s megapixel-steps (width × height in "
+                      "megapixels × steps × images, hires pass included), and one job may take "
+                      "at most %(most)s. Lower the size, the steps or the batch size."),
+                    cost=f"{cost:.1f}",
+                    most=f"{limits.max_job_megapixel_steps:g}",
+                ),
+            )  # fmt: skip
     return errors
 
 

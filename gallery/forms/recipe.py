@@ -20,6 +20,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from engine.pricing import recipe_megapixel_steps
 from engine.recipe import (
     HIRES_UPSCALERS,
     REFINER_SWITCH_SUGGESTED,
@@ -386,6 +387,11 @@ class RecipeFormBase(forms.Form):
         if painted is not None:
             mask_id = source_image_store(picture=painted, kind="mask", owner=owner).pk
         return self._recipe(init_image_id=init_id, mask_id=mask_id)
+
+    def cost(self) -> float:
+        """The accepted recipe's GPU work in megapixel-steps (engine.pricing), known before its
+        uploads are stored: what the quota is asked about."""
+        return recipe_megapixel_steps(self._recipe(init_image_id=None, mask_id=None))
 
     def _recipe(self, *, init_image_id: int | None, mask_id: int | None) -> Recipe:
         values: dict[str, Any] = {}

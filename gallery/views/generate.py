@@ -55,7 +55,11 @@ def submit_recipe(
     refusal added to the form (the caller shows it again)."""
     try:
         # Checked before the form stores uploads: a refused render leaves nothing behind.
-        quota_check(user=request.user, renders=form.cleaned_data.get("batch_size") or 1)  # type: ignore[arg-type]
+        quota_check(
+            user=request.user,  # type: ignore[arg-type]
+            renders=form.cleaned_data.get("batch_size") or 1,
+            cost=form.cost(),
+        )
         job = submit(form.recipe())
     except ValidationError as exc:
         form.add_error(None, exc)

@@ -29,6 +29,7 @@ def recipe_limits() -> RecipeLimits:
         max_side=settings.SEEDBANK_MAX_SIDE,
         max_steps=settings.SEEDBANK_MAX_STEPS,
         max_batch=settings.SEEDBANK_MAX_BATCH,
+        max_job_megapixel_steps=settings.SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS,
     )
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
+from engine.pricing import recipe_megapixel_steps
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
 from generator.selectors.records import image_pending_restore
@@ -26,11 +28,13 @@ def reproduction_create(
     """Queue a re-render of `image` (row first, then the task once committed). It costs the
     requester's quota like a new render: the whole batch, or one image when rendered alone."""
     images = image.batch_size if whole_batch else 1
+    cost = recipe_megapixel_steps(replace(image.recipe(), batch_size=images))
     with transaction.atomic():
-        quota_hold(user=requested_by, renders=images)
+        quota_hold(user=requested_by, renders=images, cost=cost)
         job = RenderJob.objects.create(
             kind=RenderJob.Kind.REPRODUCE,
             owner=requested_by,
+            cost=cost,
             progress_total=image.steps,
             sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
             time_limit_seconds=job_time_limit(
