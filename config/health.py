@@ -109,7 +109,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
         results["workers"] = {"ok": None}
     healthy = results["database"]["ok"] and results["broker"]["ok"]
     down = sorted(name for name, result in results.items() if result.get("ok") is False)
-    return JsonResponse(
+    response = JsonResponse(
         {"status": "ok" if healthy else "unavailable", "down": down, **results},
         status=200 if healthy else 503,
     )
+    if not healthy:
+        response["Retry-After"] = "5"  # a load balancer's next probe
+    return response
