@@ -35,6 +35,7 @@ _MESSAGES = {
     "dict_type": "Send a JSON object.",
     "int_type": "Enter a whole number.",
     "float_type": "Enter a number.",
+    "finite_number": "Enter a finite number (not NaN or Infinity).",
     "bool_type": "Enter true or false.",
     "extra_forbidden": "Unknown field: a Seedbank recipe has no such field (see the OpenAPI "
     "document at /api/v1/openapi.json).",

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, ConfigDict, create_model
 
 from engine.recipe import (
     HIRES_UPSCALERS,
+    SEED_MAX,
     Hires,
     ResourceUse,
     field_type,
@@ -19,6 +20,7 @@ from engine.recipe import (
     input_name,
     spec,
 )
+from gallery.forms.search import STORED_SIDE_MAX
 
 
 def _storable(text: str) -> str:
@@ -37,13 +39,14 @@ SafeText = Annotated[str, AfterValidator(_storable)]
 
 class StrictSchema(Schema):
     # A boolean is not a number and an object is not a prompt: no lax coercion in the API.
-    model_config = ConfigDict(strict=True)
+    # Python's JSON reads NaN and Infinity, which no recipe field means (and jsonb refuses).
+    model_config = ConfigDict(strict=True, allow_inf_nan=False)
 
 
 class ClosedSchema(StrictSchema):
     # A recipe field this API does not know is refused by name, never dropped: a LoRA the
     # server ignored would come back as another picture with no word said.
-    model_config = ConfigDict(strict=True, extra="forbid")
+    model_config = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
 
 
 class LoraIn(ClosedSchema):
@@ -186,9 +189,9 @@ class ImagesQuery(Schema):
     limit: int = Field(24, ge=1, le=100, description="page size")
     model: str = Field("", description="model version name, e.g. tiny-sd@seed0")
     scheduler: str = Field("", description="canonical scheduler name, e.g. PNDM")
-    width: int | None = Field(None, ge=1, description="exact width in pixels")
-    height: int | None = Field(None, ge=1, description="exact height in pixels")
-    seed: int | None = Field(None, ge=0, description="exact seed")
+    width: int | None = Field(None, ge=1, le=STORED_SIDE_MAX, description="exact width in pixels")
+    height: int | None = Field(None, ge=1, le=STORED_SIDE_MAX, description="exact height in pixels")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="exact seed")
     date_from: str = Field("", description="created on or after (YYYY-MM-DD)")
     date_to: str = Field("", description="created on or before (YYYY-MM-DD)")
     collection: str = Field("", description="slug of a public collection")

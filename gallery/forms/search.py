@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from engine.recipe import SEED_MAX
 from engine.schedulers import SCHEDULERS
 from gallery.forms.uploads import picture_from_upload
 from gallery.selectors import (
@@ -23,6 +24,11 @@ MODES = [
 ]
 
 
+# The largest width or height a record can hold (generator.models.Image: a smallint column):
+# imported records may be larger than SEEDBANK_MAX_SIDE allows renders to be, so the filter is
+# bounded by what is stored, and a larger value is refused instead of reaching the database.
+STORED_SIDE_MAX = 32767
+
 # Infinite scroll over search results stops here (8 × 24 = 192 records): past that a better
 # query serves better than scrolling, and each page re-ranks everything above it.
 SEARCH_MAX_PAGES = 8
@@ -36,9 +42,10 @@ class SearchForm(forms.Form):
     like = forms.IntegerField(required=False, widget=forms.HiddenInput)
     model = forms.ChoiceField(required=False)
     scheduler = forms.ChoiceField(required=False)
-    width = forms.IntegerField(required=False, min_value=1)
-    height = forms.IntegerField(required=False, min_value=1)
-    seed = forms.IntegerField(required=False, min_value=0)
+    width = forms.IntegerField(required=False, min_value=1, max_value=STORED_SIDE_MAX)
+    height = forms.IntegerField(required=False, min_value=1, max_value=STORED_SIDE_MAX)
+    # Every record's seed is a recipe's (imports refuse others): 0..SEED_MAX.
+    seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX)
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     collection = forms.ChoiceField(required=False)

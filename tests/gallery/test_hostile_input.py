@@ -11,12 +11,62 @@ from hypothesis import strategies as st
 
 from generator.models import RenderJob
 
-pytestmark = pytest.mark.django_db
+# Searches by words embed the query with the tiny CLIP, built on first use.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_sd_path")]
 
 
 @pytest.fixture
 def quiet_client() -> Client:
     return Client(raise_request_exception=False)
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"width": "32768"}, "width"),  # past the smallint column the filter reads
+        ({"height": "32768"}, "height"),
+        ({"width": "99999999999999999999"}, "width"),
+        ({"seed": "9223372036854775808"}, "seed"),  # past bigint
+        ({"seed": "4294967296"}, "seed"),  # past the largest recipe seed
+        ({"seed": "-1"}, "seed"),
+        ({"width": "0"}, "width"),
+        ({"min_score": "nan"}, "min_score"),
+        ({"min_score": "inf"}, "min_score"),
+        ({"min_score": "1e999"}, "min_score"),
+        ({"page": "99999999999999999999"}, "page"),
+        ({"like": "abc"}, "like"),
+    ],
+)
+def test_out_of_range_search_filters_are_a_400_naming_the_field(quiet_client, params, field):
+    response = quiet_client.get("/search/", {"q": "cat", **params})
+    assert response.status_code == 400, response.content[:300]
+    form = response.context["form"]
+    assert field in form.errors, form.errors
+    assert str(form.errors[field][0]) in response.content.decode()  # shown beside the filter
+    response = quiet_client.get("/api/v1/images", {"q": "cat", **params})
+    if field == "page":  # the API pages by cursor: page is not one of its parameters
+        return
+    assert response.status_code == 400, response.content[:300]
+    errors = response.json()["errors"]
+    assert list(errors) == [field] and all(isinstance(m, str) and m for m in errors[field])
+
+
+def test_the_largest_valid_filters_still_search(quiet_client):
+    params = {"q": "cat", "width": "32767", "height": "32767", "seed": str(2**32 - 1)}
+    assert quiet_client.get("/search/", params).status_code == 200
+    response = quiet_client.get("/api/v1/images", params)
+    assert response.status_code == 200 and response.json()["results"] == []
+
+
+@pytest.mark.parametrize("value", ["NaN", "Infinity", "-Infinity", "1e400"])
+@pytest.mark.parametrize("field", ["guidance", "strength", "refiner_switch_at"])
+def test_non_finite_numbers_in_a_render_body_are_refused(client, user, model_version, field, value):
+    client.force_login(user)
+    body = f'{{"prompt": "x", "{field}": {value}}}'
+    response = client.post("/api/v1/renders", body, content_type="application/json")
+    assert response.status_code == 400, response.content
+    assert list(response.json()["errors"]) == [field]
+    assert RenderJob.objects.count() == 0
 
 
 @pytest.mark.parametrize(
