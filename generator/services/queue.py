@@ -16,6 +16,7 @@ from django.conf import settings
 from django.utils import timezone
 from kombu.exceptions import KombuError
 
+from engine.recipe import Recipe
 from generator.models import RenderJob, Reproduction
 
 logger = logging.getLogger(__name__)
@@ -30,11 +31,17 @@ HARD_LIMIT_GRACE_SECONDS = 30
 BROKER_ERRORS = (KombuError, OSError)
 
 
-def job_time_limit(*, width: int, height: int, images: int, steps: int) -> int:
-    """Soft time limit for rendering `images` images of width x height in `steps` steps."""
-    megapixel_steps = width * height / 1e6 * images * steps
+def job_time_limit(*, cost: float) -> int:
+    """Soft time limit for a job of `cost` megapixel-steps (engine.pricing: the unit quotas
+    count in too)."""
     per_unit = settings.SEEDBANK_JOB_SECONDS_PER_MEGAPIXEL_STEP
-    return settings.SEEDBANK_JOB_TIME_LIMIT_BASE + math.ceil(megapixel_steps * per_unit)
+    return settings.SEEDBANK_JOB_TIME_LIMIT_BASE + math.ceil(cost * per_unit)
+
+
+def job_progress_total(recipe: Recipe) -> int:
+    """The denoising steps a render of `recipe` reports: a hires pass is a second render."""
+    hires_steps = (recipe.hires.steps or recipe.steps) if recipe.hires is not None else 0
+    return recipe.steps + hires_steps
 
 
 def _task_for(job: RenderJob) -> tuple[str, int]:

@@ -19,7 +19,7 @@ from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
 from generator.selectors.recipes import recipe_validate
 from generator.selectors.resources import recipe_embeddings_pin
-from generator.services.queue import job_revoke, job_send, job_time_limit
+from generator.services.queue import job_progress_total, job_revoke, job_send, job_time_limit
 from generator.services.records import image_keywords_index
 
 if TYPE_CHECKING:
@@ -39,14 +39,6 @@ def render_job_create(
     model_version = recipe_validate(recipe=recipe, user=owner)
     recipe = recipe.with_seed()
     assert recipe.seed is not None
-    # A hires pass is a second render at the larger size: it counts in progress and time.
-    hires_steps, hires_limit = 0, 0
-    if recipe.hires is not None:
-        hires_steps = recipe.hires.steps or recipe.steps
-        width, height = recipe.hires.size(recipe.width, recipe.height)
-        hires_limit = job_time_limit(
-            width=width, height=height, images=recipe.batch_size, steps=hires_steps
-        )
     cost = recipe_megapixel_steps(recipe)
     with transaction.atomic():
         quota_hold(user=owner, renders=recipe.batch_size, cost=cost)
@@ -54,15 +46,10 @@ def render_job_create(
             kind=RenderJob.Kind.RENDER,
             owner=owner,
             cost=cost,
-            progress_total=recipe.steps + hires_steps,
+            # A hires pass is a second render at the larger size: it counts in progress and time.
+            progress_total=job_progress_total(recipe),
             sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
-            time_limit_seconds=job_time_limit(
-                width=recipe.width,
-                height=recipe.height,
-                images=recipe.batch_size,
-                steps=recipe.steps,
-            )
-            + hires_limit,
+            time_limit_seconds=job_time_limit(cost=cost),
         )
         Image.objects.bulk_create(
             Image(

@@ -12,7 +12,7 @@ from engine.pricing import recipe_megapixel_steps
 from generator.models import Image, RenderJob, Reproduction
 from generator.selectors.quotas import quota_hold
 from generator.selectors.records import image_pending_restore
-from generator.services.queue import job_send, job_time_limit
+from generator.services.queue import job_progress_total, job_send, job_time_limit
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -35,11 +35,9 @@ def reproduction_create(
             kind=RenderJob.Kind.REPRODUCE,
             owner=requested_by,
             cost=cost,
-            progress_total=image.steps,
+            progress_total=job_progress_total(image.recipe()),
             sent_at=timezone.now(),  # published on commit; cleared if the broker refuses it
-            time_limit_seconds=job_time_limit(
-                width=image.width, height=image.height, images=images, steps=image.steps
-            ),
+            time_limit_seconds=job_time_limit(cost=cost),
         )
         reproduction = Reproduction.objects.create(
             image=image,
