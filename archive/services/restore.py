@@ -79,6 +79,8 @@ def backup_restore(
                 f"{len(clashes)} file(s) already exist with other bytes; nothing was restored "
                 "(restore into empty folders):\n" + "\n".join(str(path) for path in clashes)
             )
+        if progress:
+            progress("database restore", 0, 0)
         _restore_database(staged / manifest["database"]["file"], manifest, pg_bin)
         for move in moves:
             if not move.destination.exists():
@@ -148,6 +150,8 @@ def _placement(
             home = models_root / item["relative"]
         else:  # registered in place outside the models folder: brought home, by row id
             home = models_root / "restored" / f"{item['pk']}-{item['relative']}"
+        if item["place"] != "shipped" and not _inside(home, models_root):
+            raise RestoreRefused(f"{item['label']}: {home} is outside {models_root}")
         if str(home) != item["path"]:
             paths.append((item, str(home)))
         if "stored" not in item:
@@ -159,6 +163,11 @@ def _placement(
                 destination = home / inside if item["layout"] == "folder" else home
                 moves.append(_Move(staged / name, destination, sha256))
     return moves, paths, warnings
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """Whether `path` stays under `root` (a manifest naming ../ would not)."""
+    return path.resolve().is_relative_to(root.resolve()) and path.resolve() != root.resolve()
 
 
 def _restore_database(dump: Path, manifest: dict[str, Any], pg_bin: Path | None) -> None:
