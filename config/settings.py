@@ -8,6 +8,7 @@ message naming the variable.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -85,6 +86,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "csp",
+    "axes",  # failed sign-ins, counted in the database (gallery/signin.py)
     "generator",
     "gallery",
     "archive",
@@ -107,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, as axes asks: turns a sign-in its backend refused into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 # Scripts and styles come only from our own static files (no inline code anywhere).
@@ -172,10 +176,36 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    # Django's list of 20,000 leaked passwords ("password", "12345678", ...), and all digits.
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "home"
+
+# --- sign-in throttling (django-axes; the answer and the reset are gallery/signin.py) --------
+# Axes' backend comes first: it refuses a locked-out sign-in before the password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# SEEDBANK_LOGIN_FAILURE_LIMIT failed sign-ins for one account (from anywhere), or from one
+# address (for any accounts), lock that account, or that address, until
+# SEEDBANK_LOGIN_COOLOFF_MINUTES have passed since the last failure (a try while locked out
+# starts the wait again). Locking an account lets a stranger keep its owner out for a while;
+# a short cool-off keeps that cheap, while a guesser gets 5 tries per quiet quarter hour.
+AXES_FAILURE_LIMIT = env_int("SEEDBANK_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SEEDBANK_LOGIN_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+# The address as the rate limits see it (SEEDBANK_CLIENT_IP_HEADER behind a proxy).
+AXES_CLIENT_IP_CALLABLE = "gallery.signin.client_ip"
+AXES_LOCKOUT_CALLABLE = "gallery.signin.locked_out"  # 429 + Retry-After, translated
+# A successful sign-in clears that account's failures from that address only (gallery/signin.py),
+# not axes' reset of everything from the address.
+AXES_RESET_ON_SUCCESS = False
+# No history of successful sign-ins is kept (axes would add a row per sign-in, forever).
+AXES_DISABLE_ACCESS_LOG = True
 
 # English and Simplified Chinese. No language prefix in URLs: a page has one address, and the
 # language comes from the switcher's cookie (django_language), else Accept-Language. The

@@ -250,7 +250,8 @@ def signup(request: HttpRequest) -> HttpResponse:
     form = UserCreationForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
-        auth_login(request, user)
+        # Signed in by the password it was just given: no need to ask axes' backend first.
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         return redirect("home")
     return render(
         request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200
