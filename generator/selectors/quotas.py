@@ -42,10 +42,13 @@ def _never_ran(job: str) -> Q:
     )
 
 
-def quota_check(*, user: User | None, renders: int, cost: float = 0.0) -> None:
+def quota_check(
+    *, user: User | None, renders: int, cost: float = 0.0, queued_job: RenderJob | None = None
+) -> None:
     """Refuse work past the user's rolling 24-hour allowance, or past what one user may have
     waiting for the GPU at once (staff and system work are exempt). `renders` images costing
-    `cost` megapixel-steps (engine.pricing) are about to be queued."""
+    `cost` megapixel-steps (engine.pricing) are about to be queued; or `queued_job`, stored
+    while the broker was down, is about to be sent at last (it already counts as waiting)."""
     if user is None or user.is_staff:
         return
     since = timezone.now() - timedelta(hours=24)
@@ -100,6 +103,8 @@ def quota_check(*, user: User | None, renders: int, cost: float = 0.0) -> None:
             % {"used": f"{seconds:.0f}", "budget": gpu_budget}
         )
     waiting, most = jobs["waiting"] or 0.0, settings.SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS
+    if queued_job is not None:
+        waiting -= queued_job.cost
     if cost and waiting + cost > most:
         raise QuotaExceeded(
             gettext(

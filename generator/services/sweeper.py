@@ -82,7 +82,7 @@ def _still_within_quota(job: RenderJob) -> bool:
     sent at last, its owner must still have room for it, as at submit."""
     renders = job.images.count() if job.kind == RenderJob.Kind.RENDER else 1
     try:
-        quota_check(user=job.owner, renders=renders)
+        quota_check(user=job.owner, renders=renders, cost=job.cost, queued_job=job)
     except QuotaExceeded as exc:
         with transaction.atomic():
             if RenderJob.objects.filter(pk=job.pk, status=RenderJob.Status.QUEUED).update(

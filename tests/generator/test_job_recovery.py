@@ -10,10 +10,13 @@ import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 from celery import current_app
 from django.test import override_settings
+from django.utils import timezone
+from kombu.exceptions import OperationalError
 
 from engine.recipe import Recipe
 from generator.models import RenderJob
@@ -158,3 +161,29 @@ def test_queued_jobs_are_resent_at_once_when_the_broker_lost_their_messages(
     assert jobs_resend_queued(waiting_messages=1) == 3
     assert sorted(args[0] for _, args in published) == sorted(job.pk for job in jobs)
     assert jobs_resend_queued(waiting_messages=None) == 3  # the broker could not say
+
+
+def test_a_job_stored_while_the_broker_was_down_is_sent_within_its_owners_budget(
+    user, model_version, monkeypatch, settings, django_capture_on_commit_callbacks
+) -> None:
+    """It already counts as waiting (not twice), and the day's budget is checked by cost."""
+
+    def refuse(*args, **kwargs):
+        raise OperationalError("Connection refused.")
+
+    monkeypatch.setattr(current_app, "send_task", refuse)
+    with django_capture_on_commit_callbacks(execute=True):
+        fits = new_job(user, model_version, seed=1)
+        too_much = new_job(user, model_version, seed=2)
+    unsent = RenderJob.objects.filter(pk__in=[fits.pk, too_much.pk])
+    assert unsent.filter(sent_at__isnull=True).count() == 2
+    unsent.update(created_at=timezone.now() - timedelta(minutes=1))
+    # The day's budget holds one of them; the in-flight limit exactly both.
+    settings.SEEDBANK_QUOTA_MEGAPIXEL_STEPS_PER_DAY = fits.cost * 1.5
+    settings.SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS = fits.cost * 2
+    sent: list[list[int]] = []
+    monkeypatch.setattr(current_app, "send_task", lambda name, args=(), **kw: sent.append(args))
+    jobs_sweep()
+    too_much.refresh_from_db()
+    assert sent == [[fits.pk]]
+    assert too_much.status == RenderJob.Status.FAILED and "quota ran out" in too_much.error
