@@ -58,10 +58,10 @@ class _Hashing:
         return data
 
 
-def bundle_open(path: Path) -> tarfile.TarFile:
-    """A new bundle at `path` (gzip when it ends in .gz). PAX headers: names of any length and
-    files over 8 GiB (a checkpoint can be)."""
-    mode = "w:gz" if path.name.endswith(".gz") else "w"
+def bundle_open(path: Path, *, gzip: bool = False) -> tarfile.TarFile:
+    """A new bundle at `path`, gzipped or not. PAX headers: names of any length and files over
+    8 GiB (a checkpoint can be)."""
+    mode = "w:gz" if gzip else "w"
     return tarfile.open(path, mode, format=tarfile.PAX_FORMAT)  # type: ignore[call-overload,no-any-return]
 
 

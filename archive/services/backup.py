@@ -80,8 +80,8 @@ class BackupResult:
 def backup_create(
     *, out: Path, pg_bin: Path | None = None, progress: Progress | None = None
 ) -> BackupResult:
-    """Write a backup to `out` (a .tar, or .tar.gz), never half of one: it is written beside
-    as `<out>.partial` and renamed when complete."""
+    """Write a backup to `out` (a .tar; gzipped when the name ends in .gz), never half of one:
+    it is written beside as `<out>.partial` and renamed when complete."""
     started = time.monotonic()
     out = Path(out).resolve()
     if out.exists():
@@ -93,7 +93,7 @@ def backup_create(
             progress("database dump", 0, 0)
         snapshot = backup_snapshot(dump=Path(work) / DUMP_NAME, pg_bin=pg_bin)
         try:
-            with bundle_open(partial) as tar:
+            with bundle_open(partial, gzip=out.name.endswith(".gz")) as tar:
                 manifest = _write_files(tar, snapshot, progress)
                 bundle_add_json(tar, MANIFEST, manifest)
             os.replace(partial, out)

@@ -109,9 +109,7 @@ def media_file_state(*, table: str, pk: int) -> FileState | None:
         others = [name for name in _FILE_STATE_COLUMNS if name in concrete]
         row = (
             model._default_manager.filter(pk=pk)
-            .values(
-                *(concrete[column].attname for column in [*(f.column for f in fields), *others])
-            )
+            .values(*(f.attname for f in fields), *(concrete[c].attname for c in others))
             .first()
         )
         if row is None:

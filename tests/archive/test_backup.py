@@ -358,3 +358,13 @@ def test_source_digests_are_checked_with_their_own_formula(archive_rows, media):
         flipped.save(media / source.file.name)
     (problem,) = archive_check()
     assert (problem.kind, problem.subject) == (CHANGED, source.file.name)
+
+
+def test_a_backup_named_gz_is_gzipped(archive_rows, tmp_path):
+    plain, zipped = tmp_path / "seedbank.tar", tmp_path / "seedbank.tar.gz"
+    backup_create(out=plain)
+    backup_create(out=zipped)
+    assert zipped.read_bytes()[:2] == b"\x1f\x8b"
+    with tarfile.open(zipped, "r:gz") as tar:
+        manifest = json.loads(tar.extractfile(MANIFEST).read())  # type: ignore[union-attr]
+    assert {i["name"] for i in manifest["files"]} == {i["name"] for i in _manifest(plain)["files"]}

@@ -35,7 +35,7 @@ def test_files_come_back_with_the_digests_they_went_in_with(tmp_path, suffix):
     small.write_bytes(b"\x89PNG tiny")
     path = tmp_path / f"backup{suffix}"
     copied: list[int] = []
-    with bundle_open(path) as tar:
+    with bundle_open(path, gzip=suffix == ".tar.gz") as tar:
         entries = [
             bundle_add_file(tar, big, "models/1/unet/weights.safetensors", advance=copied.append),
             bundle_add_file(tar, small, "media/images/a.png", advance=copied.append),
