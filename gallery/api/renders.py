@@ -13,6 +13,7 @@ from ninja.security import django_auth
 from engine.recipe import Recipe, input_fields, input_name
 from gallery import ratelimit
 from gallery.api.schemas import Errors, JobOut, Message, RecipeIn
+from gallery.forms.uploads import stored_sources_errors
 from gallery.payloads import job_payload
 from generator.selectors.jobs import job_for_viewer
 from generator.selectors.model_versions import model_version_resolve
@@ -44,6 +45,9 @@ def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignor
         loras=[(lora.resource, lora.weight) for lora in values["loras"]], vae=values["vae"]
     )
     errors = dict(resolved.errors)
+    errors |= stored_sources_errors(
+        init_image_id=values["init_image_id"], mask_id=values["mask_id"], viewer=request.user
+    )
     if values["refiner"]:
         # Named as people name models; the recipe keeps the weights digest.
         refiner = model_version_resolve(ref=values["refiner"])

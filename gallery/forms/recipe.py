@@ -36,7 +36,7 @@ from engine.recipe import (
     recipe_errors,
     spec,
 )
-from gallery.forms.uploads import picture_from_upload
+from gallery.forms.uploads import picture_from_upload, stored_sources_errors
 from generator.i18n import translated
 from generator.models import Image, ModelVersion
 from generator.selectors.recipes import (
@@ -371,7 +371,36 @@ class RecipeFormBase(forms.Form):
             for message in messages:
                 field = {"init_image": "init_upload", "mask": "mask_upload"}.get(name, name)
                 self.add_error(field if field in self.fields else None, translated(message))
+        if not errors:
+            self._check_stored_sources(cleaned)
         return cleaned
+
+    def _check_stored_sources(self, cleaned: dict[str, Any]) -> None:
+        """The stored init image and mask named by id, as recipe() would use them (an upload or
+        a record given beside an id wins over it): the viewer's to use, with their files, and
+        the mask the init image's size."""
+        mode = cleaned.get("mode")
+        uses_init, uses_mask = mode in ("img2img", "inpaint"), mode == "inpaint"
+        init_upload = cleaned.get("init_upload") if uses_init else None
+        painted = (cleaned.get("mask_upload") or cleaned.get("mask_data")) if uses_mask else None
+        given = init_upload is not None or cleaned.get("init_record") is not None
+        init_id = cleaned.get("init_image_id") if uses_init and not given else None
+        mask_id = cleaned.get("mask_id") if uses_mask and painted is None else None
+        problems = stored_sources_errors(
+            init_image_id=init_id,
+            mask_id=mask_id,
+            viewer=self.viewer,
+            # A record used as the init image is left out: its size is its stored file's.
+            init_size=init_upload.size if init_upload is not None else None,
+            mask_size=painted.size if painted is not None else None,
+        )
+        fields = {
+            "init_image": "init_image_id" if init_id is not None else "init_upload",
+            "mask": "mask_id" if mask_id is not None else "mask_upload",
+        }
+        for name, messages in problems.items():
+            for message in messages:
+                self.add_error(fields[name], message)
 
     def recipe(self) -> Recipe:
         """The accepted recipe; stores uploaded init images and masks (by content hash, as the

@@ -21,7 +21,7 @@ from gallery.payloads import job_payload
 from generator.models import RenderJob
 from generator.selectors.jobs import job_cancellable_by, job_for_viewer, job_images
 from generator.selectors.quotas import QuotaExceeded, quota_check
-from generator.selectors.recipes import source_image_find
+from generator.selectors.recipes import source_image_find, source_usable
 from generator.selectors.records import image_detail
 from generator.services.render_jobs import render_job_cancel, render_job_create
 
@@ -62,11 +62,26 @@ def submit_recipe(
         )
         job = submit(form.recipe())
     except ValidationError as exc:
-        form.add_error(None, exc)
+        _add_errors(form, exc)
         return None
     except QuotaExceeded as exc:
         return ratelimit.too_many_requests(request, str(exc))
     return redirect("job_detail", job_id=job.pk)
+
+
+# The services name a stored input by its recipe field, the form by its own.
+_FORM_FIELDS = {"init_image": "init_image_id", "mask": "mask_id"}
+
+
+def _add_errors(form: Any, exc: ValidationError) -> None:
+    """The service's refusal on the form, each message by the form's field where it has one
+    (add_error refuses a name the form does not have)."""
+    if not hasattr(exc, "error_dict"):
+        form.add_error(None, exc)
+        return
+    for name, errors in exc.error_dict.items():
+        field = _FORM_FIELDS.get(name, name)
+        form.add_error(field if field in form.fields else None, errors)
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,11 @@ def init_source(form: Any, viewer: Any) -> InitPreview | None:
         if record is not None and record.image_file:
             return InitPreview(record.image_file.url, record.width, record.height)
     source = source_image_find(source_id=form["init_image_id"].value(), kind="init")
-    return InitPreview(source.file.url, source.width, source.height) if source else None
+    # An id is typed into a form as easily as any other value: someone else's upload is not
+    # previewed (its name and size are theirs), as it is not served (gallery.views.media).
+    if source is None or not source_usable(source_id=source.pk, kind="init", user=viewer):
+        return None
+    return InitPreview(source.file.url, source.width, source.height)
 
 
 # "Use prompt / use seed / use all": which recipe fields a new image takes from a record.

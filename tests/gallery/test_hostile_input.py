@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import io
 import json
+from pathlib import Path
 
 import pytest
 from django.test import Client
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from PIL import Image as PILImage
 
-from generator.models import RenderJob
+from generator.models import RenderJob, SourceImage
+from generator.services.records import source_image_store
 
 # Searches by words embed the query with the tiny CLIP, built on first use.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_sd_path")]
@@ -146,3 +150,131 @@ def test_the_generate_form_never_500(
     }  # fmt: skip
     response = client.post("/generate/", data)
     assert response.status_code < 500, (data, response.content[:300])
+
+
+def _source(mode: str, size: tuple[int, int], fill: object, kind: str, owner) -> SourceImage:
+    return source_image_store(picture=PILImage.new(mode, size, fill), kind=kind, owner=owner)
+
+
+@pytest.fixture
+def stored(user, django_user_model, media_root) -> dict[str, SourceImage]:
+    """Init images and masks by how usable they are to `user`."""
+    stranger = django_user_model.objects.create_user(username="eve", password="pw-for-tests-3")
+    lost = _source("RGB", (64, 64), "green", "init", user)
+    Path(lost.file.path).unlink()
+    return {
+        "init": _source("RGB", (64, 64), "red", "init", user),
+        "mask": _source("L", (64, 64), 255, "mask", user),
+        "small mask": _source("L", (32, 48), 255, "mask", user),
+        "theirs": _source("RGB", (64, 64), "blue", "init", stranger),
+        "lost": lost,
+    }
+
+
+# (mode, init_image_id, mask_id, the recipe field refused): ids by name in `stored`.
+UNUSABLE_SOURCES = [
+    ("img2img", 99_999_999, None, "init_image"),  # no such upload
+    ("img2img", 2**63, None, "init_image"),  # past bigint
+    ("img2img", -1, None, "init_image"),
+    ("img2img", "theirs", None, "init_image"),  # someone else's private upload
+    ("img2img", "mask", None, "init_image"),  # a mask is not an init image
+    ("img2img", "lost", None, "init_image"),  # its file is gone from the disk
+    ("inpaint", "init", "init", "mask"),  # an init image is not a mask
+    ("inpaint", "init", 10**30, "mask"),
+    ("inpaint", "init", "small mask", "mask"),  # 32×48 over a 64×64 init image
+]
+
+
+def _ids(stored, *values):
+    return [stored[v].pk if v in stored else v for v in values]
+
+
+@pytest.mark.parametrize(("mode", "init", "mask", "field"), UNUSABLE_SOURCES)
+def test_unusable_stored_inputs_are_a_400_naming_the_field_in_the_api(
+    client, user, model_version, stored, mode, init, mask, field
+):
+    init_id, mask_id = _ids(stored, init, mask)
+    client.force_login(user)
+    body = {"prompt": "a cat", "mode": mode, "strength": 0.5, "init_image_id": init_id}
+    if mask is not None:
+        body["mask_id"] = mask_id
+    response = client.post("/api/v1/renders", json.dumps(body), content_type="application/json")
+    assert response.status_code == 400, response.content
+    errors = response.json()["errors"]
+    assert list(errors) == [field] and errors[field][0], errors
+    assert RenderJob.objects.count() == 0
+
+
+FORM_FIELD = {"init_image": "init_image_id", "mask": "mask_id"}
+
+
+@pytest.mark.parametrize(
+    ("mode", "init", "mask", "field"),
+    [
+        *UNUSABLE_SOURCES,
+        ("img2img", "abc", None, "init_image"),  # "Enter a whole number."
+        ("img2img", "1.5", None, "init_image"),
+    ],
+)
+def test_unusable_stored_inputs_are_a_400_naming_the_field_in_the_form(
+    quiet_client, user, model_version, stored, mode, init, mask, field
+):
+    init_id, mask_id = _ids(stored, init, mask)
+    quiet_client.force_login(user)
+    data = {"model_version": model_version.pk, "prompt": "a cat", "mode": mode,
+            "strength": "0.5", "init_image_id": init_id, "mask_id": mask_id or ""}  # fmt: skip
+    response = quiet_client.post("/generate/", data)
+    assert response.status_code == 400, response.content[:300]
+    form = response.context["form"]
+    assert list(form.errors) == [FORM_FIELD[field]], form.errors
+    assert str(form.errors[FORM_FIELD[field]][0]) in response.content.decode()
+    assert RenderJob.objects.count() == 0
+
+
+def test_an_uploaded_mask_of_another_size_than_the_uploaded_init_image_is_refused(
+    client, user, model_version
+):
+    client.force_login(user)
+    data = {"model_version": model_version.pk, "prompt": "a cat", "mode": "inpaint",
+            "strength": "0.5", "init_upload": _png("RGB", (64, 64)),
+            "mask_upload": _png("L", (64, 32))}  # fmt: skip
+    response = client.post("/generate/", data)
+    assert response.status_code == 400
+    assert "The mask is 64×32 pixels and the init image 64×64" in response.content.decode()
+    assert not SourceImage.objects.exists()  # nothing stored for a refused recipe
+
+
+def test_usable_stored_inputs_render(client, user, model_version, stored, sent):
+    client.force_login(user)
+    body = {"prompt": "a cat", "mode": "inpaint", "strength": 0.5,
+            "init_image_id": stored["init"].pk, "mask_id": stored["mask"].pk}  # fmt: skip
+    response = client.post("/api/v1/renders", json.dumps(body), content_type="application/json")
+    assert response.status_code == 202, response.content
+    data = {**body, "model_version": model_version.pk, "strength": "0.5"}
+    assert client.post("/generate/", data).status_code == 302
+
+
+def test_the_generate_preview_shows_only_the_viewers_own_init_images(
+    client, user, model_version, stored
+):
+    client.force_login(user)
+    # An invalid form (no prompt) is shown again, with the preview of the init image it names.
+    data = {"model_version": model_version.pk, "prompt": "", "mode": "img2img", "strength": "0.5"}
+    mine = client.post("/generate/", {**data, "init_image_id": stored["init"].pk})
+    assert mine.status_code == 400 and mine.context["init_source"] is not None
+    assert stored["init"].file.name in mine.content.decode()
+    theirs = client.post("/generate/", {**data, "init_image_id": stored["theirs"].pk})
+    assert theirs.status_code == 400 and theirs.context["init_source"] is None
+    page = theirs.content.decode()
+    assert stored["theirs"].file.name not in page and "init-preview" not in page
+    # ...and the file itself is not served to them.
+    assert client.get(stored["theirs"].file.url).status_code == 404
+    assert client.get(stored["init"].file.url).status_code == 200
+
+
+def _png(mode: str, size: tuple[int, int]) -> io.BytesIO:
+    buffer = io.BytesIO()
+    PILImage.new(mode, size).save(buffer, format="PNG")
+    buffer.seek(0)
+    buffer.name = "upload.png"
+    return buffer
