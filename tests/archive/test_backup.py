@@ -265,21 +265,24 @@ def test_a_backup_never_overwrites_one(archive_rows, tmp_path):
     assert backup.read_bytes() == b"yesterday's"
 
 
-def test_a_record_evicted_during_the_backup_restores_evicted(
+def test_the_site_writing_during_a_backup_leaves_it_whole(
     archive_rows, tmp_path, empty_database, monkeypatch
 ):
-    """The dump has the record with its image; by the time files are copied the image is
-    evicted. The restored record is evicted too, with the previews it has now."""
+    """The dump has a record with its image; by the time files are copied the image is evicted
+    and a new record is stored. The restored record is evicted too, with the previews it has
+    now; the new record is not in the dump, and its files are not in the backup."""
     record = archive_rows["records"][4]  # the wide one: two previews
     _reproduced(record)
     dumped = backup_module.backup_snapshot
+    late: list[Image] = []
 
-    def evicting_after_the_dump(**kwargs):
+    def serving_after_the_dump(**kwargs):
         snapshot = dumped(**kwargs)
         image_evict(image=Image.objects.get(pk=record.pk))
+        late.append(_record(archive_rows["model"], 4321))
         return snapshot
 
-    monkeypatch.setattr(backup_module, "backup_snapshot", evicting_after_the_dump)
+    monkeypatch.setattr(backup_module, "backup_snapshot", serving_after_the_dump)
     backup = tmp_path / "seedbank.tar"
     backup_create(out=backup)
     manifest = _manifest(backup)
@@ -287,6 +290,9 @@ def test_a_record_evicted_during_the_backup_restores_evicted(
     assert (fixup["table"], fixup["pk"]) == ("generator_image", record.pk)
     assert fixup["columns"]["image_file"] == "" and fixup["columns"]["evicted_at"]
     assert manifest["missing"] == []
+    names = {item["name"] for item in manifest["files"]}
+    assert f"media/{late[0].image_file.name}" not in names
+    assert f"media/{late[0].thumbnail.name}" not in names
 
     home = tmp_path / "restored"
     restored = _manage("restore", str(backup), target=empty_database, home=home)
@@ -297,6 +303,9 @@ def test_a_record_evicted_during_the_backup_restores_evicted(
     )
     assert image_file == "" and evicted_at is not None
     assert (home / "media" / thumbnail).is_file()
+    assert _query(
+        empty_database, f"SELECT count(*) FROM generator_image WHERE id = {late[0].pk}"
+    ) == [(0,)]
     checked = _manage("check_archive", "--quick", target=empty_database, home=home)
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
