@@ -380,6 +380,11 @@ SEEDBANK_IMPORTS_DIR = Path(env_str("SEEDBANK_IMPORTS_DIR", str(VAR_DIR / "impor
 SEEDBANK_IMPORT_MAX_UPLOAD_BYTES = env_int(
     "SEEDBANK_IMPORT_MAX_UPLOAD_BYTES", 500_000_000, minimum=1
 )
+# The most one zip member may inflate to (tables are streamed, so this bounds time, not memory;
+# an image member is also held to 50 MB): a larger member is reported and skipped.
+SEEDBANK_IMPORT_MAX_MEMBER_BYTES = env_int(
+    "SEEDBANK_IMPORT_MAX_MEMBER_BYTES", 2_000_000_000, minimum=1
+)
 
 # --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
 SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from celery import current_app
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import SuspiciousFileOperation, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import connection, models, transaction
 from django.db.models import F
@@ -43,9 +43,9 @@ from django.utils.text import get_valid_filename
 
 from archive.batching import batched
 from archive.models import ImportProblem, ImportRun, SourceRecord
-from engine.imports.discover import rows
+from engine.imports.discover import Limits, rows
 from engine.imports.source import SourceRecipe, SourceResource
-from engine.imports.tables import Rejected, Row
+from engine.imports.tables import CELL_MAX_CHARS, Rejected, Row
 from engine.recipe import HIRES_UPSCALERS
 from generator.models import Image, ModelVersion, Resource
 from generator.selectors.model_versions import model_version_for_source
@@ -94,14 +94,37 @@ def import_upload_start(
         folder = upload_folder(run.pk)
         folder.mkdir(parents=True, exist_ok=True)
         for number, upload in enumerate(files):
-            # Our own name for the file (the number keeps two "a.png" apart); its suffix
-            # picks the reader.
-            name = get_valid_filename(Path(upload.name or "upload").name) or "upload"
-            with (folder / f"{number:04d}-{name}").open("wb") as handle:
+            with (folder / stored_upload_name(number, upload.name or "")).open("wb") as handle:
                 for chunk in upload.chunks():
                     handle.write(chunk)
         transaction.on_commit(lambda: current_app.send_task(IMPORT_TASK, args=[run.pk]))
     return run
+
+
+# File systems hold 255 bytes a name (ext4, APFS, NTFS in UTF-16 units): a client's name is cut
+# to fit well within, in bytes, since one Chinese character takes three.
+_STORED_NAME_BYTES = 200
+
+
+def stored_upload_name(number: int, client_name: str) -> str:
+    """Our own name for an uploaded file: its number (which keeps two "a.png" apart), then the
+    client's name without folders, cut short but keeping its suffix (which picks the reader).
+    The name as the client sent it stays in the run's sources."""
+    path = Path(client_name.replace("\\", "/"))
+    try:
+        name = get_valid_filename(path.name)
+    except SuspiciousFileOperation:  # "", "." or ".."
+        name = "upload"
+    suffix = Path(name).suffix if len(Path(name).suffix) <= 16 else ""
+    prefix = f"{number:04d}-"
+    budget = _STORED_NAME_BYTES - len(prefix) - len(suffix.encode())
+    stem = name.removesuffix(suffix).encode()[:budget].decode(errors="ignore") or "upload"
+    return f"{prefix}{stem}{suffix}"
+
+
+def import_limits() -> Limits:
+    """What one import may read, from the settings (the rest are the engine's own)."""
+    return Limits(max_member_bytes=settings.SEEDBANK_IMPORT_MAX_MEMBER_BYTES)
 
 
 def upload_folder(run_id: int) -> Path:
@@ -127,7 +150,7 @@ def import_run_execute(*, run_id: int) -> None:
             if not folder.is_dir():  # not an upload (manage.py import reads its own paths)
                 return
             paths = sorted(folder.iterdir())
-            import_rows(run=run, rows=rows(paths, mapping=run.mapping),
+            import_rows(run=run, rows=rows(paths, mapping=run.mapping, limits=import_limits()),
                         render_missing=run.render_missing)  # fmt: skip
             shutil.rmtree(folder, ignore_errors=True)  # the records hold what they need
         finally:
@@ -321,7 +344,9 @@ def _import_batch(
         fresh.append(row)
     with transaction.atomic():
         SourceRecord.objects.filter(source_key__in=retried, image__isnull=True).delete()
-        records = _records(run, fresh, models, resources, counts, render_missing=render_missing)
+        records = _records(
+            run, fresh, models, resources, counts, problems, render_missing=render_missing
+        )
         _copy_insert(SourceRecord, records)
         _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
@@ -367,13 +392,22 @@ def _records(
     models: _ModelCache,
     resources: _ResourceCache,
     counts: _Counts,
+    problems: list[ImportProblem],
     *,
     render_missing: bool,
 ) -> list[SourceRecord]:
     records: list[SourceRecord] = []
     pictures: list[tuple[Image, SourceRecipe]] = []
+
+    def reject(source: SourceRecipe, reason: str) -> None:
+        counts.rejected += 1
+        problems.append(_problem(run, ImportProblem.Kind.REJECTED, source.location, reason))
+
     for source in sources:
         record = _source_record(run, source)
+        if (why := _unstorable(record)) is not None:
+            reject(source, why)
+            continue
         records.append(record)
         model = models.get(source)
         missing = source.missing()
@@ -394,6 +428,10 @@ def _records(
             counts.needs_resource += 1
         elif source.image is not None:
             image = _ready_image(source, model, files)
+            if (why := _unstorable(image)) is not None:
+                records.pop()
+                reject(source, why)
+                continue
             pictures.append((image, source))
             record.image, record.state = image, SourceRecord.State.IMPORTED
             counts.imported += 1
@@ -417,6 +455,51 @@ def _records(
             counts.queued += 1
     _store_pictures(pictures)
     return records
+
+
+# The most an imported record's text (its prompts) may hold: what a table cell may
+# (engine.imports.tables); Postgres keeps a tsvector under 1 MB, and a record's keywords are one.
+_TEXT_MAX_CHARS = CELL_MAX_CHARS
+
+
+def _unstorable(row: models.Model) -> str | None:
+    """Why `row` cannot be written as it is, or None: a value past its column (text longer than
+    a CharField, a number out of an integer column's range, a prompt past _TEXT_MAX_CHARS), a
+    NUL character (Postgres text cannot hold one), a lone surrogate, NaN in JSON. Checked per
+    row before the batch is written: one bad row is rejected alone, where the database would
+    refuse the whole batch and stop the import."""
+    for field in row._meta.concrete_fields:
+        if field.primary_key or field.is_relation or isinstance(field, models.FileField):
+            continue
+        value = getattr(row, field.attname)
+        if value is None:
+            continue
+        try:
+            if isinstance(field, models.JSONField):
+                try:
+                    text = json.dumps(value, ensure_ascii=False, allow_nan=False)
+                except ValueError:
+                    return f"{field.name} holds NaN or Infinity, which JSON cannot"
+                nul = "\\u0000" in text
+            else:
+                text = value if isinstance(value, str) else ""
+                nul = "\x00" in text
+            if nul:
+                return f"{field.name} holds a NUL character"
+            text.encode("utf-8")
+            if isinstance(field, models.TextField) and len(text) > _TEXT_MAX_CHARS:
+                return (
+                    f"{field.name} holds {len(text):,} characters; "
+                    f"an imported record's text may hold at most {_TEXT_MAX_CHARS:,}"
+                )
+            field.run_validators(value)
+        except UnicodeEncodeError:
+            return f"{field.name} is not valid Unicode (a lone surrogate)"
+        except (TypeError, ValueError) as error:
+            return f"{field.name} cannot be stored ({error})"
+        except ValidationError as error:
+            return f"{field.name}: {' '.join(error.messages)}"
+    return None
 
 
 def _source_record(run: ImportRun, source: SourceRecipe) -> SourceRecord:

@@ -189,7 +189,9 @@ class SourceRecipe:
 
 def content_digest(raw: dict[str, Any]) -> str:
     text = json.dumps(raw, sort_keys=True, ensure_ascii=False, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # A lone surrogate (JSON's \ud800) is digested too: the archive then rejects the row by
+    # name, where a failure here would stop the whole import.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def whole_number(name: str, value: Any, *, low: int = 0, high: int | None = None) -> int | None:

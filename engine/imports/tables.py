@@ -85,6 +85,42 @@ class Rejected:
     reason: str
 
 
+# The most one cell (a CSV field, a top-level JSON value) may hold: Python's csv module refuses
+# longer fields by default, and no recipe field needs more (a prompt is at most a few thousand
+# characters). A longer cell rejects its row, never the table.
+CELL_MAX_CHARS = 131_072
+# The most one line is read into memory: the rest of a longer line is skipped unread into
+# memory, and the row it belongs to rejected.
+LINE_MAX_CHARS = 1_048_576
+
+
+class _Lines:
+    """The lines of a text handle, each at most `limit` characters, counted. A longer line
+    comes out empty (a CSV parser then sees no cell of it, quoted or not) and its number is
+    kept in `cut`; its text is read past in bounded pieces, never held whole."""
+
+    def __init__(self, handle: IO[str], limit: int) -> None:
+        self.handle, self.limit = handle, limit
+        self.number = 0
+        self.cut: set[int] = set()
+
+    def __iter__(self) -> Iterator[str]:
+        while line := self.handle.readline(self.limit + 1):
+            self.number += 1
+            if len(line) > self.limit and not line.endswith("\n"):
+                while (rest := self.handle.readline(self.limit)) and not rest.endswith("\n"):
+                    pass
+                self.cut.add(self.number)
+                line = "\n"
+            yield line
+
+    def cut_between(self, first: int, last: int) -> bool:
+        return any(first <= number <= last for number in self.cut)
+
+    def too_long(self) -> str:
+        return f"a line is longer than {self.limit:,} characters"
+
+
 Row = SourceRecipe | Rejected
 
 
@@ -104,17 +140,73 @@ def parse_mapping(pairs: Iterable[str]) -> dict[str, str]:
     return mapping
 
 
-def csv_rows(handle: IO[str], name: str, mapping: Mapping[str, str] = {}) -> Iterator[Row]:
-    reader = csv.DictReader(handle)
-    for values in reader:
-        yield _row("csv", name, f"{name} line {reader.line_num}", values, mapping)
+def csv_rows(
+    handle: IO[str],
+    name: str,
+    mapping: Mapping[str, str] = {},
+    *,
+    max_cell: int = CELL_MAX_CHARS,
+    max_line: int = LINE_MAX_CHARS,
+) -> Iterator[Row]:
+    """One row per record of the table (csv.DictReader's reading); a row the parser cannot
+    read, or with a cell or line past the limits, is rejected alone."""
+    lines = _Lines(handle, max_line)
+    reader = csv.reader(lines)
+    header: list[str] | None = None
+    while True:
+        first = lines.number + 1
+        try:
+            cells = _next_record(reader, max_line)
+        except csv.Error as error:  # the parser starts again at the next line
+            yield Rejected(f"{name} line {lines.number}", f"not readable as CSV ({error})")
+            continue
+        if cells is None:
+            return
+        location = f"{name} line {lines.number}"
+        if lines.cut_between(first, lines.number):
+            yield Rejected(location, lines.too_long())
+            continue
+        if header is None:
+            header = cells
+            continue
+        if not cells:  # a blank line (DictReader skips them too)
+            continue
+        values: dict[str, Any] = dict(zip(header, cells, strict=False))
+        if len(cells) > len(header):  # as DictReader: the extra cells under no name
+            values[None] = cells[len(header) :]  # type: ignore[index]
+        elif len(cells) < len(header):
+            values.update(dict.fromkeys(header[len(cells) :]))
+        yield _row("csv", name, location, values, mapping, max_cell=max_cell)
 
 
-def jsonl_rows(handle: IO[str], name: str, mapping: Mapping[str, str] = {}) -> Iterator[Row]:
-    for number, line in enumerate(handle, start=1):
+def _next_record(reader: Iterator[list[str]], max_field: int) -> list[str] | None:
+    """The next record, its fields read up to `max_field` characters: a cell past the limit
+    is then refused by name (`_row`), where csv's own limit (131,072, one setting for the whole
+    process) would stop the parser part-way through a quoted cell, and the lines after it
+    would be read out of step. Set for this call only."""
+    before = csv.field_size_limit(max(max_field, csv.field_size_limit()))
+    try:
+        return next(reader, None)
+    finally:
+        csv.field_size_limit(before)
+
+
+def jsonl_rows(
+    handle: IO[str],
+    name: str,
+    mapping: Mapping[str, str] = {},
+    *,
+    max_cell: int = CELL_MAX_CHARS,
+    max_line: int = LINE_MAX_CHARS,
+) -> Iterator[Row]:
+    lines = _Lines(handle, max_line)
+    for line in lines:
+        location = f"{name} line {lines.number}"
+        if lines.number in lines.cut:
+            yield Rejected(location, lines.too_long())
+            continue
         if not line.strip():
             continue
-        location = f"{name} line {number}"
         try:
             values = json.loads(line)
         except json.JSONDecodeError as error:
@@ -123,10 +215,10 @@ def jsonl_rows(handle: IO[str], name: str, mapping: Mapping[str, str] = {}) -> I
         if not isinstance(values, dict):
             yield Rejected(location, "a JSON Lines row must be an object")
             continue
-        yield _row("jsonl", name, location, values, mapping)
+        yield _row("jsonl", name, location, values, mapping, max_cell=max_cell)
 
 
-def lexica_rows(handle: IO[str], name: str) -> Iterator[Row]:
+def lexica_rows(handle: IO[str], name: str, *, max_cell: int = CELL_MAX_CHARS) -> Iterator[Row]:
     """Lexica's search API answer, {"images": [{"id", "prompt", "seed", "guidance",
     "width", "height", "model", "src"…}]}, or a list of such image objects."""
     try:
@@ -143,7 +235,7 @@ def lexica_rows(handle: IO[str], name: str) -> Iterator[Row]:
         if not isinstance(values, dict):
             yield Rejected(location, "an image must be an object")
             continue
-        yield _row("lexica", name, location, values, {})
+        yield _row("lexica", name, location, values, {}, max_cell=max_cell)
 
 
 # DiffusionDB (poloclub/diffusiondb) metadata.parquet: one row per image, Stable Diffusion
@@ -169,7 +261,15 @@ def diffusiondb_rows(path: str, name: str) -> Iterator[Row]:
 
 
 def _row(tool: str, name: str, location: str, values: Mapping[str, Any],
-         mapping: Mapping[str, str]) -> Row:  # fmt: skip
+         mapping: Mapping[str, str], *, max_cell: int = CELL_MAX_CHARS) -> Row:  # fmt: skip
+    long = [(str(column), len(value)) for column, value in values.items()
+            if isinstance(value, str) and len(value) > max_cell]  # fmt: skip
+    if long:
+        column, size = long[0]
+        return Rejected(
+            location,
+            f"column {column!r} holds {size:,} characters; a cell may hold at most {max_cell:,}",
+        )
     try:
         return _recipe(tool, name, location, values, mapping)
     except RowRejected as error:

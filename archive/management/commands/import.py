@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from archive.selectors import import_problems, import_problems_count
-from archive.services.imports import import_rows, import_run_start
+from archive.services.imports import import_limits, import_rows, import_run_start
 from engine.imports.discover import rows
 from engine.imports.tables import FIELDS, parse_mapping
 
@@ -48,7 +48,7 @@ class Command(BaseCommand):
         with tqdm(desc=f"import #{run.pk}", unit="row") as bar:
             run = import_rows(
                 run=run,
-                rows=rows(paths, mapping=mapping),
+                rows=rows(paths, mapping=mapping, limits=import_limits()),
                 render_missing=not options["no_render"],
                 progress=bar.update,
             )

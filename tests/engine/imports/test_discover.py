@@ -40,8 +40,10 @@ def test_zip_bomb_member_is_refused_unread(tmp_path):
     with zipfile.ZipFile(tmp_path / "bomb.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
         zf.writestr("big.csv", "prompt\n" + "a" * 3_000_000)  # deflates to a few kB
         zf.writestr("ok.csv", "prompt\nfine\n")
-    found = list(rows([tmp_path / "bomb.zip"], limits=Limits(max_table_bytes=1_000_000)))
-    assert found[0] == Rejected("bomb.zip/big.csv", "inflates to more than 1 MB")
+    found = list(rows([tmp_path / "bomb.zip"], limits=Limits(max_member_bytes=1_000_000)))
+    assert found[0] == Rejected(
+        "bomb.zip/big.csv", "inflates to more than 1 MB (the limit for one zip member)"
+    )
     assert isinstance(found[1], SourceRecipe) and found[1].prompt == "fine"
 
 
