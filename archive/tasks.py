@@ -2,7 +2,14 @@
 
 from celery import shared_task
 
-from archive.services.imports import IMPORT_TASK, RESUME_TASK, import_run_execute, imports_resume
+from archive.services.imports import (
+    IMPORT_TASK,
+    RESUME_TASK,
+    SWEEP_UPLOADS_TASK,
+    import_run_execute,
+    import_uploads_sweep,
+    imports_resume,
+)
 
 
 @shared_task(name=IMPORT_TASK)
@@ -14,3 +21,9 @@ def import_run(run_id: int) -> None:
 def resume_imports() -> None:
     # A worker killed mid-import leaves its run "running"; this picks it up again.
     imports_resume()
+
+
+@shared_task(name=SWEEP_UPLOADS_TASK)
+def sweep_stale_uploads() -> None:
+    # A stopped run's uploaded files stay on disk until this deletes them.
+    import_uploads_sweep()

@@ -309,6 +309,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Upload folders of stopped runs, older than SEEDBANK_UPLOAD_STALE_HOURS.
+    "sweep-stale-uploads": {
+        "task": "archive.tasks.sweep_stale_uploads",
+        "schedule": 3600.0,
+        "options": {"expires": 3600.0},
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -385,6 +391,9 @@ SEEDBANK_IMPORT_MAX_UPLOAD_BYTES = env_int(
 SEEDBANK_IMPORT_MAX_MEMBER_BYTES = env_int(
     "SEEDBANK_IMPORT_MAX_MEMBER_BYTES", 2_000_000_000, minimum=1
 )
+# Uploaded files a stopped (or never started) import left behind are deleted once untouched
+# this long (archive.tasks.sweep_stale_uploads, hourly); a running import's are kept.
+SEEDBANK_UPLOAD_STALE_HOURS = env_int("SEEDBANK_UPLOAD_STALE_HOURS", 48, minimum=1)
 
 # --- quotas and rate limits (staff are exempt from quotas) ----------------------------------
 SEEDBANK_QUOTA_RENDERS_PER_DAY = env_int("SEEDBANK_QUOTA_RENDERS_PER_DAY", 200, minimum=1)

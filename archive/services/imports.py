@@ -25,8 +25,10 @@ What a source becomes:
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
@@ -58,9 +60,12 @@ from generator.signals import records_ready
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
+logger = logging.getLogger(__name__)
+
 BATCH_ROWS = 500
 IMPORT_TASK = "archive.tasks.import_run"
 RESUME_TASK = "archive.tasks.resume_imports"
+SWEEP_UPLOADS_TASK = "archive.tasks.sweep_stale_uploads"
 _LOCK_SPACE = 15  # pg_advisory_lock's first key: this app's runs (the second is the run id)
 
 
@@ -167,6 +172,49 @@ def imports_resume() -> int:
     for run_id in ids:
         current_app.send_task(IMPORT_TASK, args=[run_id])
     return len(ids)
+
+
+def import_uploads_sweep(*, now: float | None = None) -> list[Path]:
+    """Delete the upload folders no run will read again, once untouched for
+    SEEDBANK_UPLOAD_STALE_HOURS: those of stopped and finished runs (a stop leaves its files
+    behind), and those with no run (a request that failed while it saved them). A running run's
+    folder is kept however old (imports_resume takes it up again), and so is anything in the
+    folder that is not a run's (its name is not a number). Returns the folders deleted.
+
+    Nothing else holds these files: records keep their pixels in the media storage."""
+    root = Path(settings.SEEDBANK_IMPORTS_DIR)
+    if not root.is_dir():
+        return []
+    cutoff = (time.time() if now is None else now) - settings.SEEDBANK_UPLOAD_STALE_HOURS * 3600
+    folders = {
+        int(entry.name): entry
+        for entry in root.iterdir()
+        if entry.is_dir() and entry.name.isdigit() and _last_touched(entry) < cutoff
+    }
+    running = set(
+        ImportRun.objects.filter(pk__in=folders, status=ImportRun.Status.RUNNING).values_list(
+            "pk", flat=True
+        )
+    )
+    deleted = []
+    for run_id, folder in sorted(folders.items()):
+        if run_id in running:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("deleted the stale import upload %s", folder)
+        deleted.append(folder)
+    return deleted
+
+
+def _last_touched(folder: Path) -> float:
+    """The latest modification time of the folder and of anything in it."""
+    times = [folder.stat().st_mtime]
+    for path in folder.rglob("*"):
+        try:
+            times.append(path.lstat().st_mtime)
+        except OSError:  # deleted meanwhile
+            continue
+    return max(times)
 
 
 def import_rows(
