@@ -381,6 +381,11 @@ SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE",
 
 SEEDBANK_UPLOAD_MAX_BYTES = env_int("SEEDBANK_UPLOAD_MAX_BYTES", 10_000_000, minimum=1)
 SEEDBANK_UPLOAD_MAX_PIXELS = env_int("SEEDBANK_UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)
+# Image search decodes in the web process: a JPEG at a reduced scale (any size up to the limit
+# above), a PNG or WebP whole, so those are held to this (16 MP RGBA: 64 MB decoded).
+SEEDBANK_SEARCH_UPLOAD_MAX_PIXELS = env_int(
+    "SEEDBANK_SEARCH_UPLOAD_MAX_PIXELS", 16_000_000, minimum=1
+)
 # Staff uploads for import (archive): kept under var/imports/<run> until the run is done.
 SEEDBANK_IMPORTS_DIR = Path(env_str("SEEDBANK_IMPORTS_DIR", str(VAR_DIR / "imports"))).resolve()
 SEEDBANK_IMPORT_MAX_UPLOAD_BYTES = env_int(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from engine.recipe import SEED_MAX
@@ -28,6 +29,10 @@ MODES = [
 # imported records may be larger than SEEDBANK_MAX_SIDE allows renders to be, so the filter is
 # bounded by what is stored, and a larger value is refused instead of reaching the database.
 STORED_SIDE_MAX = 32767
+
+# The shorter side an image search decodes an upload to, at least: twice CLIP ViT-B/32's input
+# (224), so its own resize still averages pixels.
+SEARCH_DECODE_SIDE = 448
 
 # Infinite scroll over search results stops here (8 × 24 = 192 records): past that a better
 # query serves better than scrolling, and each page re-ranks everything above it.
@@ -85,7 +90,15 @@ class SearchForm(forms.Form):
 
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")
-        return picture_from_upload(upload) if upload else None
+        if not upload:
+            return None
+        # CLIP sees 224 pixels a side: a photo is decoded at a fraction of its size, and a PNG
+        # (which cannot be) is held to its own limit, checked before it is decoded.
+        return picture_from_upload(
+            upload,
+            min_side=SEARCH_DECODE_SIDE,
+            max_decoded_pixels=settings.SEEDBANK_SEARCH_UPLOAD_MAX_PIXELS,
+        )
 
     def filters(self) -> SearchFilters:
         data = self.cleaned_data

@@ -15,13 +15,18 @@ from generator.models import SourceImage
 from generator.selectors.recipes import source_image_find, source_usable
 
 
-def picture_from_upload(upload: Any) -> Any:
-    """A validated PIL image from an uploaded file, or a form error saying what is wrong."""
+def picture_from_upload(
+    upload: Any, *, min_side: int | None = None, max_decoded_pixels: int | None = None
+) -> Any:
+    """A validated PIL image from an uploaded file, or a form error saying what is wrong.
+    `min_side` and `max_decoded_pixels`: engine.uploads.open_upload (image search)."""
     try:
         return open_upload(
             upload,
             max_bytes=settings.SEEDBANK_UPLOAD_MAX_BYTES,
             max_pixels=settings.SEEDBANK_UPLOAD_MAX_PIXELS,
+            min_side=min_side,
+            max_decoded_pixels=max_decoded_pixels,
         )
     except UploadRejected as exc:
         raise forms.ValidationError(translated(exc.args[0])) from exc
