@@ -14,6 +14,7 @@ from PIL import Image as PILImage
 
 from generator.models import RenderJob, SourceImage
 from generator.services.records import source_image_store
+from tests.factories import ImageFactory
 
 # Searches by words embed the query with the tiny CLIP, built on first use.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("tiny_sd_path")]
@@ -278,3 +279,15 @@ def _png(mode: str, size: tuple[int, int]) -> io.BytesIO:
     buffer.seek(0)
     buffer.name = "upload.png"
     return buffer
+
+
+def test_remix_refuses_someone_elses_upload_by_field(client, user, model_version, stored):
+    parent = ImageFactory(model_version=model_version)
+    client.force_login(user)
+    data = {"model_version": model_version.pk, "prompt": "a cat", "mode": "img2img",
+            "strength": "0.5", "init_image_id": stored["theirs"].pk}  # fmt: skip
+    response = client.post(f"/images/{parent.pk}/remix/", data)
+    assert response.status_code == 400
+    assert list(response.context["form"].errors) == ["init_image_id"]
+    assert response.context["init_source"] is None
+    assert RenderJob.objects.count() == 0
