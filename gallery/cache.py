@@ -108,8 +108,8 @@ class DegradingRedisCache(RedisCache):
     def delete_many(self, keys: Any, version: Any = None) -> None:
         self._call(lambda: super(DegradingRedisCache, self).delete_many(keys, version), None)
 
-    def clear(self) -> bool:
-        return self._call(lambda: super(DegradingRedisCache, self).clear(), False)
+    def clear(self) -> None:
+        self._call(lambda: super(DegradingRedisCache, self).clear(), None)
 
     def incr(self, key: Any, delta: int = 1, version: Any = None) -> int:
         return self._or_raise(lambda: super(DegradingRedisCache, self).incr(key, delta, version))
