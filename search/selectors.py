@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from array import array
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -270,12 +271,18 @@ def _word_match_bounds(words: list[str], candidates: QuerySet[Image]) -> tuple[f
 
 def text_embedder_warm() -> None:
     """Load the active CLIP model and jieba's dictionary in this process (web workers call it
-    at start; each costs about a second on first use)."""
+    from a thread at start; each costs a second or more on first use). Thread-safe: a search
+    that comes meanwhile waits for the same load instead of starting a second one."""
     segment("预热 warm-up")
     try:
         _text_vector("warm-up", active_embedding_model())
     except Exception:  # a missing model must not stop the site; searches will say so
         logger.exception("could not load the CLIP model ahead of the first search")
+
+
+# One load per process, whichever thread asks first (the warm-up thread or a search): loaded
+# twice at once, it would cost twice the time and, for a while, twice the memory.
+_text_model_lock = threading.Lock()
 
 
 def _text_vector(query: str, model: EmbeddingModel) -> list[float]:
@@ -290,6 +297,8 @@ def _text_vector_cached(path: str, query: str) -> array[float]:
     # Imported here: torch and open_clip cost seconds; commands and admin never need them.
     from engine import embedder
 
+    with _text_model_lock:
+        embedder.load(path)  # cached once loaded: later calls take the lock for no time
     (vector,) = embedder.embed_texts(path, [query])
     return array("d", (float(x) for x in vector))
 

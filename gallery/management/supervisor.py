@@ -49,6 +49,7 @@ class Child:
     name: str
     command: list[str]
     on_exit: Callable[[str], object] | None = None
+    pass_fds: tuple[int, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     exits: list[float] = field(default_factory=list)  # monotonic times, the last minute
@@ -69,13 +70,16 @@ class Supervisor:
         env: dict[str, str],
         say: Callable[[str], None],
         on_exit: dict[str, Callable[[str], object]] | None = None,
+        pass_fds: dict[str, tuple[int, ...]] | None = None,
         run_dir: Path | None = None,
     ) -> None:
         """on_exit[name](name) runs when that child exits by itself (killed, crashed) before it
-        is started again; its errors are said, never raised. With run_dir, the status file and
-        the pid files are written there."""
+        is started again; its errors are said, never raised. pass_fds[name]: file descriptors
+        that child inherits (a listening socket). With run_dir, the status file and the pid
+        files are written there."""
         self.children = [
-            Child(name, command, (on_exit or {}).get(name)) for name, command in commands.items()
+            Child(name, command, (on_exit or {}).get(name), (pass_fds or {}).get(name, ()))
+            for name, command in commands.items()
         ]
         self.env = env
         self.say = say
@@ -166,7 +170,7 @@ class Supervisor:
             self.say(f"{child.name} exited with code {code}; starting it again.")
 
     def _spawn(self, child: Child) -> None:
-        child.process = spawn_tied(child.command, env=self.env)
+        child.process = spawn_tied(child.command, env=self.env, pass_fds=child.pass_fds)
         child.started_at = time.monotonic()
         child.next_start_at = None
         if self.run_dir is not None:
@@ -219,11 +223,17 @@ def backoff_seconds(level: int) -> float:
     return float(min(BACKOFF_FIRST_S * 2 ** (level - 1), BACKOFF_MAX_S))
 
 
-def spawn_tied(command: list[str], *, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def spawn_tied(
+    command: list[str], *, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+) -> subprocess.Popen[bytes]:
     """Start a process that dies with this one (SIGTERM), in its own session: Ctrl-C reaches
     only the supervisor, which then stops its children in order."""
     return subprocess.Popen(
-        command, env=env, start_new_session=True, preexec_fn=_die_with_parent(os.getpid())
+        command,
+        env=env,
+        start_new_session=True,
+        pass_fds=pass_fds,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
 
 
