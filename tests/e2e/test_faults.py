@@ -1,6 +1,7 @@
 """Every accepted job finishes exactly once, with real processes failing for real: a render
-worker killed with SIGKILL mid-render (ten times: its pool process or all of it), a broker stopped and restarted
-with jobs queued and submitted while it was down, and the database connection cut during a job.
+worker killed with SIGKILL mid-render (ten times: its pool process or all of it), a broker
+stopped and restarted with jobs queued and submitted while it was down, and the database
+connection cut during a job.
 """
 
 from __future__ import annotations
