@@ -15,7 +15,8 @@ processes. Figures printed:
   renders; answers by status (a 503 only counts as deliberate with Retry-After), and how long
   after Redis returned every stored job was done, each exactly once.
 - worker: kill -9 of the render worker mid-render, alternately its pool process and the whole
-  worker (the supervisor restarts it); seconds from the kill to the job's next attempt.
+  worker (the supervisor restarts it); seconds from the kill until the job is back in the queue,
+  and until its next attempt has claimed it.
 - web: kill -9 of gunicorn's master; seconds until / answers 200 again.
 - crash-loop: the render worker killed six times within a minute, the site polled throughout.
 """
@@ -46,6 +47,7 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.contrib.auth import get_user_model  # noqa: E402
+from django.db.models import Q  # noqa: E402
 
 from engine.recipe import Recipe  # noqa: E402
 from gallery.management.commands.seed_demo import DEMO_USERNAME  # noqa: E402
@@ -166,17 +168,23 @@ def drill_worker(kills: int) -> None:
         else:
             os.kill(target, signal.SIGKILL)
         killed = time.monotonic()
+        back_in_queue = RenderJob.objects.filter(Q(status="queued") | Q(attempts__gte=2), pk=job.pk)
+        wait_for(back_in_queue.exists, timeout=SETTLE_TIMEOUT_S, interval=0.02)
+        requeued = time.monotonic() - killed
         attempt_two = RenderJob.objects.filter(pk=job.pk, attempts__gte=2)
         wait_for(attempt_two.exists, timeout=SETTLE_TIMEOUT_S, interval=0.02)
-        requeued = time.monotonic() - killed
+        claimed = time.monotonic() - killed
         finished = RenderJob.objects.filter(pk=job.pk, status__in=list(FINISHED))
         wait_for(finished.exists, timeout=SETTLE_TIMEOUT_S, interval=0.2)
         job.refresh_from_db()
         what = "whole worker" if whole else "pool process"
         outcome = f"{job.status} after {job.attempts} attempts, {job.images.count()} image(s)"
-        print(f"  kill {kill + 1} ({what}): claimed again after {requeued:.1f} s; {outcome}")
+        print(
+            f"  kill {kill + 1} ({what}): re-queued after {requeued:.1f} s, "
+            f"claimed again after {claimed:.1f} s; {outcome}"
+        )
         figures.append(requeued)
-    print(f"  re-queue: median {statistics.median(figures):.1f} s, max {max(figures):.1f} s")
+    print(f"  re-queued: median {statistics.median(figures):.1f} s, max {max(figures):.1f} s")
 
 
 def drill_web(base: str, tries: int) -> None:
