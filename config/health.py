@@ -18,7 +18,7 @@ from typing import Any
 
 from celery import current_app
 from django.conf import settings
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.db import connection
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -64,7 +64,7 @@ def _cache() -> dict[str, Any]:
     cache.get("healthz")
     if getattr(cache, "available", True) is False:
         raise ConnectionError("the cache is unavailable; pages are served without it")
-    return {"backend": type(cache).__name__}
+    return {"backend": type(caches["default"]).__name__}
 
 
 def _workers() -> dict[str, Any]:
