@@ -31,7 +31,7 @@ from tests.redis_server import RedisServer, free_port
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 # Long enough for every client-side timeout to fire several times (the operator's check used
-# 30 s; docs/operations.md).
+# 30 s; docs/deploying.md).
 STALL_SECONDS = 10
 DEAD_SECONDS = 5
 
