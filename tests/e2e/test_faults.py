@@ -46,10 +46,6 @@ def _assert_stored_once(job: RenderJob, media_root: Path) -> None:
         assert files == [Path(image.image_file.name).name], files  # no orphans of a killed try
 
 
-# A re-queue this soon cannot come from the lease (E2E_LEASE_SECONDS) or a sweep (none runs).
-REQUEUED_WITHIN_S = 15
-
-
 def test_a_worker_killed_mid_render_is_requeued_in_seconds_and_done_exactly_once(
     worker_process, model_version, user, media_root
 ) -> None:
@@ -66,6 +62,7 @@ def test_a_worker_killed_mid_render_is_requeued_in_seconds_and_done_exactly_once
         )
         wait_for(mid_render.exists, timeout=120, interval=0.05)
         job.refresh_from_db()
+        lease_at_kill = job.lease_expires_at
         whole_worker = kill % 2 == 1
         if whole_worker:
             worker_process.kill_gpu()
@@ -86,8 +83,10 @@ def test_a_worker_killed_mid_render_is_requeued_in_seconds_and_done_exactly_once
         _assert_stored_once(job, media_root)
         what = "whole worker" if whole_worker else "pool process"
         print(f"kill {kill} ({what}): re-queued and claimed again {requeued_s:.1f} s after")
-        if not whole_worker:  # a successor worker's start-up time is the machine's, not ours
-            assert requeued_s <= REQUEUED_WITHIN_S
+        if not whole_worker:
+            # Taken over while the dead attempt's lease still ran: not the lease's doing (and
+            # no sweeper runs here). A new worker's start-up is the machine's time, not ours.
+            assert job.started_at < lease_at_kill, (job.started_at, lease_at_kill)
 
 
 def test_a_cut_database_connection_fails_or_retries_the_job_cleanly(
@@ -208,4 +207,4 @@ def _answers(base: str) -> bool:
         return False
 
 
-assert E2E_LEASE_SECONDS > REQUEUED_WITHIN_S  # the kill test proves re-queues without it
+assert E2E_LEASE_SECONDS >= 20  # the kill test tells a take-over from an expired lease
