@@ -6,11 +6,14 @@ that writes files depends on it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
+
+from tests.redis_server import RedisServer
 
 pytest_plugins = ["tests.engine.support"]
 
@@ -127,3 +130,22 @@ def sent(monkeypatch):
         current_app, "send_task", lambda name, args=None, **o: published.append((name, args))
     )
     return published
+
+
+@pytest.fixture
+def english() -> Iterator[None]:
+    """Messages compared in English, and no language left behind for the next test (a page
+    request activates the reader's language for the thread)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real Redis of this test's own (tests/redis_server.py), gone after it."""
+    server = RedisServer(tmp_path)
+    server.start()
+    yield server
+    server.close()

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from unittest.mock import ANY
 
 import pytest
@@ -27,18 +26,10 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def shared_cache(redis: RedisServer, monkeypatch) -> Iterator[DegradingRedisCache]:
+def shared_cache(redis_server: RedisServer, monkeypatch) -> Iterator[DegradingRedisCache]:
     """The site's cache on the real Redis, as under `make run`; a short breaker for tests."""
     monkeypatch.setattr(degrading, "RETRY_AFTER_SECONDS", 0.5)
-    backend = {"BACKEND": "gallery.cache.DegradingRedisCache", "LOCATION": redis.url(1)}
+    backend = {"BACKEND": "gallery.cache.DegradingRedisCache", "LOCATION": redis_server.url(1)}
     with override_settings(CACHES={"default": backend}):  # Django swaps the cache handlers
         yield caches["default"]
 
@@ -50,11 +41,11 @@ def timed(call):
 
 
 def test_a_stalled_cache_answers_as_an_empty_one_within_its_timeout(
-    redis: RedisServer, shared_cache: DegradingRedisCache
+    redis_server: RedisServer, shared_cache: DegradingRedisCache
 ) -> None:
     shared_cache.set("k", "v", 60)
     assert shared_cache.get("k") == "v" and shared_cache.available
-    redis.pause()
+    redis_server.pause()
     value, seconds = timed(lambda: shared_cache.get("k", "missing"))
     assert value == "missing" and seconds < 1.0  # one socket timeout (0.25 s), not forever
     assert not shared_cache.available
@@ -63,26 +54,26 @@ def test_a_stalled_cache_answers_as_an_empty_one_within_its_timeout(
     assert seconds < 0.1
     with pytest.raises(CacheUnavailable):
         shared_cache.incr("k")
-    redis.resume()
+    redis_server.resume()
     time.sleep(0.6)  # the breaker's interval
     assert shared_cache.get("k") == "v" and shared_cache.available
 
 
 def test_a_killed_cache_is_skipped_and_used_again_once_it_is_back(
-    redis: RedisServer, shared_cache: DegradingRedisCache
+    redis_server: RedisServer, shared_cache: DegradingRedisCache
 ) -> None:
-    redis.kill()
+    redis_server.kill()
     assert shared_cache.add("k", 1, 60) is False
     assert shared_cache.get_many(["a", "b"]) == {}
-    redis.start()
+    redis_server.start()
     time.sleep(0.6)
     assert shared_cache.add("k", 1, 60) is True and shared_cache.get("k") == 1
 
 
 def test_rate_limits_count_in_the_process_while_the_cache_is_down(
-    redis: RedisServer, shared_cache: DegradingRedisCache
+    redis_server: RedisServer, shared_cache: DegradingRedisCache
 ) -> None:
-    redis.pause()
+    redis_server.pause()
     identity = f"ip:outage-{time.monotonic()}"
     waits = [
         ratelimit.hit(scope="generate", identity=identity, limit=3, window=3600) for _ in range(5)
@@ -93,9 +84,9 @@ def test_rate_limits_count_in_the_process_while_the_cache_is_down(
 
 @override_settings(SEEDBANK_RATE_SEARCH_PER_MINUTE=2)
 def test_pages_and_submissions_never_answer_500_with_the_cache_stalled(
-    redis: RedisServer, shared_cache: DegradingRedisCache, client, user, model_version
+    redis_server: RedisServer, shared_cache: DegradingRedisCache, client, user, model_version
 ) -> None:
-    redis.pause()
+    redis_server.pause()
     started = time.monotonic()
     assert client.get("/").status_code == 200
     assert client.get("/search/", {"q": "lighthouse"}).status_code == 200
@@ -111,10 +102,10 @@ def test_pages_and_submissions_never_answer_500_with_the_cache_stalled(
 
 
 def test_healthz_answers_within_its_deadline_and_says_what_is_down(
-    redis: RedisServer, shared_cache: DegradingRedisCache, client, monkeypatch
+    redis_server: RedisServer, shared_cache: DegradingRedisCache, client, monkeypatch
 ) -> None:
     assert client.get("/healthz", {"workers": "0"}).json()["cache"]["ok"] is True
-    redis.pause()
+    redis_server.pause()
 
     def stalled_broker() -> None:
         time.sleep(10)  # a broker that accepts the connection and never answers

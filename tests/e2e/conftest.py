@@ -79,6 +79,42 @@ class Workers:
             )  # fmt: skip
 
 
+class Processes:
+    """Processes of a deployment a test starts itself (web, beat, workers), each in its own
+    session and with its own log; stop() ends them all, SIGKILL for any that will not go."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.env, self.log_dir = env, log_dir
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    def spawn(self, name: str, command: list[str]) -> None:
+        with (self.log_dir / f"{name}.log").open("wb") as log:
+            process = subprocess.Popen(
+                command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=settings.BASE_DIR, start_new_session=True,
+            )  # fmt: skip
+        self.processes.append(process)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def healthy(base: str) -> bool:
+    """Whether the site at `base` answers its health check (database and broker up)."""
+    try:
+        return requests.get(f"{base}/healthz?workers=0", timeout=5).status_code == 200
+    except requests.RequestException:
+        return False
+
+
 def worker_environment(media_root: Path) -> dict[str, str]:
     env = dict(os.environ)
     env.update(

@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.db import connection
 
 from engine.recipe import Recipe
@@ -28,7 +25,14 @@ from generator.models import Image, RenderJob
 from generator.models.jobs import FINISHED
 from generator.services.render_jobs import render_job_create
 from generator.services.sweeper import jobs_sweep
-from tests.e2e.conftest import E2E_LEASE_SECONDS, signed_in_session, wait_for, worker_environment
+from tests.e2e.conftest import (
+    E2E_LEASE_SECONDS,
+    Processes,
+    healthy,
+    signed_in_session,
+    wait_for,
+    worker_environment,
+)
 from tests.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -126,25 +130,13 @@ def test_a_cut_database_connection_fails_or_retries_the_job_cleanly(
 
 
 @pytest.fixture
-def own_broker(tmp_path: Path, media_root: Path) -> Iterator[tuple[RedisServer, dict[str, str]]]:
-    redis = RedisServer(tmp_path)
-    redis.start()
+def own_broker(redis_server: RedisServer, media_root: Path) -> tuple[RedisServer, dict[str, str]]:
     env = worker_environment(media_root) | {
-        "CELERY_BROKER_URL": redis.url(),
+        "CELERY_BROKER_URL": redis_server.url(),
         "SEEDBANK_SWEEP_SECONDS": "1",
         "SEEDBANK_WEB_WORKERS": "1",
     }
-    yield redis, env
-    if redis.process and redis.process.poll() is None:
-        redis.stop()
-
-
-def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as handle:
-        return subprocess.Popen(
-            command, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=settings.BASE_DIR,
-            start_new_session=True,
-        )  # fmt: skip
+    return redis_server, env
 
 
 def test_jobs_survive_a_broker_restart_and_an_outage_at_submit(
@@ -154,12 +146,11 @@ def test_jobs_survive_a_broker_restart_and_an_outage_at_submit(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     # No render worker yet: the first jobs wait in the broker while it restarts.
-    processes = [
-        _spawn(web_command(f"127.0.0.1:{port}"), env, tmp_path / "web.log"),
-        _spawn(beat_command(), env, tmp_path / "beat.log"),
-    ]
+    processes = Processes(env, tmp_path)
+    processes.spawn("web", web_command(f"127.0.0.1:{port}"))
+    processes.spawn("beat", beat_command())
     try:
-        wait_for(lambda: _answers(base), timeout=120)
+        wait_for(lambda: healthy(base), timeout=120)
         session = signed_in_session(base, user.username, "pw-for-tests-1")
 
         def submit(n: int) -> int:
@@ -180,31 +171,15 @@ def test_jobs_survive_a_broker_restart_and_an_outage_at_submit(
         assert RenderJob.objects.filter(pk__in=during_outage, sent_at__isnull=True).count() == 2
         redis.start()
         # The sweeper runs on the cpu worker (beat only schedules it).
-        processes.append(_spawn(worker_command("restart"), env, tmp_path / "worker.log"))
-        processes.append(_spawn(cpu_worker_command("restart-cpu"), env, tmp_path / "cpu.log"))
+        processes.spawn("worker", worker_command("restart"))
+        processes.spawn("cpu", cpu_worker_command("restart-cpu"))
 
         jobs = RenderJob.objects.filter(pk__in=queued + during_outage)
         wait_for(lambda: jobs.filter(status=RenderJob.Status.DONE).count() == 5, timeout=180)
         assert sorted(jobs.values_list("attempts", flat=True)) == [1] * 5  # each rendered once
         assert Image.objects.filter(job__in=jobs, status=Image.Status.READY).count() == 5
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-
-def _answers(base: str) -> bool:
-    import requests
-
-    try:
-        return requests.get(f"{base}/healthz?workers=0", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
+        processes.stop()
 
 
 assert E2E_LEASE_SECONDS >= 20  # the kill test tells a take-over from an expired lease

@@ -7,16 +7,12 @@ the ten-minute resend sweep.
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 
 from gallery.management.commands.runstack import (
     beat_command,
@@ -25,7 +21,7 @@ from gallery.management.commands.runstack import (
     worker_command,
 )
 from generator.models import Image, RenderJob
-from tests.e2e.conftest import signed_in_session, wait_for, worker_environment
+from tests.e2e.conftest import Processes, healthy, signed_in_session, wait_for, worker_environment
 from tests.redis_server import RedisServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,72 +32,34 @@ STALL_SECONDS = 10
 DEAD_SECONDS = 5
 
 
-class Stack:
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.env, self.log_dir = env, log_dir
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    def spawn(self, name: str, command: list[str]) -> None:
-        with (self.log_dir / f"{name}.log").open("wb") as log:
-            process = subprocess.Popen(
-                command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                cwd=settings.BASE_DIR, start_new_session=True,
-            )  # fmt: skip
-        self.processes.append(process)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes:
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
 @pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def stack(redis: RedisServer, media_root: Path, tmp_path: Path) -> Iterator[tuple[Stack, str]]:
+def stack(
+    redis_server: RedisServer, media_root: Path, tmp_path: Path
+) -> Iterator[tuple[Processes, str]]:
     env = worker_environment(media_root) | {
-        "CELERY_BROKER_URL": redis.url(0),
-        "SEEDBANK_CACHE_URL": redis.url(1),
+        "CELERY_BROKER_URL": redis_server.url(0),
+        "SEEDBANK_CACHE_URL": redis_server.url(1),
         "SEEDBANK_PAGE_CACHE_SECONDS": "10",
         "SEEDBANK_SWEEP_SECONDS": "1",
         "SEEDBANK_WEB_WORKERS": "1",
         "SEEDBANK_RATE_GENERATE_PER_MINUTE": "1000",
     }
     port = free_port()
-    running = Stack(env, tmp_path)
+    running = Processes(env, tmp_path)
     try:
         running.spawn("web", web_command(f"127.0.0.1:{port}"))
         running.spawn("beat", beat_command())
         running.spawn("cpu", cpu_worker_command("outage-cpu"))
         running.spawn("gpu", worker_command("outage-gpu"))
         base = f"http://127.0.0.1:{port}"
-        wait_for(lambda: _healthy(base), timeout=180)
+        wait_for(lambda: healthy(base), timeout=180)
         yield running, base
     finally:
         running.stop()
 
 
-def _healthy(base: str) -> bool:
-    try:
-        return requests.get(f"{base}/healthz?workers=0", timeout=5).status_code == 200
-    except requests.RequestException:
-        return False
-
-
 def test_a_stalled_then_killed_redis_costs_no_500_and_loses_no_job(
-    stack, redis: RedisServer, model_version, user
+    stack, redis_server: RedisServer, model_version, user
 ) -> None:
     _, base = stack
     session = signed_in_session(base, user.username, "pw-for-tests-1")
@@ -128,22 +86,22 @@ def test_a_stalled_then_killed_redis_costs_no_500_and_loses_no_job(
                 assert time.monotonic() - started < 2.5  # its deadline is 1.5 s
 
     submit(0)
-    redis.pause()
+    redis_server.pause()
     stalled_until = time.monotonic() + STALL_SECONDS
     n = 1
     while time.monotonic() < stalled_until:
         submit(n)
         browse()
         n += 1
-    redis.resume()
+    redis_server.resume()
     submit(n)
-    redis.kill()
+    redis_server.kill()
     dead_until = time.monotonic() + DEAD_SECONDS
     while time.monotonic() < dead_until:
         n += 1
         submit(n)
         browse()
-    redis.start()
+    redis_server.start()
     back_at = time.monotonic()
 
     failures = [a for a in answers if a[1] >= 500 and not (a[1] == 503 and a[2])]

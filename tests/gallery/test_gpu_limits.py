@@ -7,19 +7,10 @@ import json
 
 import pytest
 from django.test import override_settings
-from django.utils import translation
 
 from generator.models import RenderJob
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    """Messages compared in English, and no language left behind for the next test (a page
-    request activates the reader's language for the thread)."""
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def payload(model_version, **changes) -> dict:

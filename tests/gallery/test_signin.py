@@ -9,20 +9,14 @@ import pytest
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.test import override_settings
-from django.utils import timezone, translation
+from django.utils import timezone
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 LOCKED = (
     "Too many failed sign-ins for this account or from your address: signing in is paused for "
     "15 minutes after the last failed try. Try again then."
 )
-
-
-@pytest.fixture(autouse=True)
-def english():
-    with translation.override("en"):
-        yield
 
 
 @pytest.fixture

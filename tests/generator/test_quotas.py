@@ -18,15 +18,7 @@ from generator.services.render_jobs import render_job_cancel, render_job_create
 from generator.services.reproductions import reproduction_create
 from tests.factories import ImageFactory
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(autouse=True)
-def english():
-    """Messages compared in English, and no language left behind for the next test (a page
-    request activates the reader's language for the thread)."""
-    with translation.override("en"):
-        yield
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 SMALL = 512 * 512 / 1e6 * 10  # 2.62 megapixel-steps
