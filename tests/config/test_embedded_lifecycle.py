@@ -93,11 +93,19 @@ def test_postgres_stops_once_the_last_process_on_it_was_killed(tmp_path: Path) -
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     postmaster = subprocess.Popen(
-        [sys.executable, "-c", "import time; print(flush=True); time.sleep(60)  # postgres"],
+        # Its own SIGINT handler, as Postgres has: a background shell (nohup, CI) starts
+        # children with SIGINT ignored, and Python keeps it ignored then.
+        [
+            sys.executable,
+            "-c",
+            "import signal, sys, time; "
+            "signal.signal(signal.SIGINT, lambda *_: sys.exit(0)); "
+            "print(flush=True); time.sleep(60)  # postgres",
+        ],
         stdout=subprocess.PIPE,
     )
     assert postmaster.stdout is not None
-    postmaster.stdout.readline()  # started: SIGINT is a KeyboardInterrupt now
+    postmaster.stdout.readline()  # started: SIGINT ends it now
     handles = tmp_path / ".handle_pids.json"
     (tmp_path / "postmaster.pid").write_text(f"{postmaster.pid}\n{tmp_path}\n")
     try:
