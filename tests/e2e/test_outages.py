@@ -86,6 +86,10 @@ def test_a_stalled_then_killed_redis_costs_no_500_and_loses_no_job(
                 assert time.monotonic() - started < 2.5  # its deadline is 1.5 s
 
     submit(0)
+    # The workers are up and consuming before the outage (a worker still starting is the
+    # supervisor's to restart, and none runs here).
+    first = RenderJob.objects.filter(pk__in=jobs, status=RenderJob.Status.DONE)
+    wait_for(first.exists, timeout=300)
     redis_server.pause()
     stalled_until = time.monotonic() + STALL_SECONDS
     n = 1

@@ -39,6 +39,11 @@ from gallery.management.supervisor import (
 from generator.services.render_jobs import jobs_release_worker
 from search.selectors import active_embedding_model, embedding_model_name
 
+# Workers neither ask their neighbours for revoked tasks when they start (mingle: a cancel lives
+# on the job's row, and the claim refuses it) nor gossip: a second less to start, and a broker
+# that drops during mingle made Celery exit with "Unrecoverable error".
+QUIET_START = ("--without-mingle", "--without-gossip")
+
 
 def worker_command(name: str = "gpu") -> list[str]:
     """A render worker: one pool process per GPU (one render at a time), which keeps its
@@ -47,7 +52,7 @@ def worker_command(name: str = "gpu") -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "-Q", "gpu", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
-        "-n", f"{name}@{socket.gethostname()}",
+        "-n", f"{name}@{socket.gethostname()}", *QUIET_START,
     ]  # fmt: skip
 
 
@@ -56,7 +61,7 @@ def cpu_worker_command(name: str = "cpu") -> list[str]:
     return [
         sys.executable, "-m", "celery", "-A", "config", "worker",
         "-Q", "cpu", "--pool", "prefork", "--concurrency", "1", "--loglevel", "INFO",
-        "-n", f"{name}@{socket.gethostname()}",
+        "-n", f"{name}@{socket.gethostname()}", *QUIET_START,
     ]  # fmt: skip
 
 
