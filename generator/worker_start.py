@@ -41,9 +41,7 @@ class RecoverJobsOnConnect(bootsteps.StartStopStep):
                 if released:
                     logger.warning("released %s job(s) a dead %s held", released, parent.hostname)
             self.first_connection = False
-            # Deliveries a worker may hold unacknowledged: one running, one prefetched each.
-            in_flight = 2 * (parent.controller.concurrency or 1)
-            jobs_resend_queued(waiting_messages=_waiting(parent), in_flight=in_flight)
+            jobs_resend_queued(waiting_messages=_waiting(parent))
         except Exception:  # the sweeper covers what this misses; never stop the consumer
             logger.exception("recovering jobs on connect failed")
 

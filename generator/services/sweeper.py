@@ -56,16 +56,17 @@ def jobs_sweep() -> Sweep:
     return sweep
 
 
-def jobs_resend_queued(*, waiting_messages: int | None = None, in_flight: int = 0) -> int:
+def jobs_resend_queued(*, waiting_messages: int | None = None) -> int:
     """Send every queued job again now, when the broker may have lost their messages (a worker
     just started, or reconnected to a broker that restarted). `waiting_messages` is how many
-    the broker still holds for the queue, when known: if that covers the queued jobs (less the
-    `in_flight` deliveries workers hold), nothing was lost and nothing is sent. Duplicates are
-    harmless (only one delivery claims a job); a job is never left waiting for the resend sweep.
+    the broker still holds for the queue, when known: if that covers the queued jobs, nothing
+    was lost and nothing is sent. (A worker holds no delivery beyond the one it runs: acks
+    late, prefetch 1.) Otherwise every queued job is sent again, since which messages are
+    missing cannot be told; duplicates are harmless (only one delivery claims a job).
     """
     settled = timezone.now() - JUST_SUBMITTED
     queued = RenderJob.objects.filter(status=RenderJob.Status.QUEUED, created_at__lt=settled)
-    if waiting_messages is not None and waiting_messages + in_flight >= queued.count():
+    if waiting_messages is not None and waiting_messages >= queued.count():
         return 0
     sent = 0
     for job in queued.select_related("owner").order_by("pk")[:500]:
