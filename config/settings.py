@@ -325,6 +325,15 @@ SEEDBANK_SHIPPED_MODELS_DIR = BASE_DIR / "models"
 SEEDBANK_CLIP_PATH = Path(
     env_str("SEEDBANK_CLIP_PATH", str(SEEDBANK_SHIPPED_MODELS_DIR / "seedbank-scenes-clip"))
 ).resolve()
+# --- provenance: Content Credentials (C2PA) in every stored picture ---------------------------
+# Signed as this name. Without an operator's certificate the site makes its own once (a
+# self-signed CA and a signing certificate, the key 0600) in SEEDBANK_SIGNING_DIR; public
+# verifiers show that signer as "unrecognized". SEEDBANK_SIGNING_CERT (PEM chain, signing
+# certificate first) and SEEDBANK_SIGNING_KEY (PEM key) use a certificate from a trusted CA.
+SEEDBANK_SITE_NAME = env_str("SEEDBANK_SITE_NAME", "Seedbank")
+SEEDBANK_SIGNING_DIR = Path(env_str("SEEDBANK_SIGNING_DIR", str(VAR_DIR / "signing"))).resolve()
+SEEDBANK_SIGNING_CERT = env_str("SEEDBANK_SIGNING_CERT", "")
+SEEDBANK_SIGNING_KEY = env_str("SEEDBANK_SIGNING_KEY", "")
 # Thread count changes CPU pixels at ~1e-6 (DESIGN.md): workers pin it and record it.
 SEEDBANK_TORCH_THREADS = env_int("SEEDBANK_TORCH_THREADS", 1, minimum=1)
 # Precisions the workers can render. fp16 needs CUDA: GPU deployments set "fp32,fp16"; a CPU

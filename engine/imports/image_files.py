@@ -64,17 +64,32 @@ def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceR
     )
 
 
+def embedded_recipe(picture: Image.Image, location: str) -> SourceRecipe | None:
+    """What an opened picture's metadata says about how it was made (any tool's), or None;
+    RowRejected when a tool's metadata is there but unreadable. Its pixels are not read."""
+    chunks = _metadata_chunks(picture)
+    for reader in _READERS:
+        found = reader(chunks, "picture", location)
+        if found is not None:
+            return found
+    return None
+
+
 def _open(data: bytes, location: str, max_pixels: int) -> tuple[Image.Image, dict[str, str]]:
     try:
         # The upload rules: formats, and the size read from the header before decoding.
         picture = open_upload(io.BytesIO(data), max_bytes=len(data), max_pixels=max_pixels)
     except UploadRejected as error:
         raise RowRejected(f"{location}: {error}") from None
+    return picture, _metadata_chunks(picture)
+
+
+def _metadata_chunks(picture: Image.Image) -> dict[str, str]:
     chunks = {str(k): str(v) for k, v in getattr(picture, "text", {}).items()}
     comment = _user_comment(picture)
     if comment and PARAMETERS_CHUNK not in chunks:
         chunks[PARAMETERS_CHUNK] = comment
-    return picture, chunks
+    return chunks
 
 
 def _user_comment(picture: Image.Image) -> str:

@@ -16,9 +16,11 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from engine.keywords import segment
+from engine.provenance.signing import Ingredient
 from engine.thumbnails import grid_previews
 from generator.models import Image, Reproduction, SourceImage
 from generator.selectors.records import image_last_reproduction
+from generator.services.signing import image_signed_png
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -27,13 +29,22 @@ if TYPE_CHECKING:
 PIXEL_COLUMNS = ["image_file", "pixel_sha256", "thumbnail", "thumbnail_large"]
 
 
-def image_store_pixels(*, image: Image, png: bytes, pixel_sha256: str, save: bool = True) -> None:
-    """Write the PNG for a record (replacing earlier files of its own), its grid previews and
-    its digest; with save=False the caller saves PIXEL_COLUMNS together with its own columns
-    (one UPDATE per record)."""
+def image_store_pixels(
+    *,
+    image: Image,
+    png: bytes,
+    pixel_sha256: str,
+    save: bool = True,
+    parent: Ingredient | None = None,
+) -> None:
+    """Write the PNG for a record (replacing earlier files of its own), signed with the site's
+    Content Credentials (generator.services.signing), its grid previews and its digest; with
+    save=False the caller saves PIXEL_COLUMNS together with its own columns (one UPDATE per
+    record). `parent`: the file an imported picture came from."""
+    signed = image_signed_png(image=image, png=png, pixel_sha256=pixel_sha256, parent=parent)
     if image.image_file:  # a redelivered job replaces its own earlier file
         image.image_file.delete(save=False)
-    image.image_file.save(f"{image.pk}-{pixel_sha256[:12]}.png", ContentFile(png), save=False)
+    image.image_file.save(f"{image.pk}-{pixel_sha256[:12]}.png", ContentFile(signed), save=False)
     image.pixel_sha256 = pixel_sha256
     image_store_previews(image=image, png=png)
     if save:

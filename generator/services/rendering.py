@@ -38,6 +38,7 @@ from generator.services.render_jobs import (
     render_job_fail,
     render_job_heartbeat,
 )
+from generator.services.signing import image_signature_refresh
 from generator.signals import records_ready
 
 logger = logging.getLogger(__name__)
@@ -310,6 +311,9 @@ def reproduction_run(*, reproduction_id: int, worker: str = "") -> None:
             )
             reproduction.finished_at = timezone.now()
             reproduction.save()
+            if not restoring:
+                # The stored picture's manifest states the latest verdict (restoring signed it).
+                image_signature_refresh(image=original)
             render_job_done(job=job)
     except JobStopped as exc:
         logger.info("reproduction %s stopped before storing: %s", reproduction_id, exc)
