@@ -16,6 +16,7 @@ RUNS = [
     ["models.py"],
     ["imports.py"],
     ["previews.py"],
+    ["signing.py"],
 ]
 for script, *arguments in RUNS:
     print(f"== {script} {' '.join(arguments)}", flush=True)
