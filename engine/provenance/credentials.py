@@ -200,6 +200,28 @@ class Keyring:
                 return SigningCredential((folder / "chain.pem").read_bytes(), key.read_bytes())
         return None
 
+    def current_name(self) -> str | None:
+        """The current credential's folder name: a directory listing and a few stats, cheap
+        enough to ask before every signing (a rotation changes it)."""
+        for folder in reversed(self._folders()):
+            if (folder / "key.pem").is_file():
+                return folder.name
+        return None
+
+    def load(self, name: str) -> SigningCredential:
+        """The credential in folder `name` (FileNotFoundError once rotated out)."""
+        folder = self.directory / name
+        return SigningCredential(
+            (folder / "chain.pem").read_bytes(), (folder / "key.pem").read_bytes()
+        )
+
+    def listing(self) -> list[tuple[str, bytes, bool]]:
+        """(folder name, chain, whether its private key is still there), oldest first."""
+        return [
+            (folder.name, (folder / "chain.pem").read_bytes(), (folder / "key.pem").is_file())
+            for folder in self._folders()
+        ]
+
     def ensure(self, site_name: str) -> SigningCredential:
         """The current credential, made first if there is none (once, whichever process asks
         first)."""

@@ -21,10 +21,12 @@ class NotAPng(ValueError):
     """The bytes are not a well-formed PNG."""
 
 
-def chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """(type, whole chunk bytes: length, type, data and CRC) for each chunk, in order."""
+def chunks(png: bytes) -> Iterator[tuple[bytes, memoryview]]:
+    """(type, whole chunk: length, type, data and CRC) for each chunk, in order; the chunks are
+    views into `png`, not copies (a 1024² picture is ~1.5 MB)."""
     if not png.startswith(PNG_SIGNATURE):
         raise NotAPng("not a PNG (its signature is missing)")
+    view = memoryview(png)
     position = len(PNG_SIGNATURE)
     while position < len(png):
         if position + 12 > len(png):
@@ -33,8 +35,8 @@ def chunks(png: bytes) -> Iterator[tuple[bytes, bytes]]:
         end = position + 12 + length
         if end > len(png):
             raise NotAPng("the PNG ends inside a chunk")
-        kind = png[position + 4 : position + 8]
-        yield kind, png[position:end]
+        kind = bytes(view[position + 4 : position + 8])
+        yield kind, view[position:end]
         position = end
         if kind == b"IEND":
             return
@@ -45,8 +47,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
-def _is_xmp(kind: bytes, chunk: bytes) -> bool:
-    return kind == b"iTXt" and chunk[8:].startswith(XMP_KEYWORD + b"\x00")
+def _is_xmp(kind: bytes, chunk: memoryview) -> bool:
+    keyword = XMP_KEYWORD + b"\x00"
+    return kind == b"iTXt" and chunk[8 : 8 + len(keyword)] == keyword
 
 
 def unsigned(png: bytes) -> bytes:
@@ -56,13 +59,14 @@ def unsigned(png: bytes) -> bytes:
 
 def with_xmp(png: bytes, xmp: str) -> bytes:
     """The PNG with `xmp` as its only XMP packet (uncompressed iTXt, as the XMP spec asks), placed
-    before the image data so readers that stop at IDAT still find it."""
+    before the image data so readers that stop at IDAT still find it, and without a manifest
+    (one signed over the old bytes would no longer hold): what signing starts from."""
     # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag and translated
     # keyword (each NUL-terminated), then the UTF-8 text.
     packet = _chunk(b"iTXt", XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp.encode("utf-8"))
     parts, placed = [PNG_SIGNATURE], False
     for kind, chunk in chunks(png):
-        if _is_xmp(kind, chunk):
+        if _is_xmp(kind, chunk) or kind == MANIFEST_CHUNK:
             continue
         if kind == b"IDAT" and not placed:
             parts.append(packet)
@@ -77,7 +81,7 @@ def xmp_text(png: bytes) -> str | None:
     """The XMP packet of a PNG, if it has one."""
     for kind, chunk in chunks(png):
         if _is_xmp(kind, chunk):
-            data = chunk[8:-4]
+            data = bytes(chunk[8:-4])
             # keyword\0, compression flag, method, language\0, translated keyword\0, text
             rest = data[len(XMP_KEYWORD) + 1 :]
             compressed, rest = rest[0], rest[2:]

@@ -62,7 +62,7 @@ def sign_png(png: bytes, claim: Claim, credential: SigningCredential) -> bytes:
     manifest is dropped first: a re-signed record carries one manifest, the current one)."""
     name, _, version = claim.software.partition(" ")
     base = png_chunks.with_xmp(
-        png_chunks.unsigned(png),
+        png,
         xmp_packet(digital_source_type=claim.digital_source_type, creator_tool=claim.software),
     )
     labels = [f"ingredient-{index}" for index in range(len(claim.ingredients))]

@@ -234,7 +234,7 @@ def test_a_garbage_manifest_is_reported_not_raised(picture, credential) -> None:
     for kind, chunk in png_chunks.chunks(signed):
         if kind == png_chunks.MANIFEST_CHUNK:
             data = os.urandom(len(chunk) - 12)
-            chunk = chunk[:8] + data + struct.pack(">I", zlib.crc32(kind + data))
+            chunk = bytes(chunk[:8]) + data + struct.pack(">I", zlib.crc32(kind + data))
         parts.append(chunk)
     report = read_picture(b"".join(parts), **LIMITS)
     assert report.credentials is None and report.credentials_error
