@@ -11,16 +11,23 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.db import transaction
 
 from engine.infotext import recipe_to_json
 from engine.provenance import png_chunks
-from engine.provenance.credentials import Keyring, SigningCredential, credential_from_pem
+from engine.provenance.credentials import (
+    CredentialError,
+    Keyring,
+    SigningCredential,
+    credential_from_pem,
+)
 from engine.provenance.reading import read_picture
 from engine.provenance.signing import Claim, Ingredient, sign_png
 from engine.provenance.xmp import (
@@ -37,15 +44,77 @@ def site_keyring() -> Keyring:
     return Keyring(settings.SEEDBANK_SIGNING_DIR)
 
 
-@functools.cache
 def site_credential() -> SigningCredential:
-    """The operator's certificate when configured, else the site's own (made on first use)."""
-    if settings.SEEDBANK_SIGNING_CERT or settings.SEEDBANK_SIGNING_KEY:
-        return credential_from_pem(
-            Path(settings.SEEDBANK_SIGNING_CERT).read_bytes(),
-            Path(settings.SEEDBANK_SIGNING_KEY).read_bytes(),
+    """The operator's certificate when configured, else the site's own (made on first use).
+
+    Cached per process, and checked before each use for a cheap sign of change: the operator's
+    files by their modification times, the keyring by the name of its current folder. So a
+    rotation (`manage.py signing_key rotate`) or replaced operator files take effect with the
+    next signing in every running worker, without a restart. ImproperlyConfigured when the
+    operator's files cannot sign."""
+    cert, key = settings.SEEDBANK_SIGNING_CERT, settings.SEEDBANK_SIGNING_KEY
+    if cert or key:
+        if not (cert and key):
+            raise ImproperlyConfigured(
+                "Set both SEEDBANK_SIGNING_CERT and SEEDBANK_SIGNING_KEY, or neither."
+            )
+        return _operator_credential(cert, key, _modified(cert), _modified(key))
+    keyring = site_keyring()
+    name = keyring.current_name()
+    if name is not None:
+        try:
+            return _keyring_credential(str(keyring.directory), name)
+        except FileNotFoundError:  # rotated out between the listing and the read
+            pass
+    return keyring.ensure(settings.SEEDBANK_SITE_NAME)
+
+
+def site_credential_is_operators() -> bool:
+    """Whether the site signs with a certificate the operator configured."""
+    return bool(settings.SEEDBANK_SIGNING_CERT or settings.SEEDBANK_SIGNING_KEY)
+
+
+def site_credential_rotate() -> SigningCredential:
+    """A new credential for the site's own signing; the old private key is deleted, its chain
+    kept (pictures signed before still validate and are still recognized as this site's).
+    ImproperlyConfigured when the operator's certificate is in use: that one is replaced by
+    replacing its files."""
+    if site_credential_is_operators():
+        raise ImproperlyConfigured(
+            "The site signs with the operator's certificate (SEEDBANK_SIGNING_CERT and "
+            "SEEDBANK_SIGNING_KEY): rotate it by replacing those files; running workers use the "
+            "new ones at their next signing."
         )
-    return site_keyring().ensure(settings.SEEDBANK_SITE_NAME)
+    return site_keyring().rotate(settings.SEEDBANK_SITE_NAME)
+
+
+@functools.lru_cache(maxsize=4)
+def _operator_credential(
+    cert: str, key: str, _cert_seen: tuple[int, int, int], _key_seen: tuple[int, int, int]
+) -> SigningCredential:
+    try:
+        return credential_from_pem(Path(cert).read_bytes(), Path(key).read_bytes())
+    except CredentialError as error:
+        raise ImproperlyConfigured(
+            f"SEEDBANK_SIGNING_CERT / SEEDBANK_SIGNING_KEY ({cert}, {key}) cannot sign: {error}"
+        ) from None
+
+
+@functools.lru_cache(maxsize=4)
+def _keyring_credential(directory: str, name: str) -> SigningCredential:
+    return Keyring(Path(directory)).load(name)
+
+
+def _modified(path: str) -> tuple[int, int, int]:
+    """What changes when a file is replaced (renamed over, or rewritten): one stat call."""
+    try:
+        found = os.stat(path)
+        return found.st_ino, found.st_mtime_ns, found.st_size
+    except OSError as error:
+        raise ImproperlyConfigured(
+            f"The signing certificate or key {path} cannot be read ({error.strerror}): check "
+            "SEEDBANK_SIGNING_CERT and SEEDBANK_SIGNING_KEY."
+        ) from None
 
 
 def site_certificate_chains() -> list[bytes]:
@@ -53,6 +122,17 @@ def site_certificate_chains() -> list[bytes]:
     chains = site_keyring().chains()
     current = site_credential().chain_pem
     return chains if current in chains else [*chains, current]
+
+
+def site_trust_anchors() -> list[str]:
+    """The root of each of the site's chains: what a reader trusts to recognize its pictures
+    (`engine.provenance.reading.read_picture(trust_anchors=...)`)."""
+    anchors = []
+    for chain in site_certificate_chains():
+        anchor = SigningCredential(chain_pem=chain, key_pem=b"").anchor_pem
+        if anchor not in anchors:
+            anchors.append(anchor)
+    return anchors
 
 
 def image_claim(*, image: Image, pixel_sha256: str, parent: Ingredient | None = None) -> Claim:
@@ -182,4 +262,7 @@ __all__ = [
     "image_signed_png",
     "site_certificate_chains",
     "site_credential",
+    "site_credential_is_operators",
+    "site_credential_rotate",
+    "site_trust_anchors",
 ]
