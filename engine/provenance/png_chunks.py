@@ -64,7 +64,8 @@ def with_xmp(png: bytes, xmp: str) -> bytes:
     # iTXt: keyword, NUL, compression flag 0, method 0, empty language tag and translated
     # keyword (each NUL-terminated), then the UTF-8 text.
     packet = _chunk(b"iTXt", XMP_KEYWORD + b"\x00\x00\x00\x00\x00" + xmp.encode("utf-8"))
-    parts, placed = [PNG_SIGNATURE], False
+    parts: list[bytes | memoryview] = [PNG_SIGNATURE]
+    placed = False
     for kind, chunk in chunks(png):
         if _is_xmp(kind, chunk) or kind == MANIFEST_CHUNK:
             continue

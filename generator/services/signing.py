@@ -186,7 +186,7 @@ def image_signature_refresh(*, image: Image) -> bool:
     parent = None
     if _action_of(stored) == "c2pa.opened":
         parent = Ingredient(
-            title=Path(image.image_file.name).name,
+            title=Path(image.image_file.name or "").name,
             relationship="parentOf",
             data=stored,
             media_type="image/png",
@@ -197,7 +197,7 @@ def image_signature_refresh(*, image: Image) -> bool:
         pixel_sha256=image.pixel_sha256,
         parent=parent,
     )
-    old_name = image.image_file.name
+    old_name = image.image_file.name or ""
     # A new name, then the row, then the old file: readers never see half a file.
     image.image_file.save(
         f"{image.pk}-{image.pixel_sha256[:12]}.png", ContentFile(signed), save=False
