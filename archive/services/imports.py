@@ -31,7 +31,7 @@ import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from celery import current_app
@@ -48,6 +48,7 @@ from archive.models import ImportProblem, ImportRun, SourceRecord
 from engine.imports.discover import Limits, rows
 from engine.imports.source import SourceRecipe, SourceResource
 from engine.imports.tables import CELL_MAX_CHARS, Rejected, Row
+from engine.provenance.signing import Ingredient
 from engine.recipe import HIRES_UPSCALERS
 from generator.models import Image, ModelVersion, Resource
 from generator.selectors.model_versions import model_version_for_source
@@ -592,9 +593,26 @@ def _store_pictures(pictures: list[tuple[Image, SourceRecipe]]) -> None:
     for image, (_, source) in zip(images, pictures, strict=True):
         assert source.image is not None
         image_store_pixels(
-            image=image, png=source.image, pixel_sha256=source.pixel_sha256, save=False
+            image=image,
+            png=source.image,
+            pixel_sha256=source.pixel_sha256,
+            save=False,
+            parent=_parent_ingredient(source),
         )
     Image.objects.bulk_update(images, PIXEL_COLUMNS)
     ids = [image.pk for image in images]
     image_keywords_index(image_ids=ids)
     transaction.on_commit(lambda: records_ready.send(sender=Image, image_ids=ids))
+
+
+def _parent_ingredient(source: SourceRecipe) -> Ingredient | None:
+    """The imported file, when it carries Content Credentials: the record's manifest names it
+    as its parent, and its own manifest travels inside ours."""
+    if source.original is None:
+        return None
+    return Ingredient(
+        title=PurePosixPath(source.location.replace("\\", "/")).name or source.location,
+        relationship="parentOf",
+        data=source.original,
+        media_type=source.original_media_type,
+    )

@@ -43,9 +43,11 @@ from engine.imports.source import (
 )
 from engine.infotext import PARAMETERS_CHUNK, SEEDBANK_CHUNK, InfotextError, recipe_from_json
 from engine.png_files import pixel_sha256
+from engine.provenance.presence import carries_content_credentials
 from engine.uploads import UploadRejected, open_upload
 
 _EXIF_IFD = 0x8769
+_MEDIA_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
 _USER_COMMENT = 0x9286
 
 
@@ -57,7 +59,11 @@ def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceR
     for reader in _READERS:
         found = reader(chunks, f"image:{digest}", location)
         if found is not None:
-            return _with_image(found, png, digest, picture.size)
+            found = _with_image(found, png, digest, picture.size)
+            media_type = _MEDIA_TYPES.get(str(picture.format), "")
+            if media_type and carries_content_credentials(data, media_type):
+                found = replace(found, original=data, original_media_type=media_type)
+            return found
     raise RowRejected(
         f"{location}: no recipe found (no A1111, ComfyUI, InvokeAI, NovelAI, Fooocus, "
         "SwarmUI or Seedbank metadata)."

@@ -109,6 +109,10 @@ class SourceRecipe:
     unsupported: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
     image: bytes | None = None  # the picture itself as PNG, when the source has one
+    # The file as it came, kept only when it carries Content Credentials: the record's own
+    # manifest names it as its parent ingredient, its manifest inside (engine.provenance).
+    original: bytes | None = None
+    original_media_type: str = ""
     pixel_sha256: str = ""  # engine.png_files.pixel_sha256 of the picture
     warnings: tuple[str, ...] = ()
 

@@ -6,5 +6,6 @@ stored PNG, and read back from any uploaded picture.
 - `png_chunks`: PNG chunk surgery (XMP in, manifest out) without re-encoding pixels.
 - `xmp`: the XMP packet and reading DigitalSourceType back.
 - `signing`: a record's claim → a signed PNG.
+- `presence`: whether a file carries a manifest at all (an import keeps such a file).
 - `reading`: any picture → what its carriers say (C2PA, XMP, recipe chunks) and its pixels.
 """
