@@ -2,26 +2,33 @@
 DiffusionDB-shaped parquet. Both import back (archive.services.imports) to the same recipes.
 
 A record's picture in the zip carries the "parameters" (A1111) and "seedbank" (exact JSON)
-chunks; an evicted record goes in without a picture (its recipe regenerates it). Every row
-of recipes.jsonl and of the parquet holds the picture's pixel_sha256, which is also the key
-the picture itself imports under: importing the whole zip makes one record per picture.
+chunks and the site's Content Credentials (a render's stored file goes in byte for byte); an
+evicted record goes in without a picture (its recipe regenerates it). Every row of
+recipes.jsonl and of the parquet holds the picture's pixel_sha256, which is also the key the
+picture itself imports under: importing the whole zip makes one record per picture.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import zipfile
 from collections.abc import Iterable
+from pathlib import PurePosixPath
 from typing import IO, Any
 
 from PIL import Image as PILImage
 
 from archive.batching import batched
+from engine.infotext import SEEDBANK_CHUNK
 from engine.png_files import png_bytes
 from engine.png_metadata import png_text_for
+from engine.provenance import png_chunks
+from engine.provenance.signing import Ingredient
 from engine.schedulers import DIFFUSIONDB_SAMPLERS
 from generator.models import Image
 from generator.selectors.resources import resource_names
+from generator.services.signing import image_signed_png
 
 RECIPES_FILE = "recipes.jsonl"
 _DIFFUSIONDB_CODES = {name: code for code, name in DIFFUSIONDB_SAMPLERS.items()}
@@ -60,12 +67,34 @@ def export_zip(images: Iterable[Image], target: IO[bytes]) -> int:
 
 
 def _png_with_chunks(image: Image, portable: dict[str, Any]) -> bytes:
-    """The stored PNG, its recipe chunks written afresh (an imported picture has none)."""
-    with image.image_file.open("rb") as handle, PILImage.open(handle) as decoded:
+    """The stored PNG byte for byte when it holds its recipe chunks, as a render's does: its
+    Content Credentials stay valid. An imported picture's file has none; they are written into
+    a copy, which the site signs afresh with the stored file as its parent ingredient (the
+    stored manifest, and any the import kept, travel inside)."""
+    with image.image_file.open("rb") as handle:
+        stored = bytes(handle.read())
+    if _has_recipe_chunk(stored):
+        return stored
+    with PILImage.open(io.BytesIO(stored)) as decoded:
         decoded.load()
         names = resource_names(recipe=image.recipe())
         chunks = png_text_for(portable, names)(image.seed, image.batch_index, image.batch_size)
-        return png_bytes(decoded, chunks)
+        png = png_bytes(decoded, chunks)
+    parent = Ingredient(
+        title=PurePosixPath(image.image_file.name or "").name,
+        relationship="parentOf",
+        data=stored,
+        media_type="image/png",
+    )
+    return image_signed_png(image=image, png=png, pixel_sha256=image.pixel_sha256, parent=parent)
+
+
+def _has_recipe_chunk(png: bytes) -> bool:
+    keyword = SEEDBANK_CHUNK.encode() + b"\0"
+    return any(
+        kind in (b"tEXt", b"zTXt", b"iTXt") and bytes(chunk[8 : 8 + len(keyword)]) == keyword
+        for kind, chunk in png_chunks.chunks(png)
+    )
 
 
 def export_parquet(images: Iterable[Image], target: IO[bytes], *, batch: int = 10_000) -> int:

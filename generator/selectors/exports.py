@@ -74,16 +74,25 @@ def _without_refiner_path(environment: dict[str, Any]) -> dict[str, Any]:
 
 
 def image_export_files(*, image: Image) -> dict[str, bytes]:
-    """{name in the zip: bytes}: the script, its document as JSON, and the img2img/inpaint
-    inputs under the names the script looks for."""
+    """{name in the zip: bytes}: the script, its document as JSON, the stored picture byte for
+    byte (its Content Credentials intact; not named like the script's output, which is
+    seedbank-<seed>.png) and the img2img/inpaint inputs under the names the script looks for,
+    as stored."""
     document = image_export_document(image=image)
     files = {
         f"seedbank-{image.pk}.py": export_script(document).encode(),
         f"seedbank-{image.pk}.json": json.dumps(document, ensure_ascii=False, indent=2).encode(),
     }
+    if image.image_file:
+        with image.image_file.open("rb") as handle:
+            files[signed_picture_name(image)] = bytes(handle.read())
     for role, source in (("init_image", image.init_image), ("mask", image.mask)):
         wanted = document["inputs"].get(role)
         if wanted is not None and source is not None:
             with source.file.open("rb") as handle:
                 files[wanted["file"]] = bytes(handle.read())
     return files
+
+
+def signed_picture_name(image: Image) -> str:
+    return f"seedbank-{image.pk}-signed.png"
