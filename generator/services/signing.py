@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -208,6 +209,31 @@ def image_signature_refresh(*, image: Image) -> bool:
     return True
 
 
+def image_signature_missing(*, image: Image, trust_anchors: Sequence[str]) -> bool:
+    """Whether a record's stored picture lacks a valid manifest from this site about this
+    record (`trust_anchors`: site_trust_anchors()): stored before pictures were signed, signed
+    by a credential this site no longer knows, or changed after signing. A file with no
+    manifest chunk is answered without decoding it."""
+    with image.image_file.open("rb") as handle:
+        stored = bytes(handle.read())
+    try:
+        if all(kind != png_chunks.MANIFEST_CHUNK for kind, _ in png_chunks.chunks(stored)):
+            return True
+        report = read_picture(stored, trust_anchors=trust_anchors, max_pixels=1 << 40,
+                              max_bytes=len(stored))  # fmt: skip
+    except ValueError:  # not a well-formed picture: signing it again will say so
+        return True
+    found = report.credentials
+    return not (
+        found is not None
+        and found.state == "trusted"
+        and not found.tampered
+        and isinstance(found.recipe, dict)
+        and found.recipe.get("record") == image.pk
+        and found.recipe.get("pixel_sha256") == image.pixel_sha256
+    )
+
+
 def _action_of(png: bytes) -> str:
     try:
         report = read_picture(png, max_pixels=1 << 40, max_bytes=len(png))
@@ -258,6 +284,7 @@ def _made_with(recipe: dict[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "image_claim",
+    "image_signature_missing",
     "image_signature_refresh",
     "image_signed_png",
     "site_certificate_chains",

@@ -213,3 +213,39 @@ def test_only_the_manifest_chunk_differs_between_two_signings_of_a_record(signin
     )
     second = stored(record)
     assert first != second and png_chunks.unsigned(first) == png_chunks.unsigned(second)
+
+
+def unsigned_record() -> Image:
+    """A record stored before pictures were signed: the factory's plain PNG."""
+    image = ImageFactory()
+    with image.image_file.open("rb") as handle:
+        picture = PILImage.open(io.BytesIO(handle.read()))
+        image.pixel_sha256 = pixel_sha256(picture)
+    image.save(update_fields=["pixel_sha256"])
+    return image
+
+
+def test_sign_pictures_backfills_what_lacks_the_sites_credentials(signing_dir, settings):
+    old = [unsigned_record() for _ in range(3)]
+    current = signed_record()
+    evicted = ImageFactory(image_file="")
+    # Signed by someone else's credential: not this site's statement.
+    foreign = unsigned_record()
+    settings.SEEDBANK_SIGNING_DIR = signing_dir.parent / "elsewhere"
+    image_store_pixels(image=foreign, png=stored(foreign), pixel_sha256=foreign.pixel_sha256)
+    settings.SEEDBANK_SIGNING_DIR = signing_dir
+    assert report_of(foreign).credentials.state == "valid"  # intact, signer not ours
+
+    assert "Signed 4 picture(s); 1 already" in run("sign_pictures", "--batch-size", "2")
+    for image in [*old, current, foreign]:
+        found = report_of(image).credentials
+        assert found.state == "trusted" and found.recipe["record"] == image.pk
+    assert not Image.objects.get(pk=evicted.pk).image_file
+    assert "Signed 0 picture(s); 5 already" in run("sign_pictures")  # idempotent
+
+    old_serial = site_credential().serial_number
+    run("signing_key", "rotate")
+    assert "Signed 0 picture(s); 5 already" in run("sign_pictures")  # old chains still ours
+    assert "Signed 5 picture(s); 0 already" in run("sign_pictures", "--all")
+    serials = {report_of(image).credentials.serial_number for image in [*old, current, foreign]}
+    assert serials == {site_credential().serial_number} != {old_serial}
