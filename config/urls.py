@@ -10,7 +10,7 @@ from django.views.i18n import set_language
 
 from config.health import healthz
 from gallery.api import api
-from gallery.views import generate, imports, media, models, records, search
+from gallery.views import generate, imports, media, models, provenance, records, search
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -35,6 +35,8 @@ urlpatterns = [
     path("users/<str:username>/", records.user_page, name="user_renders"),
     path("accounts/signup/", records.signup, name="signup"),
     path("search/", search.search_page, name="search"),
+    path("check/", provenance.check_page, name="picture_check"),
+    path("check/verify/<int:image_id>/", provenance.check_verify, name="picture_check_verify"),
     path("staff/", records.staff_dashboard, name="staff_dashboard"),
     path("staff/import/", imports.staff_import, name="staff_import"),
     path("staff/import/<int:run_id>/", imports.staff_import_run, name="staff_import_run"),

@@ -122,6 +122,17 @@ def search_refused(request: HttpRequest, *, as_json: bool = False) -> HttpRespon
     return _refused(request, scope="search", message=message, limit=limit, as_json=as_json)
 
 
+def picture_check_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
+    """A 429 when this client checks pictures faster than the search rate limit allows (a check
+    decodes an upload like an image search, so it is held to the same number, counted apart)."""
+    limit = settings.SEEDBANK_RATE_SEARCH_PER_MINUTE
+    message = _(
+        "Too many picture checks: the limit is %(limit)s a minute. "
+        "Try again in %(seconds)s seconds."
+    )
+    return _refused(request, scope="check", message=message, limit=limit, as_json=as_json)
+
+
 def signup_refused(request: HttpRequest) -> HttpResponse | None:
     """A 429 when one address creates accounts faster than SEEDBANK_RATE_SIGNUP_PER_HOUR."""
     return _refused(

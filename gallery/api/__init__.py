@@ -9,19 +9,20 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from gallery.api import renders, search
+from gallery.api import provenance, renders, search
 
 api = NinjaAPI(
     title="Seedbank API",
     version="1",
-    description="Search recipes and images; submit recipes to render. Writes use session "
-    "authentication with the X-CSRFToken header.",
+    description="Search recipes and images; check a picture's provenance; submit recipes to "
+    "render. Writes use session authentication with the X-CSRFToken header.",
     urls_namespace="api",
     openapi_url="/openapi.json",
     docs_url=None,
 )
 api.add_router("", search.router)
 api.add_router("", renders.router)
+api.add_router("", provenance.router)
 
 # What pydantic says in its own words, said the way the HTML forms say it.
 _MESSAGES = {

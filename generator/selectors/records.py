@@ -67,6 +67,18 @@ def user_renders(
     return newest_first_page(images=images, cursor=cursor, page_size=page_size)
 
 
+def images_with_pixels(*, pixel_sha256: str, viewer: Any, limit: int = 5) -> list[Image]:
+    """Records `viewer` may open whose decoded pixels have this sha256, oldest first (a check
+    of an uploaded picture: hidden records stay unknown to all but staff)."""
+    return list(
+        images_visible_to(viewer)
+        .listing()
+        .select_related("model_version")
+        .filter(pixel_sha256=pixel_sha256)
+        .order_by("pk")[:limit]
+    )
+
+
 def image_last_reproduction(*, image: Image) -> Reproduction | None:
     return (
         image.reproductions.exclude(verdict=Reproduction.Verdict.PENDING)
