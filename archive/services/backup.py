@@ -1,5 +1,6 @@
 """Backups: one tar holding a consistent database dump, the media, the model files that live
-nowhere else, and a manifest of every file's size and sha256 (engine.bundle).
+nowhere else, the site's signing credentials, and a manifest of every file's size and sha256
+(engine.bundle).
 
 Order matters while the site keeps serving. The dump comes first, from a snapshot that this
 process exports and reads its file references under: every row in the dump is known here.
@@ -48,6 +49,7 @@ from generator.selectors.stored_files import (
 )
 
 DUMP_NAME = "database.dump"
+SIGNING_PREFIX = "signing/"  # the site's signing credentials, in the bundle
 # (phase, bytes just done, bytes in the phase): the command draws it.
 Progress = Callable[[str, int, int], None]
 
@@ -159,6 +161,7 @@ def _write_files(tar: Any, snapshot: Snapshot, progress: Progress | None) -> dic
     models, model_files = _stored_plan(snapshot.models, "models", folders=True)
     resources, resource_files_ = _stored_plan(snapshot.resources, "resources", folders=False)
     plan += model_files + resource_files_
+    plan += _signing_files()
     owners = {
         f"{item['stored']}/": item["label"] for item in models + resources if "stored" in item
     }
@@ -186,6 +189,7 @@ def _write_files(tar: Any, snapshot: Snapshot, progress: Progress | None) -> dic
             "migrations": snapshot.migrations,
         },
         "media_root": str(media),
+        "signing_dir": str(settings.SEEDBANK_SIGNING_DIR),
         "models_dir": str(settings.SEEDBANK_MODELS_DIR),
         "models": models,
         "resources": resources,
@@ -193,6 +197,18 @@ def _write_files(tar: Any, snapshot: Snapshot, progress: Progress | None) -> dic
         "missing": missing,
         "files": [entry_dict(entry) for entry in entries.values()],
     }
+
+
+def _signing_files() -> list[tuple[Path, str]]:
+    """The site's signing credentials (SEEDBANK_SIGNING_DIR): the current key, and the chains of
+    retired ones. Without them a restored site signs with a new key, and the pictures it signed
+    before no longer read as its own. Not the lock file or a half-made folder (dot names)."""
+    root = Path(settings.SEEDBANK_SIGNING_DIR)
+    return [
+        (path, f"{SIGNING_PREFIX}{path.relative_to(root).as_posix()}")
+        for path in _walk(root)
+        if not any(part.startswith(".") for part in path.relative_to(root).parts)
+    ]
 
 
 def _media_to_copy(media: Path, snapshot: Snapshot) -> list[str]:

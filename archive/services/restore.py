@@ -1,5 +1,5 @@
 """Restores: a backup (archive.services.backup) into an empty database, and its files into this
-deployment's MEDIA_ROOT and SEEDBANK_MODELS_DIR.
+deployment's MEDIA_ROOT, SEEDBANK_MODELS_DIR and SEEDBANK_SIGNING_DIR.
 
 Nothing is written where it counts until every file has been read and matched its manifest
 digest: the bundle is unpacked into a staging folder beside the media, the database restored in
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from archive.postgres import pg_restore, pg_tool
-from archive.services.backup import Progress, table_counts
+from archive.services.backup import SIGNING_PREFIX, Progress, table_counts
 from engine.bundle import bundle_extract, manifest_mismatches, manifest_read
 from engine.resources import file_sha256
 from search.services import hnsw_build_memory_mb
@@ -82,10 +82,14 @@ def backup_restore(
         if progress:
             progress("database restore", 0, 0)
         _restore_database(staged / manifest["database"]["file"], manifest, pg_bin)
+        if any(name.startswith(SIGNING_PREFIX) for name in (e["name"] for e in manifest["files"])):
+            # Made private before a key goes in, not after.
+            Path(settings.SEEDBANK_SIGNING_DIR).mkdir(parents=True, exist_ok=True, mode=0o700)
         for move in moves:
             if not move.destination.exists():
                 move.destination.parent.mkdir(parents=True, exist_ok=True)
                 shutil.move(move.staged, move.destination)
+        _protect_signing_dir()
         _mend_rows(manifest, paths)
     tables = table_counts()
     warnings += [
@@ -137,6 +141,13 @@ def _placement(
         for name, sha256 in digests.items()
         if name.startswith("media/")
     ]
+    signing = Path(settings.SEEDBANK_SIGNING_DIR)
+    for name, sha256 in digests.items():
+        if name.startswith(SIGNING_PREFIX):
+            destination = signing / name.removeprefix(SIGNING_PREFIX)
+            if not _inside(destination, signing):
+                raise RestoreRefused(f"{name}: {destination} is outside {signing}")
+            moves.append(_Move(staged / name, destination, sha256))
     paths: list[tuple[dict[str, Any], str]] = []
     warnings: list[str] = []
     for item in [*manifest["models"], *manifest["resources"]]:
@@ -163,6 +174,17 @@ def _placement(
                 destination = home / inside if item["layout"] == "folder" else home
                 moves.append(_Move(staged / name, destination, sha256))
     return moves, paths, warnings
+
+
+def _protect_signing_dir() -> None:
+    """The restored signing folder as the keyring makes it: private keys 0600, folders 0700."""
+    root = Path(settings.SEEDBANK_SIGNING_DIR)
+    if not root.is_dir():
+        return
+    for folder in [root, *(p for p in root.rglob("*") if p.is_dir())]:
+        folder.chmod(0o700)
+    for key in root.rglob("key.pem"):
+        key.chmod(0o600)
 
 
 def _inside(path: Path, root: Path) -> bool:
