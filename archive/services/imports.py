@@ -606,8 +606,8 @@ def _store_pictures(pictures: list[tuple[Image, SourceRecipe]]) -> None:
 
 
 def _parent_ingredient(source: SourceRecipe) -> Ingredient | None:
-    """The imported file, when it carries Content Credentials: the record's manifest names it
-    as its parent, and its own manifest travels inside ours."""
+    """The imported file: the record's manifest names it as its parent (Seedbank opened a
+    picture another tool made), and the file's own manifest, if any, travels inside ours."""
     if source.original is None:
         return None
     return Ingredient(

@@ -43,7 +43,7 @@ from engine.imports.source import (
 )
 from engine.infotext import PARAMETERS_CHUNK, SEEDBANK_CHUNK, InfotextError, recipe_from_json
 from engine.png_files import pixel_sha256
-from engine.provenance.presence import carries_content_credentials
+from engine.provenance.presence import readable_or_no_credentials
 from engine.uploads import UploadRejected, open_upload
 
 _EXIF_IFD = 0x8769
@@ -60,9 +60,14 @@ def recipe_from_image(data: bytes, location: str, *, max_pixels: int) -> SourceR
         found = reader(chunks, f"image:{digest}", location)
         if found is not None:
             found = _with_image(found, png, digest, picture.size)
+            # Another tool made this picture: the record's manifest says Seedbank opened it,
+            # with the file as its parent (and the file's own manifest, if any, inside ours).
+            # A manifest C2PA cannot read cannot ride along: the parent is then its pixels.
             media_type = _MEDIA_TYPES.get(str(picture.format), "")
-            if media_type and carries_content_credentials(data, media_type):
+            if media_type and readable_or_no_credentials(data, media_type):
                 found = replace(found, original=data, original_media_type=media_type)
+            else:
+                found = replace(found, original=png, original_media_type="image/png")
             return found
     raise RowRejected(
         f"{location}: no recipe found (no A1111, ComfyUI, InvokeAI, NovelAI, Fooocus, "

@@ -109,8 +109,8 @@ class SourceRecipe:
     unsupported: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict)
     image: bytes | None = None  # the picture itself as PNG, when the source has one
-    # The file as it came, kept only when it carries Content Credentials: the record's own
-    # manifest names it as its parent ingredient, its manifest inside (engine.provenance).
+    # The picture file as it came: the record's own manifest names it as its parent ingredient
+    # (Seedbank opened it; another tool made it), its own manifest, if any, inside ours.
     original: bytes | None = None
     original_media_type: str = ""
     pixel_sha256: str = ""  # engine.png_files.pixel_sha256 of the picture

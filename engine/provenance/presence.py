@@ -1,6 +1,7 @@
 """Whether a picture file carries Content Credentials (a C2PA manifest store), without
 validating them: what an import asks before keeping the original file as the parent
-ingredient of the record's own manifest.
+ingredient of the record's own manifest (one whose manifest cannot be read is replaced by its
+pixels, or C2PA refuses to sign).
 
 Every carrier holds the manifest store as JUMBF boxes ("jumb", labelled "c2pa"): a PNG's caBX
 chunk, a JPEG's APP11 segments, a WebP's C2PA chunk. Files without both markers are answered
@@ -30,4 +31,11 @@ def carries_content_credentials(data: bytes, media_type: str) -> bool:
         reader.close()
 
 
-__all__ = ["carries_content_credentials"]
+def readable_or_no_credentials(data: bytes, media_type: str) -> bool:
+    """False for a file whose manifest store C2PA cannot read (it could not be an ingredient)."""
+    if b"jumb" not in data or b"c2pa" not in data:
+        return True
+    return carries_content_credentials(data, media_type)
+
+
+__all__ = ["carries_content_credentials", "readable_or_no_credentials"]

@@ -67,11 +67,11 @@ def test_an_imported_signed_picture_is_the_parent_of_the_stored_one(
     assert len(store["manifests"]) == 2  # the other tool's, inside ours
 
 
-def test_pictures_without_credentials_or_with_broken_ones_import_as_before(
+def test_pictures_without_credentials_or_with_broken_ones_are_opened_with_a_parent(
     tmp_path, model_version, media_root, sent, signing_dir, django_capture_on_commit_callbacks
 ):
     plain = png({"parameters": A1111_TEXT})
-    # A manifest chunk no reader can parse: no parent to carry, and the import goes on.
+    # A manifest chunk no reader can parse: its pixels are the parent, and the import goes on.
     junk = png_chunks._chunk(png_chunks.MANIFEST_CHUNK, b"\0\0\0\x10jumb\0\0\0\x08c2pa")
     chunks = [c for _, c in png_chunks.chunks(png({"parameters": A1111_TEXT}, colour="blue"))]
     broken = png_chunks.PNG_SIGNATURE + b"".join([chunks[0], junk, *chunks[1:]])
@@ -82,4 +82,8 @@ def test_pictures_without_credentials_or_with_broken_ones_import_as_before(
     assert (run.imported, run.rejected) == (2, 0)
     for image in Image.objects.all():
         found = read_picture(stored(image), trust_anchors=site_trust_anchors(), **LIMITS)
-        assert found.credentials.state == "trusted" and found.credentials.ingredients == ()
+        # Another tool made it: Seedbank opened it, the file (or, when its manifest cannot be
+        # read, its pixels) is the parent.
+        assert found.credentials.state == "trusted" and found.credentials.action == "c2pa.opened"
+        (parent,) = found.credentials.ingredients
+        assert parent["relationship"] == "parentOf" and not parent["has_credentials"]
