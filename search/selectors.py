@@ -17,14 +17,16 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import BooleanField, QuerySet, Value
+from django.db.models import BooleanField, F, Func, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from django.db.models.functions import JSONObject
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from engine.keywords import segment
+from engine.search_query import CHINESE_CHARACTERS, SHA256_PREFIX
 from engine.weights import files_digest
-from generator.models import Image
+from generator.models import Image, Reproduction
 from generator.selectors.records import images_public, images_visible_to
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 
@@ -71,8 +73,21 @@ class SearchFilters:
     # collections), so search needs to know nothing about what a collection is.
     within: QuerySet[Any] | None = None
     nsfw: str = "include"  # include | exclude | only
+    # From the search box's filters (engine.search_query): (lookup, number) comparisons,
+    # the owner's username, LoRA names or sha256 prefixes (all used), the prompt's language
+    # ("zh": it has Chinese characters), a bit-identical reproduction, and words or phrases
+    # the prompt must hold (phrases) or must not (excluded).
+    steps: tuple[tuple[str, int], ...] = ()
+    guidance: tuple[tuple[str, float], ...] = ()
+    user: str = ""
+    loras: tuple[str, ...] = ()
+    lang: str = ""
+    verified: bool | None = None
+    phrases: tuple[str, ...] = ()
+    excluded: tuple[str, ...] = ()
 
     def apply(self, images: QuerySet[Image]) -> QuerySet[Image]:
+        images = self._apply_query_fields(images)
         if self.model:
             images = images.filter(model_name=self.model)
         if self.scheduler:
@@ -96,9 +111,70 @@ class SearchFilters:
             images = images.filter(nsfw=True)
         return images
 
+    def _apply_query_fields(self, images: QuerySet[Image]) -> QuerySet[Image]:
+        for lookup, steps in self.steps:
+            images = images.filter(**{f"steps__{lookup}": steps})
+        for lookup, guidance in self.guidance:
+            images = images.filter(**{f"guidance__{lookup}": guidance})
+        if self.user:
+            images = images.filter(owner__username=self.user)
+        for lora in self.loras:
+            images = images.filter(_lora_used(lora))
+        if self.lang == "zh":
+            images = images.filter(prompt__regex=CHINESE_CHARACTERS)
+        elif self.lang == "en":
+            images = images.exclude(prompt__regex=CHINESE_CHARACTERS)
+        if self.verified is not None:
+            identical = Reproduction.objects.filter(verdict=Reproduction.Verdict.BIT_IDENTICAL)
+            reproduced = Q(pk__in=identical.values("image_id"))
+            images = images.filter(reproduced if self.verified else ~reproduced)
+        for phrase in self.phrases:
+            # The GIN index finds records with the phrase anywhere in their recipe's text;
+            # ts_filter keeps those that have it in the prompt (weight A), not the negative.
+            terms = (phrase, segment(phrase), phrase, segment(phrase))
+            images = images.filter(
+                RawSQL(
+                    f"search_vector @@ {_PHRASE} "
+                    f"AND ts_filter(search_vector, '{{a}}') @@ {_PHRASE}",
+                    terms,
+                    output_field=BooleanField(),
+                )
+            )
+        for word in self.excluded:
+            # Records never indexed (search_vector NULL) hold no word: kept, not dropped.
+            images = images.filter(
+                RawSQL(
+                    f"NOT coalesce(ts_filter(search_vector, '{{a}}') @@ {_TSQUERY}, false)",
+                    (word, segment(word)),
+                    output_field=BooleanField(),
+                )
+            )
+        return images
+
     @property
     def active(self) -> bool:
         return self != SearchFilters()
+
+
+# A phrase: its words in order, English stems or segmented words (Chinese).
+_PHRASE = (
+    "(phraseto_tsquery('english'::regconfig, %s) || phraseto_tsquery('simple'::regconfig, %s))"
+)
+
+
+def _lora_used(lora: str) -> Q:
+    """Records whose recipe uses a LoRA of that name, or whose sha256 starts with that hex."""
+    named = Q(loras__contains=[{"name": lora}])
+    if not SHA256_PREFIX.fullmatch(lora):
+        return named
+    prefixed = Func(
+        F("loras"),
+        Value("$[*] ? (@.resource starts with $prefix)"),
+        JSONObject(prefix=Value(lora)),
+        template="jsonb_path_exists(%(expressions)s)",
+        output_field=BooleanField(),
+    )
+    return named | Q(prefixed)
 
 
 # --- the active embedding model --------------------------------------------------------------
@@ -440,6 +516,13 @@ def search_images(
         vector_list = [(pk, score) for pk, score in vector_list if pk != exclude_id][:depth]
     if mode in {"keyword", "hybrid"} and query and vector is None:
         keyword_list = _keyword_ranked(query, candidates, limit=depth)
+    # Filters alone (the search box's "seed:1010", "-blurry"): the matching records, newest
+    # first, in whichever mode.
+    browsed = (
+        [(pk, 0.0) for pk in candidates.order_by("-id").values_list("pk", flat=True)[:depth]]
+        if vector is None and not query and filters.active
+        else []
+    )
 
     cosine = dict(vector_list)
     keyword = dict(keyword_list)
@@ -449,7 +532,9 @@ def search_images(
         if min_score is not None and score < min_score and pk not in keyword
     }
     vector_list = [(pk, score) for pk, score in vector_list if pk not in hidden]
-    if mode == "keyword" or (mode == "hybrid" and not vector_list):
+    if browsed:
+        ordered = browsed
+    elif mode == "keyword" or (mode == "hybrid" and not vector_list):
         ordered = keyword_list
     elif mode == "vector" or not keyword_list:
         ordered = vector_list

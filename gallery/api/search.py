@@ -9,9 +9,11 @@ from django.urls import resolve, reverse
 from django.urls.exceptions import Resolver404
 from ninja import Query, Router, Status
 
+from engine.search_query import QueryError, parse_query
 from gallery import ratelimit
 from gallery.api.schemas import Errors, ImagesQuery, ImagesResponse, LexicaResponse, Message
-from gallery.forms.search import SearchForm
+from gallery.forms.search import SearchForm, query_filters
+from generator.i18n import translated
 from generator.models import Image
 from generator.selectors.records import image_by_file, image_detail
 from search.selectors import (
@@ -96,7 +98,18 @@ def lexica_search(
             else SearchResults(hits=[])
         )
     else:
-        results = search_images(query=query, mode="hybrid", limit=50, embedding_model=model)
+        # The same language as the search box: words, "phrases", -words and field filters.
+        try:
+            parsed = parse_query(query)
+        except QueryError as error:
+            return Status(400, {"error": " ".join(translated(m) for m in error.messages)})
+        results = search_images(
+            query=parsed.text,
+            mode="hybrid",
+            limit=50,
+            embedding_model=model,
+            filters=query_filters(parsed),
+        )
     return {"images": [_lexica_image(request, hit.image) for hit in results.hits]}
 
 
@@ -123,7 +136,8 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
         return Status(400, {"errors": {"cursor": ["cursor and limit are integers"]}})
     if offset < 0 or limit < 1 or offset > 500:
         return Status(400, {"errors": {"cursor": ["cursor must be 0..500"]}})
-    query, like = data["q"].strip(), data.get("like")
+    typed, like = data["q"].strip(), data.get("like")
+    query = form.search_text()  # the box's filters are in form.filters()
     filters: SearchFilters = form.filters()
     model = active_embedding_model()  # read once for the whole search
     if like:
@@ -135,7 +149,7 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
                           embedding_model=model)
             if vector else SearchResults(hits=[])
         )  # fmt: skip
-    elif query:
+    elif typed:
         results = search_images(
             embedding_model=model,
             query=query,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django import forms
@@ -10,11 +11,13 @@ from django.utils.translation import gettext_lazy as _
 
 from engine.recipe import SEED_MAX
 from engine.schedulers import SCHEDULERS
+from engine.search_query import QueryError, SearchQuery, parse_query
 from gallery.forms.uploads import picture_from_upload
 from gallery.selectors import (
     collection_choices_public,
     collection_image_ids,
 )
+from generator.i18n import translated
 from generator.selectors.model_versions import model_version_names
 from search.selectors import SearchFilters
 
@@ -88,6 +91,35 @@ class SearchForm(forms.Form):
         assert isinstance(field, forms.ChoiceField)
         field.choices = choices
 
+    def clean_q(self) -> str:
+        """The box's text, parsed once (engine.search_query): words for keyword and meaning,
+        phrases, -words and field filters; a filter it cannot use is the field's error."""
+        text: str = self.cleaned_data.get("q") or ""
+        try:
+            parsed = parse_query(text)
+        except QueryError as error:
+            raise forms.ValidationError(
+                [translated(message) for message in error.messages], code="query"
+            ) from None
+        slugs = {slug for slug, _title in self._choices_of("collection") if slug}
+        if parsed.collection and parsed.collection not in slugs:
+            raise forms.ValidationError(
+                _("No public collection is called “%(slug)s”."),
+                code="collection",
+                params={"slug": parsed.collection},
+            )
+        self.search_query = parsed
+        return text
+
+    def _choices_of(self, name: str) -> list[tuple[Any, Any]]:
+        field = self.fields[name]
+        assert isinstance(field, forms.ChoiceField)
+        return list(field.choices)  # type: ignore[arg-type]
+
+    def search_text(self) -> str:
+        """What words and meaning are searched for: the box less its filters."""
+        return self.search_query.text
+
     def clean_image(self) -> Any:
         upload = self.cleaned_data.get("image")
         if not upload:
@@ -101,8 +133,12 @@ class SearchForm(forms.Form):
         )
 
     def filters(self) -> SearchFilters:
+        """The form's filter fields, and the box's: where both name one (seed=1 and seed:2),
+        the box wins. It is what the person typed last and reads in the page's heading, while
+        a form field may be left over from an earlier search (the filters stay in the URL):
+        ANDing them would answer "nothing" to a query that reads as reasonable."""
         data = self.cleaned_data
-        return SearchFilters(
+        form = SearchFilters(
             model=data.get("model") or "",
             scheduler=data.get("scheduler") or "",
             width=data.get("width"),
@@ -113,3 +149,37 @@ class SearchForm(forms.Form):
             within=collection_image_ids(slug=slug) if (slug := data.get("collection")) else None,
             nsfw=data.get("nsfw") or "include",
         )
+        models = [name for name, _label in self._choices_of("model") if name]
+        return query_filters(getattr(self, "search_query", SearchQuery()), form, models=models)
+
+
+def query_filters(
+    query: SearchQuery, base: SearchFilters | None = None, *, models: list[str] | None = None
+) -> SearchFilters:
+    """`base` with the box's filters in place of the fields they name. A model is matched
+    to a registered one whatever its case (`model:TINY-SD@seed0`); any other name is kept
+    as written (imported records name models this site does not have)."""
+    base = base or SearchFilters()
+    given = query.given
+    changes: dict[str, Any] = {
+        "steps": query.steps,
+        "guidance": query.guidance,
+        "user": query.user,
+        "loras": query.loras,
+        "lang": query.lang,
+        "verified": query.verified,
+        "phrases": query.phrases,
+        "excluded": query.excluded,
+    }
+    if "model" in given:
+        registered = {name.casefold(): name for name in models or model_version_names()}
+        changes["model"] = registered.get(query.model.casefold(), query.model)
+    if "sampler" in given:
+        changes["scheduler"] = query.sampler
+    if "size" in given:
+        changes["width"], changes["height"] = query.width, query.height
+    if "seed" in given:
+        changes["seed"] = query.seed
+    if "collection" in given:
+        changes["within"] = collection_image_ids(slug=query.collection)
+    return replace(base, **changes)

@@ -40,8 +40,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, "search/results.html", context, status=400)
     data = form.cleaned_data
-    query, like, upload = data["q"].strip(), data.get("like"), data.get("image")
-    if not (query or like or upload):
+    typed, like, upload = data["q"].strip(), data.get("like"), data.get("image")
+    # The words and phrases searched for; the box's filters are in form.filters().
+    query = form.search_text()
+    if not (typed or like or upload):
         return render(request, "search/results.html", context)
     model = active_embedding_model()  # read once for the whole search
     # Relevance has no stable keyset (fusion re-ranks, a new record moves every score), so a
