@@ -180,7 +180,13 @@ class ImagesResponse(Schema):
 class ImagesQuery(Schema):
     """Ranked search: words (q) or an image id (like), filters, threshold, cursor."""
 
-    q: SafeText = Field("", max_length=500, description="words (vector, keyword or hybrid)")
+    q: SafeText = Field(
+        "",
+        max_length=500,
+        description='words, "phrases", -words and filters (seed:1010 steps:>30 sampler:DDIM '
+        "size:512x512 model: lora: guidance:<3 user: collection: lang:zh verified:yes); "
+        "an unknown filter is a 400",
+    )
     mode: str = Field(
         "hybrid", description="ranking", json_schema_extra={"enum": ["hybrid", "vector", "keyword"]}
     )

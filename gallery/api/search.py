@@ -78,7 +78,11 @@ def _lexica_image(request: HttpRequest, image: Image) -> dict[str, Any]:
 )
 def lexica_search(
     request: HttpRequest,
-    q: str = Query("", description="words, or the URL of an image page/file on this site"),
+    q: str = Query(
+        "",
+        description="words (with the search box's filters, e.g. seed:1010 steps:>30), "
+        "or the URL of an image page/file on this site",
+    ),
 ) -> Any:
     """GET /api/v1/search?q=… in Lexica's shape. q may be an image URL of this site."""
     query = q.strip()[:500]
