@@ -140,7 +140,10 @@ def image_claim(*, image: Image, pixel_sha256: str, parent: Ingredient | None = 
     """What the site states about a record's picture. `parent` is the file an imported picture
     came from (its own manifest, if any, stays inside ours)."""
     recipe = image.recipe_portable()
-    last = image_last_reproduction(image=image)
+    # A record being stored for the first time has no reproduction yet (one query saved per
+    # rendered picture); a restore, an import or a re-signing asks.
+    first_store = image.status == Image.Status.PENDING
+    last = None if first_store else image_last_reproduction(image=image)
     imported = parent is not None
     ingredients = [parent] if parent else _input_ingredients(image)
     return Claim(

@@ -28,6 +28,7 @@ from generator.models import Image
 from generator.services.records import image_store_pixels
 from generator.services.signing import site_credential, site_trust_anchors
 from tests.factories import ImageFactory
+from tests.generator.keyring_race import ensure_after_barrier
 
 pytestmark = pytest.mark.django_db
 LIMITS = {"max_pixels": 10_000_000, "max_bytes": 10_000_000}
@@ -104,16 +105,14 @@ def test_a_rotation_by_another_process_takes_effect_without_a_restart(signing_di
     assert report_of(record).credentials.serial_number == rotated.serial_number
 
 
-def _ensure(directory: str, barrier, results) -> None:  # type: ignore[no-untyped-def]
-    barrier.wait()
-    results.put(Keyring(Path(directory)).ensure("Seedbank").fingerprint)
-
-
 def test_processes_ensuring_at_once_make_one_credential(tmp_path):
-    context = multiprocessing.get_context("fork")
+    # Spawned, not forked: a fork of a process running torch's and C2PA's threads can hang.
+    context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(4), context.Queue()
     workers = [
-        context.Process(target=_ensure, args=(str(tmp_path / "ring"), barrier, results))
+        context.Process(
+            target=ensure_after_barrier, args=(str(tmp_path / "ring"), barrier, results)
+        )
         for _ in range(4)
     ]
     for worker in workers:
