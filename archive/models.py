@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
+from pgvector.django import HnswIndex, VectorField
 
 from generator.models import Image
+from search.models import EMBEDDING_DIM
 
 
 class ImportRun(models.Model):
@@ -101,3 +105,64 @@ class ImportProblem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.location}"
+
+
+class SourcePrompt(models.Model):
+    """The prompt of an imported row Seedbank cannot render as its source did (its model or a
+    resource is not here, or its recipe is incomplete): searchable by words and by meaning as a
+    "prompt only" result, never shown as a picture or as a record.
+
+    The keyword vector is built as records' are (generator.services.records.keyword_vector);
+    the vector is the active CLIP's *text* embedding of the prompt, filled in by a cpu task
+    (archive.services.prompts.source_prompts_embed), so an import never waits for CLIP."""
+
+    source = models.OneToOneField(
+        SourceRecord, on_delete=models.CASCADE, primary_key=True, related_name="prompt_only"
+    )
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    # What else the row gives of its recipe, by Recipe field name (seed, steps, guidance, width,
+    # height, scheduler when it maps to the catalogue): "Render this prompt with a model here"
+    # starts from it. Not columns: nothing searches by them, and the record holds the real ones.
+    known = models.JSONField(default=dict)
+    nsfw = models.BooleanField(default=False)  # the source's own flag (Lexica, DiffusionDB)
+    hidden = models.BooleanField(default=False)  # staff moderation, as for records
+    search_vector = SearchVectorField(null=True, editable=False)
+    embedding = VectorField(dimensions=EMBEDDING_DIM, null=True, blank=True, editable=False)
+    # The model that made `embedding`; blank: waiting for one (the embedding backlog).
+    embedding_model = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [
+            GinIndex(fields=["search_vector"], name="source_prompt_keywords"),
+            HnswIndex(
+                name="source_prompt_hnsw_cosine",
+                fields=["embedding"],
+                m=16,
+                ef_construction=64,
+                opclasses=["vector_cosine_ops"],
+            ),
+            models.Index(
+                fields=["created_at"],
+                name="source_prompt_unembedded",
+                condition=models.Q(embedding_model=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"prompt of {self.source}"
+
+
+class PromptRender(models.Model):
+    """A record rendered here from an imported row's prompt ("Render this prompt with a model
+    here"): its lineage points at the source row, which it never stands in for."""
+
+    image = models.OneToOneField(
+        Image, on_delete=models.CASCADE, primary_key=True, related_name="prompt_source"
+    )
+    source = models.ForeignKey(SourceRecord, on_delete=models.CASCADE, related_name="renders")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"#{self.image_id} from the prompt of {self.source}"

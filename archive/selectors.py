@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connection
 from django.db.models import Count, Min, QuerySet
 
-from archive.models import ImportProblem, ImportRun, SourceRecord
+from archive.models import ImportProblem, ImportRun, PromptRender, SourcePrompt, SourceRecord
+from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.records import image_last_reproduction
+from search.models import EmbeddingModel
+from search.selectors import CLIP_CONFIG, RRF_K, query_text_vector
 
 
 def import_problems(*, run: ImportRun, limit: int = 1000) -> list[ImportProblem]:
@@ -61,3 +71,130 @@ def import_problem_reasons(*, run: ImportRun, limit: int = 20) -> list[dict[str,
         )
     )
     return [{**group, "example": places[group["first"]]} for group in grouped]
+
+
+# --- prompt-only results ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptOnlyHit:
+    """An imported prompt with no picture here, found by a search."""
+
+    source_prompt: SourcePrompt  # with its source row (tool, location)
+    score: float  # what the list is ordered by: cosine, keyword rank, or RRF
+    vector_score: float | None = None  # text→text cosine of the query and the prompt
+    keyword_score: float | None = None
+
+
+@dataclass(frozen=True)
+class PromptOnlyResults:
+    hits: list[PromptOnlyHit]
+    hidden_below_threshold: int = 0
+    threshold: float | None = None
+
+
+# As search's keyword query (search.selectors._TSQUERY): English stems or segmented words.
+_TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
+_VISIBLE = {
+    "include": "NOT hidden",
+    "exclude": "NOT hidden AND NOT nsfw",
+    "only": "NOT hidden AND nsfw",
+}
+
+
+@lru_cache(maxsize=8)
+def _declared_prompt_bound(path: str) -> float | None:
+    try:
+        config = json.loads((Path(path) / CLIP_CONFIG).read_text())
+    except (OSError, ValueError):
+        return None
+    value = config.get("seedbank", {}).get("prompt_relevance_cosine")
+    return None if value is None else float(value)
+
+
+def prompt_relevance_bound(model: EmbeddingModel) -> float:
+    """The text→text cosine under which a prompt-only match by meaning is noise: the model's
+    own (its config's "seedbank" section), else SEEDBANK_PROMPT_RELEVANCE_COSINE."""
+    own = _declared_prompt_bound(model.path)
+    return own if own is not None else float(settings.SEEDBANK_PROMPT_RELEVANCE_COSINE)
+
+
+def prompt_only_search(
+    *,
+    query: str,
+    model: EmbeddingModel,
+    mode: str = "hybrid",
+    nsfw: str = "include",
+    limit: int = 8,
+    min_score: float | None = None,
+) -> PromptOnlyResults:
+    """Imported prompts (no picture, not rendered here) for a search by words: by keyword (the
+    GIN index), by meaning (the CLIP text encoder: query text against prompt text, HNSW), or
+    both fused by reciprocal rank as records are. Hidden rows never appear; `nsfw` as for
+    records. Vector matches under the prompt bound are hidden unless their words match."""
+    if not query.strip():
+        return PromptOnlyResults(hits=[])
+    visible = _VISIBLE.get(nsfw, _VISIBLE["include"])
+    terms = (query, segment(query))
+    depth = max(limit, 50)
+    keyword: list[tuple[int, float]] = []
+    cosine: list[tuple[int, float]] = []
+    with connection.cursor() as cursor:
+        if mode in {"keyword", "hybrid"}:
+            cursor.execute(
+                f"SELECT source_id, ts_rank(search_vector, {_TSQUERY}) AS rank "
+                f"FROM archive_sourceprompt WHERE search_vector @@ {_TSQUERY} AND {visible} "
+                "ORDER BY rank DESC, source_id DESC LIMIT %s",
+                (*terms, *terms, depth),
+            )
+            keyword = [(int(pk), float(rank)) for pk, rank in cursor.fetchall()]
+        if mode in {"vector", "hybrid"}:
+            vector = "[" + ",".join(repr(float(x)) for x in query_text_vector(query, model)) + "]"
+            cursor.execute(
+                "SELECT source_id, embedding <=> %s::vector AS distance FROM archive_sourceprompt "
+                f"WHERE embedding_model = %s AND {visible} ORDER BY distance LIMIT %s",
+                (vector, model.name, depth),
+            )
+            cosine = [(int(pk), 1.0 - float(distance)) for pk, distance in cursor.fetchall()]
+    bound = prompt_relevance_bound(model) if min_score is None else min_score
+    matched = dict(keyword)
+    hidden = {pk for pk, score in cosine if score < bound and pk not in matched}
+    cosine = [(pk, score) for pk, score in cosine if pk not in hidden]
+    if mode == "keyword" or not cosine:
+        ordered = keyword
+    elif mode == "vector" or not keyword:
+        ordered = cosine
+    else:
+        fused: dict[int, float] = {}
+        for ranked in (cosine, keyword):
+            for rank, (pk, _) in enumerate(ranked, start=1):
+                fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+        ordered = sorted(fused.items(), key=lambda item: -item[1])
+    shown = ordered[:limit]
+    rows = SourcePrompt.objects.select_related("source").in_bulk([pk for pk, _ in shown])
+    similarity = dict(cosine)
+    return PromptOnlyResults(
+        hits=[
+            PromptOnlyHit(
+                source_prompt=rows[pk],
+                score=score,
+                vector_score=similarity.get(pk),
+                keyword_score=matched.get(pk),
+            )
+            for pk, score in shown
+            if pk in rows
+        ],
+        hidden_below_threshold=len(hidden),
+        threshold=bound if cosine or hidden else None,
+    )
+
+
+def source_prompt_find(*, source_id: int) -> SourcePrompt | None:
+    """A prompt-only row anyone may see (not hidden), with its source row."""
+    return SourcePrompt.objects.select_related("source").filter(pk=source_id, hidden=False).first()
+
+
+def image_prompt_source(*, image: Image) -> SourceRecord | None:
+    """The imported row whose prompt `image` was rendered from here, if it was."""
+    found = PromptRender.objects.select_related("source").filter(image=image).first()
+    return None if found is None else found.source

@@ -10,6 +10,7 @@ from archive.services.imports import (
     import_uploads_sweep,
     imports_resume,
 )
+from archive.services.prompts import EMBED_PROMPTS_TASK, source_prompts_embed
 
 
 @shared_task(name=IMPORT_TASK)
@@ -27,3 +28,9 @@ def resume_imports() -> None:
 def sweep_stale_uploads() -> None:
     # A stopped run's uploaded files stay on disk until this deletes them.
     import_uploads_sweep()
+
+
+@shared_task(name=EMBED_PROMPTS_TASK)
+def embed_source_prompts() -> None:
+    # Imported prompts wait (embedding_model blank) until a drain embeds them.
+    source_prompts_embed()

@@ -303,6 +303,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
         "options": {"expires": 60.0},
     },
+    # Imported prompts left waiting for their CLIP text vector (archive.services.prompts).
+    "drain-prompt-embeddings": {
+        "task": "archive.tasks.embed_source_prompts",
+        "schedule": 60.0,
+        "options": {"expires": 60.0},
+    },
     # Uploaded imports a killed worker left "running" (archive.services.imports).
     "resume-imports": {
         "task": "archive.tasks.resume_imports",
@@ -387,6 +393,10 @@ SEEDBANK_KEYWORD_RANK_MAX = env_int("SEEDBANK_KEYWORD_RANK_MAX", 2_000, minimum=
 SEEDBANK_RELEVANCE_COSINE = float(env_str("SEEDBANK_RELEVANCE_COSINE", "0.2"))
 # Cosine at or above which two records count as near-duplicates (real CLIP ViT-B/32 scale).
 SEEDBANK_NEAR_DUPLICATE_COSINE = float(env_str("SEEDBANK_NEAR_DUPLICATE_COSINE", "0.95"))
+# Prompt-only results (imported prompts, no picture) match by text→text cosine, which runs
+# higher than text→image: under the scene CLIP a one-word query's best caption scores 0.64-0.78
+# and a median caption ~0; a model may declare its own ("prompt_relevance_cosine").
+SEEDBANK_PROMPT_RELEVANCE_COSINE = float(env_str("SEEDBANK_PROMPT_RELEVANCE_COSINE", "0.5"))
 
 SEEDBANK_UPLOAD_MAX_BYTES = env_int("SEEDBANK_UPLOAD_MAX_BYTES", 10_000_000, minimum=1)
 SEEDBANK_UPLOAD_MAX_PIXELS = env_int("SEEDBANK_UPLOAD_MAX_PIXELS", 40_000_000, minimum=1)

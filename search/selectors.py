@@ -365,6 +365,12 @@ def _text_vector(query: str, model: EmbeddingModel) -> list[float]:
     return list(_text_vector_cached(model.path, query))
 
 
+def query_text_vector(query: str, model: EmbeddingModel) -> list[float]:
+    """`model`'s text embedding of a query (cached per process): other apps' searches by
+    meaning over text (archive's imported prompts) share the search box's encoder and cache."""
+    return _text_vector(query, model)
+
+
 @lru_cache(maxsize=1024)  # 1024 doubles arrays of EMBEDDING_DIM: a few MB per process
 def _text_vector_cached(path: str, query: str) -> array[float]:
     # Popular queries repeat (the home page's search box, links to "cat"): a CLIP text forward

@@ -45,6 +45,7 @@ from django.utils.text import get_valid_filename
 
 from archive.batching import batched
 from archive.models import ImportProblem, ImportRun, SourceRecord
+from archive.services.prompts import source_prompts_create
 from engine.imports.discover import Limits, rows
 from engine.imports.source import SourceRecipe, SourceResource
 from engine.imports.tables import CELL_MAX_CHARS, Rejected, Row
@@ -397,6 +398,8 @@ def _import_batch(
             run, fresh, models, resources, counts, problems, render_missing=render_missing
         )
         _copy_insert(SourceRecord, records)
+        # Rows no record stands for stay findable by their prompt (archive.services.prompts).
+        source_prompts_create(records=records, sources=fresh)
         _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
             **{f.name: F(f.name) + getattr(counts, f.name) for f in fields(_Counts)}

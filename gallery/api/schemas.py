@@ -3,7 +3,7 @@ type (engine.recipe): its fields, types, defaults and descriptions are the recip
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.conf import settings
 from ninja import Field, Schema
@@ -160,6 +160,7 @@ class Scores(Schema):
 
 
 class ImageResult(Schema):
+    kind: Literal["record"] = Field("record", description="a record: a picture with its recipe")
     id: int
     url: str
     src: str
@@ -168,12 +169,40 @@ class ImageResult(Schema):
     scores: Scores
 
 
+class PromptOnlyResult(Schema):
+    """An imported row's prompt with no picture here: never a record, never its original."""
+
+    kind: Literal["prompt_only"] = "prompt_only"
+    id: int = Field(description="the imported row (archive source record) id")
+    prompt: str
+    negative_prompt: str
+    tool: str = Field(description="the tool the row was imported from")
+    location: str = Field(description='where in the import it was, e.g. "prompts.csv line 12"')
+    reason: str = Field(description="why Seedbank could not render it as its source did")
+    nsfw: bool
+    render_url: str = Field(description="the generate form prefilled with this prompt")
+    scores: Scores
+
+
 class ImagesResponse(Schema):
     results: list[ImageResult]
+    prompt_only: list[PromptOnlyResult] = Field(
+        default_factory=list,
+        description="imported prompts (no picture here) matching q, on the first page of a "
+        "search by words without filters",
+    )
     hidden_below_threshold: int
     threshold: float | None = Field(
         None, description="the cosine under which vector matches were hidden (None: no bound)"
     )
+    reason: str | None = Field(
+        None,
+        description='"no_meaning": q meant nothing to the search model (random letters, words it '
+        "never saw): no images match by meaning, and results holds keyword matches only; "
+        "keyword_matches says how many mode=keyword would find (None: the search was judged "
+        "normally)",
+    )
+    keyword_matches: int = Field(0, description='with reason "no_meaning" in mode=vector')
     next_cursor: str | None
 
 

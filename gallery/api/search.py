@@ -9,10 +9,12 @@ from django.urls import resolve, reverse
 from django.urls.exceptions import Resolver404
 from ninja import Query, Router, Status
 
+from archive.selectors import PromptOnlyHit, PromptOnlyResults
 from engine.search_query import QueryError, parse_query
 from gallery import ratelimit
 from gallery.api.schemas import Errors, ImagesQuery, ImagesResponse, LexicaResponse, Message
 from gallery.forms.search import SearchForm, query_filters
+from gallery.views.search import prompt_only_results
 from generator.i18n import translated
 from generator.models import Image
 from generator.selectors.records import image_by_file, image_detail
@@ -141,6 +143,7 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
     if offset < 0 or limit < 1 or offset > 500:
         return Status(400, {"errors": {"cursor": ["cursor must be 0..500"]}})
     typed, like = data["q"].strip(), data.get("like")
+    prompts: PromptOnlyResults | None = None
     query = form.search_text()  # the box's filters are in form.filters()
     filters: SearchFilters = form.filters()
     model = active_embedding_model()  # read once for the whole search
@@ -154,14 +157,17 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
             if vector else SearchResults(hits=[])
         )  # fmt: skip
     elif typed:
+        mode = data.get("mode") or "hybrid"
         results = search_images(
             embedding_model=model,
             query=query,
-            mode=data.get("mode") or "hybrid",
+            mode=mode,
             filters=filters,
             limit=offset + limit,
             min_score=data.get("min_score"),
         )
+        if offset == 0:
+            prompts = prompt_only_results(query=query, mode=mode, filters=filters, model=model)
     else:
         return Status(400, {"errors": {"q": ["Pass q (words) or like (an image id)."]}})
     page = results.hits[offset : offset + limit]
@@ -169,6 +175,7 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
     return {
         "results": [
             {
+                "kind": "record",
                 "id": hit.image.pk,
                 "url": request.build_absolute_uri(reverse("image_detail", args=[hit.image.pk])),
                 "src": request.build_absolute_uri(hit.image.display_url),
@@ -182,7 +189,26 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
             }
             for hit in page
         ],
+        "prompt_only": [_prompt_only(request, hit) for hit in (prompts.hits if prompts else [])],
         "hidden_below_threshold": results.hidden_below_threshold,
         "threshold": results.threshold,
+        "reason": "no_meaning" if results.no_meaning else None,
+        "keyword_matches": results.keyword_matches,
         "next_cursor": str(offset + limit) if more else None,
+    }
+
+
+def _prompt_only(request: HttpRequest, hit: PromptOnlyHit) -> dict[str, Any]:
+    row = hit.source_prompt
+    return {
+        "kind": "prompt_only",
+        "id": row.pk,
+        "prompt": row.prompt,
+        "negative_prompt": row.negative_prompt,
+        "tool": row.source.tool,
+        "location": row.source.location,
+        "reason": row.source.reason or row.source.get_state_display(),
+        "nsfw": row.nsfw,
+        "render_url": request.build_absolute_uri(f"{reverse('generate')}?prompt_of={row.pk}"),
+        "scores": {"rank": hit.score, "cosine": hit.vector_score, "keyword": hit.keyword_score},
     }

@@ -14,6 +14,9 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from archive.models import SourcePrompt
+from archive.selectors import source_prompt_find
+from archive.services.prompts import source_prompt_render
 from engine.recipe import Recipe
 from gallery import ratelimit
 from gallery.forms.recipe import RecipeForm
@@ -29,8 +32,16 @@ from generator.services.render_jobs import render_job_cancel, render_job_create
 @login_required
 @require_http_methods(["GET", "HEAD", "POST"])
 def generate(request: HttpRequest) -> HttpResponse:
+    # "Render this prompt with a model here": an imported row's prompt, rendered as a new record
+    # whose lineage points at the row (archive.services.prompts).
+    prompt_of = (request.POST if request.method == "POST" else request.GET).get("prompt_of", "")
+    source_prompt = source_prompt_find(source_id=int(prompt_of)) if prompt_of.isdigit() else None
+    if prompt_of and source_prompt is None:
+        raise Http404("No such imported prompt")
     if request.method == "POST":
         form = RecipeForm(request.POST, request.FILES, viewer=request.user)
+    elif source_prompt is not None:
+        form = RecipeForm(initial=_initial_from_prompt(source_prompt), viewer=request.user)
     else:
         form = RecipeForm(initial=_initial_from_record(request), viewer=request.user)
     if request.method == "POST" and (refused := ratelimit.generation_refused(request)):
@@ -39,12 +50,22 @@ def generate(request: HttpRequest) -> HttpResponse:
         submitted = submit_recipe(
             request,
             form,
-            lambda recipe: render_job_create(owner=request.user, recipe=recipe),  # type: ignore[arg-type]
+            lambda recipe: (
+                render_job_create(owner=request.user, recipe=recipe)  # type: ignore[arg-type]
+                if source_prompt is None
+                else source_prompt_render(
+                    owner=request.user, source=source_prompt.source, recipe=recipe
+                )
+            ),
         )
         if submitted is not None:
             return submitted
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "init_source": init_source(form, request.user)}
+    context = {
+        "form": form,
+        "init_source": init_source(form, request.user),
+        "source_prompt": source_prompt,
+    }
     return render(request, "generator/generate.html", context, status=status)
 
 
@@ -113,6 +134,19 @@ USE_FIELDS = {
     "seed": ("seed",),
     "all": tuple(RecipeForm.base_fields),
 }
+
+
+def _initial_from_prompt(source_prompt: SourcePrompt) -> dict[str, Any]:
+    """The form's values from what an imported row says: its prompts, and what it gives of
+    seed, steps, guidance, size and scheduler (the model is the visitor's choice)."""
+    known = {
+        name: value for name, value in source_prompt.known.items() if name in RecipeForm.base_fields
+    }
+    return {
+        **known,
+        "prompt": source_prompt.prompt,
+        "negative_prompt": source_prompt.negative_prompt,
+    }
 
 
 def _initial_from_record(request: HttpRequest) -> dict[str, Any]:

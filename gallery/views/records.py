@@ -15,6 +15,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonRe
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
+from archive.selectors import image_prompt_source
 from archive.services.exports import export_zip
 from engine.export import export_script
 from gallery import ratelimit
@@ -78,6 +79,8 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
             environment_public(image.environment), ensure_ascii=False, indent=2
         ),
         "lineage": image_lineage(image=image, viewer=request.user),
+        # Rendered here from an imported row's prompt: said so, never shown as its original.
+        "prompt_source": image_prompt_source(image=image),
         "similar": neighbours.similar,
         "near_duplicates": neighbours.near_duplicates,
         "near_duplicate_bound": neighbours.bound,

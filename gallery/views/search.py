@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.conf import settings
@@ -10,17 +11,37 @@ from django.shortcuts import render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from archive.selectors import PromptOnlyResults, prompt_only_search
 from gallery import ratelimit
 from gallery.forms.search import SEARCH_MAX_PAGES, SearchForm
 from gallery.page_cache import anonymous_page_cache
 from generator.selectors.records import image_detail
+from search.models import EmbeddingModel
 from search.selectors import (
+    SearchFilters,
     SearchResults,
     active_embedding_model,
     image_vector,
     search_images,
     uploaded_image_vector,
 )
+
+
+def prompt_only_results(
+    *, query: str, mode: str, filters: SearchFilters, model: EmbeddingModel
+) -> PromptOnlyResults | None:
+    """Imported prompts (no picture here) beside the records, for a search by words. A row
+    knows no record fields (model here, owner, collection, verification…): a search narrowed
+    by any filter but NSFW finds none of them."""
+    if not query or replace(filters, nsfw="include").active:
+        return None
+    return prompt_only_search(
+        query=query, model=model, mode=mode, nsfw=filters.nsfw, limit=PROMPT_ONLY_SHOWN
+    )
+
+
+# Prompt-only results shown under the records (the first page only: they are not paged).
+PROMPT_ONLY_SHOWN = 8
 
 
 # The upload form POSTs only because files need a body: a search stores and changes nothing, so
@@ -59,8 +80,9 @@ def search_page(request: HttpRequest) -> HttpResponse:
         "collapse_duplicates": data.get("collapse", False),
     }
     if upload is not None:
-        vector = uploaded_image_vector(upload, model)
-        results = search_images(vector=vector, mode="vector", **options)
+        results = search_images(
+            vector=uploaded_image_vector(upload, model), mode="vector", **options
+        )
         context["like_upload"] = True
     elif like:
         source = image_detail(image_id=like)
@@ -72,7 +94,12 @@ def search_page(request: HttpRequest) -> HttpResponse:
         )
         context["like_image"] = source
     else:
-        results = search_images(query=query, mode=data.get("mode") or "hybrid", **options)
+        mode = data.get("mode") or "hybrid"
+        results = search_images(query=query, mode=mode, **options)
+        if page_number == 1:
+            context["prompt_only"] = prompt_only_results(
+                query=query, mode=mode, filters=options["filters"], model=model
+            )
         if results.hidden_below_threshold:
             everything = request.GET.copy()
             everything["min_score"] = "-1"
