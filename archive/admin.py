@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from archive.models import ImportProblem, ImportRun, SourceRecord
+from archive.models import ImportProblem, ImportRun, SourcePrompt, SourceRecord
+from archive.services.prompts import source_prompt_hide
 
 
 class ImportProblemInline(admin.TabularInline):
@@ -39,3 +40,28 @@ class SourceRecordAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
         return False
+
+
+@admin.register(SourcePrompt)
+class SourcePromptAdmin(admin.ModelAdmin):
+    """Prompt-only search results: staff hide one as they hide a record."""
+
+    list_display = ("source", "prompt", "nsfw", "hidden", "embedding_model")
+    list_filter = ("hidden", "nsfw")
+    search_fields = ("prompt",)
+    fields = ("source", "prompt", "negative_prompt", "known", "nsfw", "hidden", "embedding_model")
+    readonly_fields = fields
+    actions = ["hide", "show"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False  # made by imports
+
+    @admin.action(description="Hide from search")
+    def hide(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for row in queryset:
+            source_prompt_hide(source_prompt=row, hidden=True)
+
+    @admin.action(description="Show in search again")
+    def show(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for row in queryset:
+            source_prompt_hide(source_prompt=row, hidden=False)
