@@ -141,11 +141,17 @@ def prompt_only_search(
     cosine: list[tuple[int, float]] = []
     with connection.cursor() as cursor:
         if mode in {"keyword", "hybrid"}:
+            # ts_rank reads each match's tsvector: as for records, only the newest
+            # SEEDBANK_KEYWORD_RANK_MAX matches are ranked (OFFSET 0 keeps the GIN bitmap scan
+            # whole, so the planner cannot walk the primary key backwards testing every row).
             cursor.execute(
-                f"SELECT source_id, ts_rank(search_vector, {_TSQUERY}) AS rank "
-                f"FROM archive_sourceprompt WHERE search_vector @@ {_TSQUERY} AND {visible} "
+                f"SELECT source_id, ts_rank(search_vector, {_TSQUERY}) AS rank FROM ("
+                "SELECT source_id, search_vector FROM ("
+                f"SELECT source_id, search_vector FROM archive_sourceprompt "
+                f"WHERE search_vector @@ {_TSQUERY} AND {visible} OFFSET 0) AS matches "
+                "ORDER BY source_id DESC LIMIT %s) AS newest "
                 "ORDER BY rank DESC, source_id DESC LIMIT %s",
-                (*terms, *terms, depth),
+                (*terms, *terms, settings.SEEDBANK_KEYWORD_RANK_MAX, depth),
             )
             keyword = [(int(pk), float(rank)) for pk, rank in cursor.fetchall()]
         if mode in {"vector", "hybrid"}:
