@@ -28,6 +28,7 @@ from engine.search_query import CHINESE_CHARACTERS, SHA256_PREFIX
 from engine.weights import files_digest
 from generator.models import Image, Reproduction
 from generator.selectors.records import images_public, images_visible_to
+from generator.selectors.variants import VariantGroups
 from search.models import EMBEDDING_DIM, EmbeddingModel, ImageEmbedding
 
 logger = logging.getLogger(__name__)
@@ -505,6 +506,7 @@ def search_images(
     # other); a list shown as it is needs just the page: at a 1 % filter the iterative HNSW
     # scan visits ~100 index tuples per row it returns.
     depth = limit if mode == "vector" and not collapse_duplicates else max(limit, CANDIDATES)
+    variants = VariantGroups(within=images_public())  # one result per recipe but the seed
     vector_list: list[tuple[int, float]] = []
     keyword_list: list[tuple[int, float]] = []
     strategy = ""
@@ -512,14 +514,21 @@ def search_images(
         query_vector = vector if vector is not None else _text_vector(query, model)
         # Leaving out one record (a record page's own) is not a filter: ask the index for one
         # more and drop it, rather than counting the table and maybe searching exactly.
-        vector_list, strategy = _vector_ranked(
-            query_vector,
-            unexcluded,
-            limit=depth + 1,
-            filtered=filters.active,
-            model_name=model.name,
-        )
-        vector_list = [(pk, score) for pk, score in vector_list if pk != exclude_id][:depth]
+        for deeper in (1, 4):
+            vector_list, strategy = _vector_ranked(
+                query_vector,
+                unexcluded,
+                limit=depth * deeper + 1,
+                filtered=filters.active,
+                model_name=model.name,
+            )
+            vector_list = [(pk, s) for pk, s in vector_list if pk != exclude_id][: depth * deeper]
+            # Variants (a batch, a seed sweep) fold into one result: a vector list as deep as
+            # the page that folds short of it is asked again, deeper (rare: one more query).
+            if depth > limit or len(vector_list) < depth * deeper:
+                break
+            if len(variants.first_of_each(vector_list)) >= limit:
+                break
     if mode in {"keyword", "hybrid"} and query and vector is None:
         keyword_list = _keyword_ranked(query, candidates, limit=depth)
     # Filters alone (the search box's "seed:1010", "-blurry"): the matching records, newest
@@ -547,6 +556,7 @@ def search_images(
     else:
         ordered = sorted(_rrf(vector_list, keyword_list).items(), key=lambda item: -item[1])
 
+    ordered = variants.first_of_each(ordered)  # the best-ranked record of each group
     # Only the rows shown are loaded (all ranked ones when near-duplicates may fold some away).
     shown = ordered if collapse_duplicates else ordered[:limit]
     records = (
@@ -564,6 +574,7 @@ def search_images(
     ]
     if collapse_duplicates:
         hits = collapse_near_duplicates(hits, model)
+    variants.counted(hit.image for hit in hits[:limit])
     return SearchResults(
         hits=hits[:limit],
         hidden_below_threshold=len(hidden),

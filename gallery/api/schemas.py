@@ -167,6 +167,11 @@ class ImageResult(Schema):
     pixel_sha256: str
     recipe: dict[str, Any] = Field(description="the portable recipe (model by name and digest)")
     scores: Scores
+    variants: int = Field(
+        1,
+        description="records with this recipe but another seed (a batch, a seed sweep), this "
+        "one included: they are one result, the best-ranked; the record page lists them",
+    )
 
 
 class PromptOnlyResult(Schema):

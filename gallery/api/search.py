@@ -186,6 +186,7 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
                     "cosine": hit.vector_score,
                     "keyword": hit.keyword_score,
                 },
+                "variants": hit.image.variants,
             }
             for hit in page
         ],

@@ -42,6 +42,7 @@ from generator.selectors.records import (
     image_detail,
     image_last_reproduction,
     image_pending_restore,
+    image_variants,
     reproduction_summary,
     user_renders,
 )
@@ -81,6 +82,8 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "lineage": image_lineage(image=image, viewer=request.user),
         # Rendered here from an imported row's prompt: said so, never shown as its original.
         "prompt_source": image_prompt_source(image=image),
+        # The same recipe with other seeds (sets image.variants, the group's size).
+        "variants": image_variants(image=image, viewer=request.user),
         "similar": neighbours.similar,
         "near_duplicates": neighbours.near_duplicates,
         "near_duplicate_bound": neighbours.bound,

@@ -10,10 +10,11 @@ from django.conf import settings
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import JSONField, Value
+from django.db.models import F, JSONField, Value
+from django.db.models.functions import MD5, Cast, Concat
 from django.utils.translation import gettext_lazy
 
-from engine.recipe import MODE_LABELS, Recipe
+from engine.recipe import MODE_LABELS, Recipe, recipe_fields
 from engine.thumbnails import GRID_WIDTHS
 from generator.models.jobs import RenderJob
 from generator.models.model_versions import ModelVersion
@@ -50,6 +51,33 @@ class SourceImage(models.Model):
 
 
 _PUBLIC = models.Q(status="ready", hidden=False)  # generator.selectors.records.images_public
+
+# Variants: records whose recipes differ only in the seed (a batch of 4 has seeds s..s+3, a
+# seed sweep any seeds) are one group in the grids and results. Left out of the key: the seed,
+# and the batch size and position, which only say how the seeds were rendered (a batch of 4
+# and four single renders of the same seeds are the same recipe to a reader). Model identity
+# by name and digest, since imported records may have no model version here.
+VARIANT_KEY_IGNORES = frozenset({"seed", "batch_size"})
+_VARIANT_COLUMNS = (
+    "model_name",
+    "model_digest",
+    *(f.name for f in recipe_fields() if f.name not in VARIANT_KEY_IGNORES),
+)
+
+
+def _variant_key_expression() -> MD5:
+    """md5 of the recipe columns but the seed, computed by Postgres as a stored generated
+    column: every way a row is written (bulk_create, an import, the benchmarks' INSERT ...
+    SELECT, raw SQL) gets it, and adding the column fills the existing rows in one table
+    rewrite. Each piece is an immutable cast to text (a generated column needs immutable SQL;
+    concat_ws is only stable), joined by a unit separator so neighbouring values cannot run
+    together. md5 is no security boundary here, just a short, well-spread grouping key."""
+    parts: list[Any] = []
+    for column in _VARIANT_COLUMNS:
+        if parts:
+            parts.append(Value("\x1f"))
+        parts.append(Cast(F(column), models.TextField()))
+    return MD5(Concat(*parts, output_field=models.TextField()))
 
 
 class ImageQuerySet(models.QuerySet["Image"]):
@@ -155,8 +183,18 @@ class Image(models.Model):
     search_vector = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The same recipe but the seed (see _variant_key_expression): grids and results show one
+    # card per key, the record page lists the others (generator.selectors.variants).
+    variant_key = models.GeneratedField(
+        expression=_variant_key_expression(),
+        output_field=models.CharField(max_length=32),
+        db_persist=True,
+    )
 
     objects = ImageQuerySet.as_manager()
+    # How many records share this one's variant key, set by the selectors that show it as a
+    # group's card (generator.selectors.variants.variants_counted); 1 otherwise.
+    variants = 1
 
     class Meta:
         indexes = [
@@ -177,6 +215,10 @@ class Image(models.Model):
             models.Index(
                 fields=["-created_at"], name="public_nsfw", condition=_PUBLIC & models.Q(nsfw=True)
             ),
+            # A group's members, newest first: "is there a newer member?" for the keyset grids
+            # and the counts and lists of variants. Not partial: a user's own page sees hidden
+            # records too.
+            models.Index(fields=["variant_key", "-created_at", "-id"], name="image_variants"),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@
 
 The cursor is the (created_at, id) of the last record shown, so a deep page costs what the
 first does and rows arriving meanwhile never repeat or skip a record (an OFFSET would do both).
+Records that differ only in the seed are one card, their newest (generator.selectors.variants).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.db.models import Q
 
 from generator.models import Image
 from generator.models.records import ImageQuerySet
+from generator.selectors.variants import images_newest_of_each_recipe, variants_counted
 
 
 @dataclass(frozen=True)
@@ -23,7 +25,7 @@ class RecordPage:
 
 def newest_first_page(*, images: ImageQuerySet, cursor: str | None, page_size: int) -> RecordPage:
     """One page of `images` after `cursor` (an unreadable cursor starts at the newest)."""
-    ordered = images.order_by("-created_at", "-id")
+    ordered = images_newest_of_each_recipe(images).order_by("-created_at", "-id")
     position = _decode_cursor(cursor) if cursor else None
     if position is not None:
         created_at, pk = position
@@ -31,6 +33,7 @@ def newest_first_page(*, images: ImageQuerySet, cursor: str | None, page_size: i
     rows = list(ordered[: page_size + 1])
     has_more = len(rows) > page_size
     rows = rows[:page_size]
+    variants_counted(images=rows, within=images)
     return RecordPage(images=rows, next_cursor=_encode_cursor(rows[-1]) if has_more else None)
 
 

@@ -11,6 +11,10 @@ from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from generator.models import Image, Reproduction, SourceImage
 from generator.models.records import ImageQuerySet
 from generator.selectors.pages import RecordPage, newest_first_page
+from generator.selectors.variants import variants_counted
+
+# The record page lists this many of a group (a seed sweep can be long); the count is exact.
+VARIANTS_LISTED = 48
 
 
 def images_public() -> ImageQuerySet:
@@ -35,6 +39,23 @@ def image_detail(*, image_id: int, viewer: Any = None) -> Image | None:
         .filter(pk=image_id)
         .first()
     )
+
+
+def image_variants(*, image: Image, viewer: Any = None) -> list[Image]:
+    """The records of the image's group (same recipe but the seed, itself included) the viewer
+    may see, by seed: a batch in order. Sets image.variants to the group's size."""
+    visible = images_visible_to(viewer)
+    members = list(
+        visible.listing()
+        .select_related("model_version")
+        .filter(variant_key=image.variant_key)
+        .order_by("seed", "id")[:VARIANTS_LISTED]
+    )
+    if len(members) < VARIANTS_LISTED:
+        image.variants = max(1, len(members))
+    else:  # a long seed sweep: counted, not listed
+        variants_counted(images=[image], within=visible)
+    return members
 
 
 def image_by_file(*, name: str) -> Image | None:
