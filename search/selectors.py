@@ -506,7 +506,7 @@ def search_images(
     # other); a list shown as it is needs just the page: at a 1 % filter the iterative HNSW
     # scan visits ~100 index tuples per row it returns.
     depth = limit if mode == "vector" and not collapse_duplicates else max(limit, CANDIDATES)
-    variants = VariantGroups(within=images_public())  # one result per recipe but the seed
+    variants = VariantGroups()  # one result per recipe but the seed
     vector_list: list[tuple[int, float]] = []
     keyword_list: list[tuple[int, float]] = []
     strategy = ""
