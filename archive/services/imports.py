@@ -411,7 +411,7 @@ def _copy_insert(model: type[models.Model], objects: list[Any]) -> None:
     (most of an import's time); COPY streams them. No signals or pks come back (none needed)."""
     if not objects:
         return
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not (f.primary_key or f.generated)]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     table = connection.ops.quote_name(model._meta.db_table)
     with (
@@ -522,6 +522,8 @@ def _unstorable(row: models.Model) -> str | None:
     refuse the whole batch and stop the import."""
     for field in row._meta.concrete_fields:
         if field.primary_key or field.is_relation or isinstance(field, models.FileField):
+            continue
+        if field.generated:  # Postgres computes it (Image.variant_key): nothing to check
             continue
         value = getattr(row, field.attname)
         if value is None:
