@@ -14,7 +14,7 @@ from django.db.models import Q
 
 from generator.models import Image
 from generator.models.records import ImageQuerySet
-from generator.selectors.variants import images_newest_of_each_recipe, variants_counted
+from generator.selectors.variants import images_newest_of_each_recipe, variants_count
 
 
 @dataclass(frozen=True)
@@ -25,15 +25,20 @@ class RecordPage:
 
 def newest_first_page(*, images: ImageQuerySet, cursor: str | None, page_size: int) -> RecordPage:
     """One page of `images` after `cursor` (an unreadable cursor starts at the newest)."""
-    ordered = images_newest_of_each_recipe(images).order_by("-created_at", "-id")
+    ordered = (
+        images_newest_of_each_recipe(images)
+        .annotate(variant_members=variants_count(images))
+        .order_by("-created_at", "-id")
+    )
     position = _decode_cursor(cursor) if cursor else None
     if position is not None:
         created_at, pk = position
         ordered = ordered.filter(Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=pk))
-    rows = list(ordered[: page_size + 1])
+    rows: list[Image] = list(ordered[: page_size + 1])
     has_more = len(rows) > page_size
     rows = rows[:page_size]
-    variants_counted(images=rows, within=images)
+    for row in rows:
+        row.variants = getattr(row, "variant_members", None) or 1
     return RecordPage(images=rows, next_cursor=_encode_cursor(rows[-1]) if has_more else None)
 
 
