@@ -12,11 +12,21 @@ by the trained CLIP's zero-shot classifiers and, for colour, by pixels; so are t
 passed through the SD model's VAE alone (encoded and decoded), which bounds what its UNet can
 draw. The baseline, measured in the same run, is the random-weight pair that tests use
 (engine.tiny_models); chance is 1 in 8 for colour and for shape.
+
+Words people type (issue #27; `--words-only` runs just the CLIP and these): each of the 8 thing
+and 8 colour words, in English and Chinese, searched among held-out scenes (precision@8: the
+share of its top 8 that show it; a colour's pull: how often its word's top 8 shows it over how
+often the other colour word that shows it most does), and among `--word-renders` pictures the
+SD model rendered from held-out captions, half English and half Chinese, each language's query
+against each language's renders (cross-language: "猫" among English-prompted cats). Then the
+nonsense bound: the best cosine random-letter strings and words no caption has reach, beside
+what real one- and two-word queries reach.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -26,12 +36,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from engine import embedder  # noqa: E402
 from engine.scenes import COLOURS, SHAPES, scene_at  # noqa: E402
 from engine.tiny_models import StableDiffusionPipeline, build_tiny_clip, build_tiny_sd  # noqa: E402
 from engine.training.evaluate import (  # noqa: E402
+    OUT_OF_VOCABULARY,
+    WORDS_TOP,
     clip_quality,
     generation_quality,
+    nonsense_cosines,
     render_captions,
+    thing_word,
+    word_search,
 )
 from engine.training.shipped import CLIP_FOLDER, GUIDANCE, OUTLINE_FOLDER, SD_FOLDER  # noqa: E402
 
@@ -69,6 +85,70 @@ def _clip_table(trained, baseline, scenes: int) -> None:
     )
 
 
+def _word_row(label: str, found) -> None:
+    things = " ".join(f"{found.thing_precision[name]:5.2f}" for name in SHAPES)
+    colours = " ".join(f"{found.colour_precision[name]:5.2f}" for name in COLOURS)
+    print(f"{label:26}{things}  {found.mean_thing:5.3f} │ {colours}  {found.mean_colour:5.3f}"
+          f"  {found.least_pull:5.2f}")  # fmt: skip
+
+
+def words_bench(clip: Path, sd: Path, scenes: int, renders: int) -> None:
+    import numpy as np
+
+    print(f"\nwords people type: precision@{WORDS_TOP} of each thing and colour word")
+    header = " ".join(f"{name[:5]:>5}" for name in SHAPES) + "   mean │ "
+    header += " ".join(f"{name[:5]:>5}" for name in COLOURS) + "   mean  least pull"
+    print(f"{'query → pictures':26}{header}")
+    held_out = [scene_at("heldout", index) for index in range(scenes)]
+    images = embedder.embed_images(str(clip), [scene.render() for scene in held_out])
+    for language in ("en", "zh"):
+        found = word_search(clip, images, held_out, language)
+        _word_row(f"{language} → {scenes} drawn scenes", found)
+    pipe = StableDiffusionPipeline.from_pretrained(sd)
+    pipe.set_progress_bar_config(disable=True)
+    half = renders // 2
+    pools = {}
+    for n, language in enumerate(("en", "zh")):
+        chosen = [scene_at("heldout", scenes + n * half + index) for index in range(half)]
+        prompts = [scene.caption(language) for scene in chosen]
+        pictures = render_captions(pipe, prompts, guidance=GUIDANCE, steps=20)
+        pools[language] = (chosen, embedder.embed_images(str(clip), pictures))
+    for query in ("en", "zh"):
+        for pool, (chosen, pictures) in pools.items():
+            label = f"{query} → {half} {pool}-prompted"
+            _word_row(label, word_search(clip, pictures, chosen, query))
+    both = np.concatenate([pools["en"][1], pools["zh"][1]])
+    labels = [(scene.shape, "en") for scene in pools["en"][0]]
+    labels += [(scene.shape, "zh") for scene in pools["zh"][0]]
+    for language in ("en", "zh"):
+        word = thing_word("cat", language)
+        top = np.argsort(-(embedder.embed_texts(str(clip), [word])[0] @ both.T))[:WORDS_TOP]
+        cats = [labels[i][1] for i in top if labels[i][0] == "cat"]
+        print(
+            f'"{word}" among all {2 * half} renders: top {WORDS_TOP} has {cats.count("en")} '
+            f"English-prompted and {cats.count('zh')} Chinese-prompted cats"
+        )
+
+    nonsense, real = nonsense_cosines(clip, images[:400])
+    bound = json.loads((clip / "open_clip_config.json").read_text())["seedbank"]
+    florbin = embedder.embed_texts(str(clip), ["qwxzv florbin gnark"])[0] @ images[:400].T
+    words = len(OUT_OF_VOCABULARY)
+    print(
+        f"\nnonsense, best cosine among 400 held-out scenes: {len(nonsense) - words} random-letter "
+        f"queries p50 {np.percentile(nonsense[:-words], 50):.3f} p99 "
+        f"{np.percentile(nonsense[:-words], 99):.3f} max {nonsense[:-words].max():.3f}; "
+        f"{words} words no caption has: max {nonsense[-words:].max():.3f}; "
+        f'"qwxzv florbin gnark" {florbin.max():.3f}'
+    )
+    print(
+        f"real one- and two-word queries ({len(real)}, both languages): min {real.min():.3f} "
+        f"p5 {np.percentile(real, 5):.3f}; stored bounds: nonsense "
+        f"{bound.get('nonsense_cosine')}, relevance {bound.get('relevance_cosine')}; "
+        f"real queries under the nonsense bound: "
+        f"{(real < bound.get('nonsense_cosine', -1)).sum()}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--models", type=Path, default=ROOT / "models")
@@ -76,6 +156,8 @@ def main() -> None:
     parser.add_argument("--renders", type=int, default=128)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance", type=float, nargs="+", default=[GUIDANCE, 7.5])
+    parser.add_argument("--word-renders", type=int, default=256)
+    parser.add_argument("--words-only", action="store_true", help="the CLIP and words only")
     args = parser.parse_args()
     clip = args.models / CLIP_FOLDER
     with tempfile.TemporaryDirectory() as scratch:
@@ -86,6 +168,9 @@ def main() -> None:
         baseline = clip_quality(random_clip, args.scenes)
         print(f"CLIP on {args.scenes} held-out scenes ({time.perf_counter() - started:.0f} s)")
         _clip_table(trained, baseline, args.scenes)
+        words_bench(clip, args.models / SD_FOLDER, args.scenes, args.word_renders)
+        if args.words_only:
+            return
 
         scenes = [scene_at("heldout", index) for index in range(args.renders)]
         prompts = [scene.caption("en" if n % 2 == 0 else "zh") for n, scene in enumerate(scenes)]

@@ -80,6 +80,31 @@ class Scene:
             raise ValueError(f"Unknown caption language {language!r}")
         return self._english()
 
+    def search_captions(self) -> list[str]:
+        """What people type for this scene: one word, a short phrase, mixed languages.
+
+        The CLIP trains on these beside the full captions (engine.training.clip): trained on
+        full sentences alone, "cat" found only English captions' pictures and "猫" only
+        Chinese ones, and "红色" pulled red 1.35× as often as "蓝色" (issue #27). Always the
+        same count, in the same order: thing, colour, phrase, counted phrase, mixed — each in
+        English then Chinese."""
+        number, zh_number = COUNTS[self.count]
+        noun = self.shape if self.count == 1 else SHAPES[self.shape][0]
+        _, zh_noun, measure = SHAPES[self.shape]
+        zh_colour = f"{COLOURS[self.colour][1]}色"
+        return [
+            self.shape,
+            zh_noun,
+            self.colour,
+            zh_colour,
+            f"{self.colour} {self.shape}",
+            f"{zh_colour}{zh_noun}",
+            f"{number} {self.colour} {noun}",
+            f"{zh_number}{measure}{zh_colour}的{zh_noun}",
+            f"{self.colour} {zh_noun}",
+            f"{zh_colour} {self.shape}",
+        ]
+
     def _english(self) -> list[str]:
         number, _ = COUNTS[self.count]
         noun = self.shape if self.count == 1 else SHAPES[self.shape][0]

@@ -57,6 +57,15 @@ class EmbeddingModel(models.Model):
         blank=True,
         help_text="hide text→image matches below this cosine (blank: SEEDBANK_RELEVANCE_COSINE)",
     )
+    # The best cosine queries with no meaning for this model reach ("qwxzv florbin gnark",
+    # words its training never saw): a search by words whose best match is under it finds
+    # nothing by meaning. Blank: no such bound (the model did not declare one).
+    nonsense_cosine = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="a search by words whose best text→image cosine is below this finds no images "
+        "by meaning (blank: no bound)",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

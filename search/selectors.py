@@ -54,6 +54,10 @@ class SearchResults:
     hidden_below_threshold: int = 0
     threshold: float | None = None  # the cosine bound applied to vector matches, if any
     strategy: str = ""  # how the vector list was found (hnsw / exact), for the curious
+    # The words meant nothing to the model (best cosine under its nonsense bound): no vector
+    # matches; in vector mode, keyword_matches counts what a keyword search finds instead.
+    no_meaning: bool = False
+    keyword_matches: int = 0
 
 
 def _day_start(day: date) -> datetime:
@@ -211,7 +215,7 @@ def embedding_model_bounds(path: Path) -> dict[str, float | None]:
     own = config.get("seedbank", {})
     bounds: dict[str, float | None] = {
         key: float(own[key]) if key in own else None
-        for key in ("relevance_cosine", "near_duplicate_cosine")
+        for key in ("relevance_cosine", "near_duplicate_cosine", "nonsense_cosine")
     }
     if bounds["near_duplicate_cosine"] is None and config.get("model_name") == TINY_CLIP_NAME:
         # Measured on the demo gallery: unrelated renders sit at cosine 0.958-0.995 under the
@@ -228,6 +232,11 @@ def relevance_bound(model: EmbeddingModel) -> float:
     """The default cosine under which a search by words hides a vector match."""
     own = model.relevance_cosine
     return own if own is not None else float(settings.SEEDBANK_RELEVANCE_COSINE)
+
+
+def nonsense_bound(model: EmbeddingModel) -> float | None:
+    """The best cosine a query with no meaning for the model reaches; None: not declared."""
+    return model.nonsense_cosine
 
 
 def near_duplicate_bound(model: EmbeddingModel | None = None) -> float:
@@ -498,7 +507,9 @@ def search_images(
     """
     filters = filters or SearchFilters()
     model = embedding_model or active_embedding_model()  # read once per search
-    if min_score is None and vector is None and query:
+    # Only a search by words with the model's own bounds: min_score -1 shows every match.
+    judged = min_score is None and vector is None and bool(query)
+    if judged:
         min_score = relevance_bound(model)
     unexcluded = filters.apply(images_public())
     candidates = unexcluded if exclude_id is None else unexcluded.exclude(pk=exclude_id)
@@ -529,8 +540,17 @@ def search_images(
                 break
             if len(variants.first_of_each(vector_list)) >= limit:
                 break
+    # Words with no meaning for the model ("qwxzv florbin gnark") still have nearest pictures:
+    # when even the best is under the model's nonsense bound, nothing matches by meaning.
+    nonsense = nonsense_bound(model) if judged else None
+    no_meaning = bool(vector_list) and nonsense is not None and vector_list[0][1] < nonsense
+    if no_meaning:
+        vector_list = []
+    keyword_matches = 0
     if mode in {"keyword", "hybrid"} and query and vector is None:
         keyword_list = _keyword_ranked(query, candidates, limit=depth)
+    elif no_meaning:  # offered instead of the vector matches
+        keyword_matches = len(_keyword_ranked(query, candidates, limit=depth))
     # Filters alone (the search box's "seed:1010", "-blurry"): the matching records, newest
     # first, in whichever mode.
     browsed = (
@@ -580,6 +600,8 @@ def search_images(
         hidden_below_threshold=len(hidden),
         strategy=strategy,
         threshold=min_score if vector_list or hidden else None,
+        no_meaning=no_meaning,
+        keyword_matches=keyword_matches,
     )
 
 

@@ -126,6 +126,7 @@ def embedding_model_ensure_registered(*, model: EmbeddingModel) -> EmbeddingMode
             "dim": model.dim,
             "near_duplicate_cosine": model.near_duplicate_cosine,
             "relevance_cosine": model.relevance_cosine,
+            "nonsense_cosine": model.nonsense_cosine,
         },
     )
     with transaction.atomic():

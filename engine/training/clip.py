@@ -20,7 +20,6 @@ from engine.torch_compat import ensure_torchvision
 ensure_torchvision()
 
 import open_clip  # noqa: E402
-from open_clip.loss import ClipLoss  # noqa: E402
 
 from engine.scenes import LANGUAGES, SHAPES, Scene, scene_at  # noqa: E402
 from engine.tiny_models import (  # noqa: E402
@@ -61,6 +60,15 @@ class ClipTraining:
     # it tells 0.62 sharp, 0.58 blurred, and judges the shipped VAE's reconstructions at 0.32
     # for shape (0.19 sharp-trained) — but the shipped model's generations still at 0.14.
     blur_sigma: float = 0.0
+    # The share of pairs whose caption is what people type (Scene.search_captions: "cat",
+    # "猫", "红色", "a red cat", "red 猫"); the rest are full captions, two in seven mixed.
+    # 0 = full captions only, as the CLIP before issue #27 was trained.
+    search_captions: float = 0.5
+    # Captions of words the CLIP never learnt (random unused token ids: zero embedding rows,
+    # as an unknown word has at search time), added to each batch with no picture: every
+    # picture must score them lower than its own caption, so a nonsense query is near nothing
+    # (issue #27: "qwxzv florbin gnark" scored 0.54 where "red circle" scored 0.63).
+    unknown_captions: int = 16
     seed: int = 0
 
 
@@ -73,18 +81,21 @@ def _train(target: Path, plan: ClipTraining) -> None:
     register_clip_config(SCENES_CLIP_NAME, SCENES_CLIP_CONFIG)
     tokenizer = open_clip.get_tokenizer(SCENES_CLIP_NAME)
     scenes = [family_scene(index) for index in range(plan.scenes)]
-    captions = [c for scene in scenes for language in LANGUAGES for c in scene.captions(language)]
-    variants = len(captions) // plan.scenes  # every scene has as many (3 English, 2 Chinese)
-    tokens = tokenized(tokenizer, captions).view(plan.scenes, variants, -1)
+    full = [training_captions(scene) for scene in scenes]
+    searched = [scene.search_captions() for scene in scenes]
+    # Every scene has as many of each (3 English, 2 Chinese, 2 mixed; 10 typed).
+    full_count, search_count = len(full[0]), len(searched[0])
+    captions = [c for whole, typed in zip(full, searched, strict=True) for c in whole + typed]
+    tokens = tokenized(tokenizer, captions).view(plan.scenes, full_count + search_count, -1)
     drawn = tqdm(
         scenes, desc="drawing scenes", unit="scene", leave=False, disable=len(scenes) < 999
     )
     pixels = torch.from_numpy(np.stack([np.asarray(scene.render()) for scene in drawn]))
     with deterministic(plan.seed):
         model = open_clip.create_model(SCENES_CLIP_NAME, pretrained=None)
-        _only_used_tokens(model, tokens)
+        used = _only_used_tokens(model, tokens)
+        unknown = torch.nonzero(~used).flatten()
         mean, std = _normalisation(model)
-        loss_fn = ClipLoss()
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=plan.learning_rate, betas=(0.9, 0.98), eps=1e-6,
             weight_decay=0.0,  # unused token rows stay exactly zero (see _only_used_tokens)
@@ -96,11 +107,12 @@ def _train(target: Path, plan: ClipTraining) -> None:
         bar = tqdm(range(plan.steps), desc="training CLIP", unit="step")
         for _ in bar:
             index = _batch(plan.scenes, plan.batch_size)
-            variant = torch.randint(variants, (len(index),))
+            variant = _variants(plan, full_count, search_count)
             images = pixels[index].permute(0, 3, 1, 2).float().div(255)
             images = (blurred_half(images, plan.blur_sigma) - mean) / std
-            image_features, text_features, scale = model(images, tokens[index, variant])
-            loss = loss_fn(image_features, text_features, scale)
+            texts = torch.cat([tokens[index, variant], _unknown(tokenizer, unknown, plan)])
+            image_features, text_features, scale = model(images, texts)
+            loss = _loss(image_features, text_features, scale)
             step(loss, optimiser, schedule)
             with torch.no_grad():  # CLIP's clamp: the temperature may not pass 100
                 model.logit_scale.clamp_(0, np.log(100))
@@ -141,10 +153,66 @@ def blurred_half(images: torch.Tensor, max_sigma: float) -> torch.Tensor:
     return torch.cat([images[:half], flat.reshape(batch, channels, height, width)])
 
 
+def training_captions(scene: Scene) -> list[str]:
+    """The full captions of a scene in both languages, and two that mix them (a record's
+    prompt may): an English caption with the Chinese phrase, a Chinese one with the English.
+    A Chinese caption is up to 42 tokens, so two whole captions would not fit in 48."""
+    english, chinese = (scene.captions(language) for language in LANGUAGES)
+    typed = scene.search_captions()
+    return english + chinese + [f"{english[-1]}, {typed[5]}", f"{chinese[0]}, {typed[4]}"]
+
+
 def family_scene(index: int) -> Scene:
     """Training scene `index`: families of len(SHAPES) scenes alike in all but their shape."""
     family, shape = divmod(index, len(SHAPES))
     return replace(scene_at("train", family), shape=list(SHAPES)[shape])
+
+
+# Scene.search_captions' order: thing, thing, colour, colour, then phrases that name both.
+_COLOUR_ONLY = (2, 3)
+
+
+def _variants(plan: ClipTraining, full_count: int, search_count: int) -> torch.Tensor:
+    """Each pair's caption: a full one, or (a `search_captions` share) one people type. The
+    first half of a batch is families (_batch), eight scenes alike but for the thing: a
+    colour word cannot tell them apart, so they get the typed captions that name the thing."""
+    size = plan.batch_size
+    typed = torch.rand(size) < plan.search_captions
+    naming = torch.tensor([n for n in range(search_count) if n not in _COLOUR_ONLY])
+    any_typed = torch.randint(search_count, (size,))
+    thing_typed = naming[torch.randint(len(naming), (size,))]
+    family = torch.arange(size) < _family_rows(size)
+    chosen = torch.where(family, thing_typed, any_typed)
+    return torch.where(typed, full_count + chosen, torch.randint(full_count, (size,)))
+
+
+def _unknown(tokenize: Any, unknown: torch.Tensor, plan: ClipTraining) -> torch.Tensor:
+    """`unknown_captions` captions of one to eight unknown tokens, as the tokenizer frames them."""
+    rows = torch.zeros(plan.unknown_captions, SCENES_CLIP_CONFIG["text_cfg"]["context_length"],
+                       dtype=torch.long)  # fmt: skip
+    lengths = torch.randint(1, 9, (plan.unknown_captions,))
+    picks = unknown[torch.randint(len(unknown), (plan.unknown_captions, 8))]
+    for row, length in enumerate(lengths.tolist()):
+        rows[row, 0] = tokenize.sot_token_id
+        rows[row, 1 : length + 1] = picks[row, :length]
+        rows[row, length + 1] = tokenize.eot_token_id
+    return rows
+
+
+def _loss(image_features: torch.Tensor, text_features: torch.Tensor, scale: torch.Tensor):
+    """open_clip's ClipLoss (symmetric cross-entropy over the batch), where the texts past the
+    pictures (unknown words) are extra wrong answers for every picture."""
+    pairs = len(image_features)
+    logits = scale * image_features @ text_features.T
+    labels = torch.arange(pairs)
+    to_text = torch.nn.functional.cross_entropy(logits, labels)
+    to_image = torch.nn.functional.cross_entropy(logits[:, :pairs].T, labels)
+    return (to_text + to_image) / 2
+
+
+def _family_rows(size: int) -> int:
+    kinds = len(SHAPES)
+    return size // 2 // kinds * kinds
 
 
 def _batch(scenes: int, size: int) -> torch.Tensor:
@@ -159,16 +227,22 @@ def _batch(scenes: int, size: int) -> torch.Tensor:
     return torch.cat([whole, torch.randint(scenes, (size - len(whole),))])
 
 
-def _only_used_tokens(model: torch.nn.Module, tokens: torch.Tensor) -> None:
-    """Zero every row of the 49,408-token embedding that no caption uses (about 110 are).
+def _only_used_tokens(model: torch.nn.Module, tokens: torch.Tensor) -> torch.Tensor:
+    """Zero every row of the 49,408-token embedding that no caption uses (about 130 are), and
+    keep them zero; return which rows are used.
 
-    Those rows never get a gradient, so with Adam and no weight decay they stay zero: the
-    weights file is 25 MB on disk, but git stores it compressed to a fraction of that."""
+    Their gradient is masked (the unknown-word captions pass through them), so with Adam and no
+    weight decay they stay zero: the weights file is 25 MB on disk, but git stores it
+    compressed to a fraction of that, and a word no caption has is a zero row at search time
+    as in training."""
     embedding = cast(torch.nn.Embedding, model.token_embedding).weight
     used = torch.zeros(embedding.shape[0], dtype=torch.bool)
     used[tokens.unique()] = True
     with torch.no_grad():
         embedding[~used] = 0.0
+    keep = used[:, None].to(embedding.dtype)
+    embedding.register_hook(lambda grad: grad * keep)
+    return used
 
 
 def _normalisation(model: torch.nn.Module) -> tuple[torch.Tensor, torch.Tensor]:

@@ -100,6 +100,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
             context["prompt_only"] = prompt_only_results(
                 query=query, mode=mode, filters=options["filters"], model=model
             )
+        if results.keyword_matches:  # the words meant nothing to the CLIP: offer keywords
+            keywords = request.GET.copy()
+            keywords["mode"] = "keyword"
+            context["keyword_query"] = keywords.urlencode()
         if results.hidden_below_threshold:
             everything = request.GET.copy()
             everything["min_score"] = "-1"

@@ -6,13 +6,21 @@ reports the full figures against random weights.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from engine import embedder
 from engine.scenes import COLOURS, SHAPES, scene_at
 from engine.tiny_models import StableDiffusionPipeline
-from engine.training.evaluate import clip_quality, generation_quality, render_captions
+from engine.training.evaluate import (
+    clip_quality,
+    generation_quality,
+    nonsense_cosines,
+    render_captions,
+    word_search,
+)
 from engine.training.shipped import CLIP_FOLDER, FOLDERS, GUIDANCE, SD_FOLDER, read_digests
 from engine.weights import weights_digest
 
@@ -38,6 +46,33 @@ def test_clip_finds_each_captions_picture_among_held_out_ones(quality, language:
     assert quality.recall_at_10[language] >= 0.8
     assert quality.colour_accuracy[language] >= 3 * CHANCE
     assert quality.shape_accuracy[language] >= 2 * CHANCE
+
+
+@pytest.fixture(scope="module")
+def held_out() -> tuple[list, object]:
+    scenes = [scene_at("heldout", index) for index in range(300)]
+    clip = str(MODELS / CLIP_FOLDER)
+    return scenes, embedder.embed_images(clip, [scene.render() for scene in scenes])
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_one_word_queries_find_their_things_and_colours(held_out, language: str) -> None:
+    """Issue #27: "cat" and "猫" find cats; a colour word pulls its colour at least twice as
+    often as any other colour word does, in both languages (bench/models.py: all figures)."""
+    scenes, images = held_out
+    found = word_search(MODELS / CLIP_FOLDER, images, scenes, language)
+    assert found.thing_precision["cat"] > 0  # cats in its top 8 (the weakest word: 0.12 / 0)
+    assert found.mean_thing >= 0.75
+    assert found.least_pull >= 2.0, found.colour_pull
+
+
+def test_nonsense_stays_under_the_stored_bound_and_words_above_it(held_out) -> None:
+    bound = json.loads((MODELS / CLIP_FOLDER / "open_clip_config.json").read_text())["seedbank"]
+    _, images = held_out
+    nonsense, real = nonsense_cosines(MODELS / CLIP_FOLDER, images)
+    florbin = embedder.embed_texts(str(MODELS / CLIP_FOLDER), ["qwxzv florbin gnark"]) @ images.T
+    assert florbin.max() < bound["nonsense_cosine"] <= real.min()
+    assert (nonsense < bound["nonsense_cosine"]).mean() >= 0.95
 
 
 def test_generated_pictures_have_the_prompted_colours_and_shapes() -> None:

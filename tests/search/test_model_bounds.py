@@ -19,6 +19,8 @@ def test_the_scene_clip_declares_bounds_measured_when_it_was_trained() -> None:
     bounds = embedding_model_bounds(SHIPPED_CLIP)
     assert bounds == declared
     assert 0.0 < bounds["relevance_cosine"] < bounds["near_duplicate_cosine"] < 1.0
+    # A search's best match under it meant nothing to the model (issue #27).
+    assert bounds["relevance_cosine"] < bounds["nonsense_cosine"] < 1.0
 
 
 def test_a_folder_without_bounds_takes_the_sites_defaults(tmp_path: Path) -> None:
@@ -29,6 +31,7 @@ def test_a_folder_without_bounds_takes_the_sites_defaults(tmp_path: Path) -> Non
     assert embedding_model_bounds(folder) == {
         "relevance_cosine": None,
         "near_duplicate_cosine": None,
+        "nonsense_cosine": None,
     }
 
 
@@ -38,5 +41,6 @@ def test_registering_the_scene_clip_keeps_its_bounds(settings) -> None:
     declared = embedding_model_bounds(SHIPPED_CLIP)
     assert model.relevance_cosine == declared["relevance_cosine"]
     assert model.near_duplicate_cosine == declared["near_duplicate_cosine"]
+    assert model.nonsense_cosine == declared["nonsense_cosine"]
     settings.SEEDBANK_RELEVANCE_COSINE = 0.5
     assert relevance_bound(model) == declared["relevance_cosine"]  # its own, not the site's
