@@ -18,6 +18,7 @@ from django.test import override_settings
 from PIL import Image as PILImage
 
 from engine import verdicts
+from engine.provenance import png_chunks
 from engine.recipe import Recipe
 from generator.models import Image, RenderJob, Reproduction
 from generator.services.model_versions import model_version_register
@@ -134,7 +135,10 @@ def test_evict_then_restore_serves_identical_bytes(
     assert restore.verdict == Reproduction.Verdict.BIT_IDENTICAL
     assert image.evicted_at is None
     restored_bytes = (media_root / image.image_file.name).read_bytes()
-    assert restored_bytes == original_bytes
+    # The same bytes but for the Content Credentials, signed afresh (and now stating the
+    # verdict): one manifest chunk apart.
+    assert png_chunks.unsigned(restored_bytes) == png_chunks.unsigned(original_bytes)
+    assert restored_bytes != original_bytes
     pixels = decoded(image.image_file)
     assert hashlib.sha256(pixels.tobytes()).hexdigest() == image.pixel_sha256
 
