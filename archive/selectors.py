@@ -16,7 +16,12 @@ from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.records import image_last_reproduction
 from search.models import EmbeddingModel
-from search.selectors import CLIP_CONFIG, RRF_K, query_text_vector
+from search.selectors import (
+    CLIP_CONFIG,
+    KEYWORD_TSQUERY,
+    query_text_vector,
+    reciprocal_rank_fusion,
+)
 
 
 def import_problems(*, run: ImportRun, limit: int = 1000) -> list[ImportProblem]:
@@ -93,8 +98,6 @@ class PromptOnlyResults:
     threshold: float | None = None
 
 
-# As search's keyword query (search.selectors._TSQUERY): English stems or segmented words.
-_TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
 _VISIBLE = {
     "include": "NOT hidden",
     "exclude": "NOT hidden AND NOT nsfw",
@@ -145,10 +148,10 @@ def prompt_only_search(
             # SEEDBANK_KEYWORD_RANK_MAX matches are ranked (OFFSET 0 keeps the GIN bitmap scan
             # whole, so the planner cannot walk the primary key backwards testing every row).
             cursor.execute(
-                f"SELECT source_id, ts_rank(search_vector, {_TSQUERY}) AS rank FROM ("
+                f"SELECT source_id, ts_rank(search_vector, {KEYWORD_TSQUERY}) AS rank FROM ("
                 "SELECT source_id, search_vector FROM ("
                 f"SELECT source_id, search_vector FROM archive_sourceprompt "
-                f"WHERE search_vector @@ {_TSQUERY} AND {visible} OFFSET 0) AS matches "
+                f"WHERE search_vector @@ {KEYWORD_TSQUERY} AND {visible} OFFSET 0) AS matches "
                 "ORDER BY source_id DESC LIMIT %s) AS newest "
                 "ORDER BY rank DESC, source_id DESC LIMIT %s",
                 (*terms, *terms, settings.SEEDBANK_KEYWORD_RANK_MAX, depth),
@@ -171,10 +174,7 @@ def prompt_only_search(
     elif mode == "vector" or not keyword:
         ordered = cosine
     else:
-        fused: dict[int, float] = {}
-        for ranked in (cosine, keyword):
-            for rank, (pk, _) in enumerate(ranked, start=1):
-                fused[pk] = fused.get(pk, 0.0) + 1.0 / (RRF_K + rank)
+        fused = reciprocal_rank_fusion(cosine, keyword)
         ordered = sorted(fused.items(), key=lambda item: -item[1])
     shown = ordered[:limit]
     rows = SourcePrompt.objects.select_related("source").in_bulk([pk for pk, _ in shown])

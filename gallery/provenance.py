@@ -18,8 +18,6 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 from django.conf import settings
 
 from engine.provenance.reading import PictureReport, read_picture
@@ -28,7 +26,7 @@ from gallery.forms.search import SEARCH_DECODE_SIDE
 from generator.models import Image, Reproduction
 from generator.selectors.model_versions import image_model_problem
 from generator.selectors.records import image_detail, image_last_reproduction, images_with_pixels
-from generator.services.signing import site_certificate_chains
+from generator.services.signing import site_trust
 from search.selectors import picture_near_duplicates
 
 logger = logging.getLogger(__name__)
@@ -133,20 +131,6 @@ def picture_check_limits() -> dict[str, int]:
     }
 
 
-def site_trust() -> tuple[list[str], set[str]]:
-    """The roots of every chain the site has signed with (PEM), and their signing
-    certificates' serials (decimal, as C2PA readers print them)."""
-    anchors: list[str] = []
-    serials: set[str] = set()
-    for chain in site_certificate_chains():
-        certificates = x509.load_pem_x509_certificates(chain)
-        anchor = certificates[-1].public_bytes(serialization.Encoding.PEM).decode()
-        if anchor not in anchors:
-            anchors.append(anchor)
-        serials.add(str(certificates[0].serial_number))
-    return anchors, serials
-
-
 def picture_check(*, data: bytes, viewer: Any) -> PictureCheck:
     """Everything the archive can say about `data`. Raises engine.uploads.UploadRejected (args[0]
     an engine.messages.Message) for what is not a picture it reads, within the limits."""
@@ -211,4 +195,4 @@ def picture_check(*, data: bytes, viewer: Any) -> PictureCheck:
     )
 
 
-__all__ = ["ArchiveMatch", "PictureCheck", "picture_check", "picture_check_limits", "site_trust"]
+__all__ = ["ArchiveMatch", "PictureCheck", "picture_check", "picture_check_limits"]

@@ -149,7 +149,7 @@ class SearchFilters:
             # Records never indexed (search_vector NULL) hold no word: kept, not dropped.
             images = images.filter(
                 RawSQL(
-                    f"NOT coalesce(ts_filter(search_vector, '{{a}}') @@ {_TSQUERY}, false)",
+                    f"NOT coalesce(ts_filter(search_vector, '{{a}}') @@ {KEYWORD_TSQUERY}, false)",
                     (word, segment(word)),
                     output_field=BooleanField(),
                 )
@@ -412,14 +412,17 @@ def uploaded_image_vector(picture: Any, model: EmbeddingModel | None = None) -> 
 
 
 # The keyword query: English stems or segmented words (Chinese), as records are indexed
-# (generator.services.records.keyword_vector); every keyword statement below uses this text.
-_TSQUERY = "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
+# (generator.services.records.keyword_vector); every keyword statement here and the
+# prompt-only search (archive.selectors) use this text.
+KEYWORD_TSQUERY = (
+    "(plainto_tsquery('english'::regconfig, %s) || plainto_tsquery('simple'::regconfig, %s))"
+)
 
 
 def _matching(candidates: QuerySet[Image], terms: tuple[str, str]) -> QuerySet[Image]:
     """The candidates whose keyword vector matches the terms (English, segmented)."""
     return candidates.filter(
-        RawSQL(f"search_vector @@ {_TSQUERY}", terms, output_field=BooleanField())
+        RawSQL(f"search_vector @@ {KEYWORD_TSQUERY}", terms, output_field=BooleanField())
     )
 
 
@@ -454,7 +457,7 @@ def _keyword_ranked(
         )
         newest = (
             f"SELECT pk, search_vector FROM ({window} LIMIT %s) AS recent "
-            f"WHERE search_vector @@ {_TSQUERY} ORDER BY pk DESC LIMIT %s"
+            f"WHERE search_vector @@ {KEYWORD_TSQUERY} ORDER BY pk DESC LIMIT %s"
         )
         rows = _ranked(terms, newest, (*params, window_size, *terms, cap), limit)
         if rows and rows[0][2] == cap:
@@ -471,14 +474,15 @@ def _ranked(
     """(id, ts_rank, how many were ranked) of the best `limit` rows of the `newest` query."""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT pk, ts_rank(search_vector, {_TSQUERY}) AS rank, count(*) OVER () "
+            f"SELECT pk, ts_rank(search_vector, {KEYWORD_TSQUERY}) AS rank, count(*) OVER () "
             f"FROM ({newest}) AS newest ORDER BY rank DESC, pk DESC LIMIT %s",
             (*terms, *params, limit),
         )
         return [(int(pk), float(rank), int(ranked)) for pk, rank, ranked in cursor.fetchall()]
 
 
-def _rrf(*lists: list[tuple[int, float]]) -> dict[int, float]:
+def reciprocal_rank_fusion(*lists: list[tuple[int, float]]) -> dict[int, float]:
+    """{id: fused score} of ranked (id, score) lists (k = RRF_K), for records and prompts."""
     fused: dict[int, float] = {}
     for ranked in lists:
         for rank, (image_id, _) in enumerate(ranked, start=1):
@@ -574,7 +578,9 @@ def search_images(
     elif mode == "vector" or not keyword_list:
         ordered = vector_list
     else:
-        ordered = sorted(_rrf(vector_list, keyword_list).items(), key=lambda item: -item[1])
+        ordered = sorted(
+            reciprocal_rank_fusion(vector_list, keyword_list).items(), key=lambda item: -item[1]
+        )
 
     ordered = variants.first_of_each(ordered)  # the best-ranked record of each group
     # Only the rows shown are loaded (all ranked ones when near-duplicates may fold some away).

@@ -104,8 +104,15 @@ def read_picture(
     )
 
 
+def manifest_action(data: bytes, media_type: str) -> str:
+    """The first action of a file's active manifest ("c2pa.created", "c2pa.opened"…), or "":
+    read from the manifest alone, without decoding the picture."""
+    credentials, _ = _credentials(data, media_type, (), None)
+    return credentials.action if credentials else ""
+
+
 def _credentials(
-    data: bytes, media_type: str, trust_anchors: Sequence[str], pixels: str
+    data: bytes, media_type: str, trust_anchors: Sequence[str], pixels: str | None
 ) -> tuple[ContentCredentials | None, str]:
     settings: dict[str, Any] = {}
     if trust_anchors:
@@ -135,7 +142,11 @@ def _credentials(
     signature = manifest.get("signature_info") or {}
     # Intact bytes whose recipe assertion names other pixels were re-encoded and re-signed by
     # someone else with our assertion copied in; either way the picture is not what was signed.
-    moved = isinstance(recipe, Mapping) and recipe.get("pixel_sha256") not in (None, pixels)
+    moved = (
+        pixels is not None
+        and isinstance(recipe, Mapping)
+        and recipe.get("pixel_sha256") not in (None, pixels)
+    )
     state = str(store.get("validation_state") or "Invalid").lower()
     return (
         ContentCredentials(
@@ -202,4 +213,4 @@ def _embedded(picture: Image.Image) -> tuple[dict[str, Any] | None, str]:
     return summary, ""
 
 
-__all__ = ["ContentCredentials", "PictureReport", "read_picture"]
+__all__ = ["ContentCredentials", "PictureReport", "manifest_action", "read_picture"]

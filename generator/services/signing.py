@@ -29,7 +29,7 @@ from engine.provenance.credentials import (
     SigningCredential,
     credential_from_pem,
 )
-from engine.provenance.reading import read_picture
+from engine.provenance.reading import manifest_action, read_picture
 from engine.provenance.signing import Claim, Ingredient, sign_png
 from engine.provenance.xmp import (
     COMPOSITE_WITH_TRAINED_ALGORITHMIC_MEDIA,
@@ -125,15 +125,23 @@ def site_certificate_chains() -> list[bytes]:
     return chains if current in chains else [*chains, current]
 
 
-def site_trust_anchors() -> list[str]:
-    """The root of each of the site's chains: what a reader trusts to recognize its pictures
-    (`engine.provenance.reading.read_picture(trust_anchors=...)`)."""
-    anchors = []
+def site_trust() -> tuple[list[str], set[str]]:
+    """The root of each of the site's chains (PEM: what a reader trusts to recognize its
+    pictures, `engine.provenance.reading.read_picture(trust_anchors=...)`), and their signing
+    certificates' serials (decimal, as C2PA readers print them): a trusted picture whose
+    serial is one of these was signed here, with the current key or one rotated out."""
+    anchors: list[str] = []
+    serials: set[str] = set()
     for chain in site_certificate_chains():
-        anchor = SigningCredential(chain_pem=chain, key_pem=b"").anchor_pem
-        if anchor not in anchors:
-            anchors.append(anchor)
-    return anchors
+        credential = SigningCredential(chain_pem=chain, key_pem=b"")
+        if credential.anchor_pem not in anchors:
+            anchors.append(credential.anchor_pem)
+        serials.add(credential.serial_number)
+    return anchors, serials
+
+
+def site_trust_anchors() -> list[str]:
+    return site_trust()[0]
 
 
 def image_claim(*, image: Image, pixel_sha256: str, parent: Ingredient | None = None) -> Claim:
@@ -188,7 +196,7 @@ def image_signature_refresh(*, image: Image) -> bool:
     with image.image_file.open("rb") as handle:
         stored = bytes(handle.read())
     parent = None
-    if _action_of(stored) == "c2pa.opened":
+    if manifest_action(stored, "image/png") == "c2pa.opened":
         parent = Ingredient(
             title=Path(image.image_file.name or "").name,
             relationship="parentOf",
@@ -235,14 +243,6 @@ def image_signature_missing(*, image: Image, trust_anchors: Sequence[str]) -> bo
         and found.recipe.get("record") == image.pk
         and found.recipe.get("pixel_sha256") == image.pixel_sha256
     )
-
-
-def _action_of(png: bytes) -> str:
-    try:
-        report = read_picture(png, max_pixels=1 << 40, max_bytes=len(png))
-    except ValueError:
-        return ""
-    return report.credentials.action if report.credentials else ""
 
 
 def _input_ingredients(image: Image) -> list[Ingredient]:
@@ -294,5 +294,6 @@ __all__ = [
     "site_credential",
     "site_credential_is_operators",
     "site_credential_rotate",
+    "site_trust",
     "site_trust_anchors",
 ]
