@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
+from axe_playwright_python.sync_playwright import Axe
 from django.conf import settings
 from django.db import connection
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from config import embedded
 from config.celery import app
@@ -224,3 +225,19 @@ def browser() -> Iterator[Browser]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+# SEEDBANK_SHOTS=<folder> keeps the browser tests' screenshots for people to look at.
+SHOTS = os.environ.get("SEEDBANK_SHOTS")
+
+
+def shot(page: Page, name: str) -> None:
+    """A full-page screenshot into SEEDBANK_SHOTS, when it is set."""
+    if SHOTS:
+        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
+
+
+def serious_violations(page: Page) -> list[str]:
+    """The ids of axe-core's serious and critical findings on the page."""
+    violations = Axe().run(page).response["violations"]
+    return [v["id"] for v in violations if v["impact"] in ("serious", "critical")]

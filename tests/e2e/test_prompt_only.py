@@ -5,33 +5,18 @@ came from. axe-core finds nothing serious; SEEDBANK_SHOTS=<folder> keeps the scr
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from archive.models import PromptRender, SourcePrompt
 from archive.services.imports import import_rows, import_run_start
 from archive.services.prompts import source_prompts_embed
 from engine.imports.discover import rows
 from generator.services.records import image_keywords_index
+from tests.e2e.conftest import serious_violations, shot
 from tests.factories import ImageFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-SHOTS = os.environ.get("SEEDBANK_SHOTS")
-
-
-def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
-
-
-def _serious(page: Page) -> list[str]:
-    violations = Axe().run(page).response["violations"]
-    return [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
 
 
 @pytest.mark.parametrize("viewport", [(1280, 900), (390, 844)], ids=["desktop", "phone"])
@@ -58,8 +43,8 @@ def test_prompt_only_results_render_form_and_lineage(
     expect(cards.first).to_contain_text("Prompt only — imported from csv, not rendered here")
     expect(cards.locator("img")).to_have_count(0)  # no picture stands for a prompt
     expect(page.locator("#feed .card")).to_have_count(1)  # the record is still a record
-    assert _serious(page) == []
-    _shot(page, f"search-prompt-only-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"search-prompt-only-{width}.png")
 
     django_user_model.objects.create_user("ada", password="pw-for-tests-123")
     page.goto(f"{live_server.url}/accounts/login/")
@@ -74,14 +59,14 @@ def test_prompt_only_results_render_form_and_lineage(
         "a lighthouse in a storm, waves breaking"
     )
     expect(page.locator("input[name=seed]")).to_have_value("42")
-    assert _serious(page) == []
-    _shot(page, f"generate-from-prompt-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"generate-from-prompt-{width}.png")
 
     row = SourcePrompt.objects.get(prompt__startswith="a lighthouse in a storm")
     rendered = ImageFactory(prompt=row.prompt, seed=42)
     PromptRender.objects.create(image=rendered, source=row.source)
     page.goto(f"{live_server.url}/images/{rendered.pk}/")
     expect(page.get_by_test_id("rendered-from-prompt")).to_contain_text("prompts.csv line 2")
-    assert _serious(page) == []
-    _shot(page, f"record-from-prompt-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"record-from-prompt-{width}.png")
     page.close()

@@ -4,20 +4,14 @@ finds nothing serious on the page with the popover open."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, expect
 
 from engine.search_query import FIELDS
+from tests.e2e.conftest import serious_violations, shot
 from tests.factories import ImageFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-# SEEDBANK_SHOTS=<folder> keeps the screenshots (desktop and phone) for people to look at.
-SHOTS = os.environ.get("SEEDBANK_SHOTS")
 
 
 @pytest.mark.parametrize("viewport", [(1280, 900), (390, 844)], ids=["desktop", "phone"])
@@ -39,13 +33,10 @@ def test_help_popover_filters_and_errors(live_server, media_root, browser: Brows
         expect(body.get_by_text(example, exact=True)).to_be_visible()
     box = body.bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= width + 1
-    violations = Axe().run(page).response["violations"]
-    assert [v["id"] for v in violations if v["impact"] in ("serious", "critical")] == []
-    if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / f"search-help-{width}.png"), full_page=True)
+    assert serious_violations(page) == []
+    shot(page, f"search-help-{width}.png")
 
     page.goto(live_server.url + "/search/?q=colour%3Ared+kite")
     expect(page.get_by_test_id("query-error")).to_contain_text("colour:")
-    if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / f"search-error-{width}.png"), full_page=True)
+    shot(page, f"search-error-{width}.png")
     page.close()

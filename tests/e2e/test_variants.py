@@ -5,32 +5,19 @@ axe-core finds nothing serious; SEEDBANK_SHOTS=<folder> keeps the screenshots.""
 from __future__ import annotations
 
 import io
-import os
-from pathlib import Path
 
 import pytest
-from axe_playwright_python.sync_playwright import Axe
 from django.core.files.base import ContentFile
 from PIL import Image as PILImage
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
 from generator.services.records import image_keywords_index
+from tests.e2e.conftest import serious_violations, shot
 from tests.factories import ImageFactory, ModelVersionFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-SHOTS = os.environ.get("SEEDBANK_SHOTS")
 COLOURS = ["#c0392b", "#2874a6", "#229954", "#d4ac0d", "#7d3c98", "#ca6f1e"]
-
-
-def _shot(page: Page, name: str) -> None:
-    if SHOTS:
-        page.screenshot(path=str(Path(SHOTS) / name), full_page=True)
-
-
-def _serious(page: Page) -> list[str]:
-    violations = Axe().run(page).response["violations"]
-    return [v["id"] for v in violations if v["impact"] in ("serious", "critical")]
 
 
 def _png(colour: str) -> ContentFile:
@@ -63,14 +50,14 @@ def test_a_batch_is_one_card_and_its_page_lists_the_four(
     expect(page.get_by_test_id("variants")).to_have_count(1)
     expect(page.get_by_test_id("variants")).to_have_text("4 variants")
     expect(page.locator(".grid .card")).to_have_count(4)  # the batch and the three others
-    assert _serious(page) == []
-    _shot(page, f"variants-home-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"variants-home-{width}.png")
 
     page.goto(f"{live_server.url}/search/?q=lighthouse&mode=keyword")
     expect(page.get_by_test_id("variants")).to_have_text("4 variants")
     expect(page.locator("#feed .card")).to_have_count(4)
-    assert _serious(page) == []
-    _shot(page, f"variants-search-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"variants-search-{width}.png")
 
     page.get_by_test_id("variants").click()
     listed = page.get_by_test_id("variants-list")
@@ -78,6 +65,6 @@ def test_a_batch_is_one_card_and_its_page_lists_the_four(
     expect(listed.get_by_test_id("variant")).to_have_count(4)
     for image in batch:
         expect(listed).to_contain_text(f"seed {image.seed}")
-    assert _serious(page) == []
-    _shot(page, f"variants-record-{width}.png")
+    assert serious_violations(page) == []
+    shot(page, f"variants-record-{width}.png")
     page.close()
