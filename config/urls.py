@@ -10,7 +10,19 @@ from django.views.i18n import set_language
 
 from config.health import healthz
 from gallery.api import api
-from gallery.views import generate, imports, media, models, provenance, records, search
+from gallery.views import (
+    accounts,
+    collections,
+    generate,
+    imports,
+    media,
+    models,
+    provenance,
+    records,
+    remix,
+    search,
+    staff,
+)
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -21,7 +33,7 @@ def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
 urlpatterns = [
     path("", records.home, name="home"),
     path("images/<int:image_id>/", records.detail, name="image_detail"),
-    path("images/<int:image_id>/remix/", records.remix, name="image_remix"),
+    path("images/<int:image_id>/remix/", remix.remix, name="image_remix"),
     path("images/<int:image_id>/diff/<int:other_id>/", records.diff, name="image_diff"),
     path("images/<int:image_id>/restore/", records.restore, name="image_restore"),
     path("images/<int:image_id>/restore.json", records.restore_status, name="image_restore_status"),
@@ -30,14 +42,18 @@ urlpatterns = [
         records.export_recipe,
         name="image_export",
     ),
-    path("collections/<str:slug>/", records.collection, name="collection"),
-    path("collections/<str:slug>/export.zip", records.collection_export, name="collection_export"),
-    path("users/<str:username>/", records.user_page, name="user_renders"),
-    path("accounts/signup/", records.signup, name="signup"),
+    path("collections/<str:slug>/", collections.collection, name="collection"),
+    path(
+        "collections/<str:slug>/export.zip",
+        collections.collection_export,
+        name="collection_export",
+    ),
+    path("users/<str:username>/", accounts.user_page, name="user_renders"),
+    path("accounts/signup/", accounts.signup, name="signup"),
     path("search/", search.search_page, name="search"),
     path("check/", provenance.check_page, name="picture_check"),
     path("check/verify/<int:image_id>/", provenance.check_verify, name="picture_check_verify"),
-    path("staff/", records.staff_dashboard, name="staff_dashboard"),
+    path("staff/", staff.staff_dashboard, name="staff_dashboard"),
     path("staff/import/", imports.staff_import, name="staff_import"),
     path("staff/import/<int:run_id>/", imports.staff_import_run, name="staff_import_run"),
     path("generate/", generate.generate, name="generate"),

@@ -1,4 +1,4 @@
-"""Reads for the gallery: the public grid (keyset pagination) and collections."""
+"""Reads for the gallery: the public grid (keyset pagination), collections, a record's cost."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from gallery.models import Collection, CollectionItem
 from generator.models import Image
 from generator.selectors.pages import RecordPage, newest_first_page
 from generator.selectors.records import images_public, images_visible_to
+from generator.selectors.stats import job_cost_usd
 
 
 def gallery_page(*, cursor: str | None, page_size: int) -> RecordPage:
@@ -71,3 +72,17 @@ def collection_image_ids(*, slug: str) -> QuerySet[CollectionItem, Any]:
     return CollectionItem.objects.filter(collection__slug=slug, collection__is_public=True).values(
         "image_id"
     )
+
+
+def image_cost(*, image: Image) -> dict[str, object] | None:
+    """This image's share of its job's render time and cost (a batch splits them evenly)."""
+    job = image.job
+    if job is None or job.render_seconds is None:
+        return None
+    share = max(1, image.batch_size)
+    cost = job_cost_usd(job=job)
+    return {
+        "seconds": job.render_seconds / share,
+        "device": job.device,
+        "usd": None if cost is None else cost / share,
+    }

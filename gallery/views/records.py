@@ -1,38 +1,24 @@
-"""Browse, search, record detail and remix."""
+"""Browse, record pages (detail, diff, export) and restoring an evicted record."""
 
 from __future__ import annotations
 
 import io
 import json
-import tempfile
 import zipfile
 
 from django.conf import settings
-from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.forms import UserCreationForm
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods, require_POST, require_safe
+from django.views.decorators.http import require_POST, require_safe
 
 from archive.selectors import image_prompt_source
-from archive.services.exports import export_zip
 from engine.export import export_script
 from gallery import ratelimit
-from gallery.charts import bar_chart
-from gallery.forms.recipe import RecipeForm
 from gallery.page_cache import anonymous_page_cache
-from gallery.selectors import (
-    collection_detail,
-    collection_images,
-    collections_with_covers,
-    gallery_page,
-)
-from gallery.services import remix_submit
-from gallery.views.access import staff_refused
-from gallery.views.generate import init_source, submit_recipe
+from gallery.selectors import collections_with_covers, gallery_page, image_cost
 from gallery.views.search import search_page
-from generator.models import Image, RenderJob
+from generator.models import RenderJob
 from generator.selectors.exports import image_export_document, image_export_files
 from generator.selectors.lineage import image_lineage, images_comparison
 from generator.selectors.model_versions import image_model_problem, model_version_by_digest
@@ -43,10 +29,7 @@ from generator.selectors.records import (
     image_last_reproduction,
     image_pending_restore,
     image_variants,
-    reproduction_summary,
-    user_renders,
 )
-from generator.selectors.stats import job_cost_usd, render_stats
 from generator.services.reproductions import image_restore_request
 from search.selectors import image_neighbours
 
@@ -88,7 +71,7 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "near_duplicates": neighbours.near_duplicates,
         "near_duplicate_bound": neighbours.bound,
         "last_reproduction": image_last_reproduction(image=image),
-        "cost": _image_cost(image),
+        "cost": image_cost(image=image),
         # Only SDXL records with a refiner pay for the lookup.
         "refiner_model": (model_version_by_digest(digest=image.refiner) if image.refiner else None),
     }
@@ -130,21 +113,6 @@ def export_recipe(request: HttpRequest, image_id: int, fmt: str) -> HttpResponse
     return response
 
 
-@require_safe
-def staff_dashboard(request: HttpRequest) -> HttpResponse:
-    if refused := staff_refused(request, what="The dashboard is"):
-        return refused
-    stats = render_stats(days=14)
-    context = {
-        "summary": reproduction_summary(),
-        "stats": stats,
-        "image_chart": bar_chart([(d.day, d.images) for d in stats.days], digits=0),
-        "seconds_chart": bar_chart([(d.day, d.render_seconds) for d in stats.days], digits=1),
-        "cost_chart": bar_chart([(d.day, d.cost_usd) for d in stats.days], digits=4),
-    }
-    return render(request, "staff/dashboard.html", context)
-
-
 @login_required
 @require_POST
 def restore(request: HttpRequest, image_id: int) -> HttpResponse:
@@ -177,102 +145,3 @@ def restore_status(request: HttpRequest, image_id: int) -> JsonResponse:
             "progress": {"step": job.progress_step, "total": job.progress_total},
         }
     )
-
-
-@login_required
-@require_http_methods(["GET", "HEAD", "POST"])
-def remix(request: HttpRequest, image_id: int) -> HttpResponse:
-    image = image_detail(image_id=image_id, viewer=request.user)
-    if image is None:
-        raise Http404("No such image")
-    if request.method == "POST":
-        if refused := ratelimit.generation_refused(request):
-            return refused
-        form = RecipeForm(request.POST, request.FILES, viewer=request.user)
-        if form.is_valid():
-            submitted = submit_recipe(
-                request,
-                form,
-                lambda recipe: remix_submit(owner=request.user, parent=image, recipe=recipe),  # type: ignore[arg-type]
-            )
-            if submitted is not None:
-                return submitted
-        status = 400
-    else:
-        form = RecipeForm(initial=RecipeForm.initial_from_image(image), viewer=request.user)
-        status = 200
-    context = {
-        "form": form,
-        "image": image,
-        "model_problem": image_model_problem(image=image),
-        "init_source": init_source(form, request.user),
-    }
-    return render(request, "gallery/remix.html", context, status=status)
-
-
-@require_safe
-def collection_export(request: HttpRequest, slug: str) -> HttpResponse:
-    """The collection as a zip: PNGs with their recipe chunks and recipes.jsonl."""
-    found = collection_detail(slug=slug, viewer=request.user)
-    if found is None:
-        raise Http404("No such collection")
-    if refused := ratelimit.export_refused(request):
-        return refused
-    spool = tempfile.SpooledTemporaryFile(max_size=50_000_000)
-    export_zip(collection_images(collection=found, viewer=request.user), spool)
-    spool.seek(0)
-    return FileResponse(spool, as_attachment=True, filename=f"{found.slug}.zip",
-                        content_type="application/zip")  # fmt: skip
-
-
-@require_safe
-@anonymous_page_cache
-def collection(request: HttpRequest, slug: str) -> HttpResponse:
-    found = collection_detail(slug=slug, viewer=request.user)
-    if found is None:  # private collections do not exist for non-staff
-        raise Http404("No such collection")
-    images = collection_images(collection=found, viewer=request.user)
-    return render(request, "gallery/collection.html", {"collection": found, "images": images})
-
-
-@require_safe
-@anonymous_page_cache
-def user_page(request: HttpRequest, username: str) -> HttpResponse:
-    page = user_renders(
-        username=username,
-        viewer=request.user,
-        cursor=request.GET.get("before"),
-        page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE,
-    )
-    if page is None:
-        raise Http404("No such user")
-    return render(request, "gallery/user.html", {"username": username, "page": page})
-
-
-@require_http_methods(["GET", "HEAD", "POST"])
-def signup(request: HttpRequest) -> HttpResponse:
-    if request.method == "POST" and (refused := ratelimit.signup_refused(request)):
-        return refused
-    form = UserCreationForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        user = form.save()
-        # Signed in by the password it was just given: no need to ask axes' backend first.
-        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        return redirect("home")
-    return render(
-        request, "registration/signup.html", {"form": form}, status=400 if form.errors else 200
-    )
-
-
-def _image_cost(image: Image) -> dict[str, object] | None:
-    """This image's share of its job's render time and cost (a batch splits them evenly)."""
-    job = image.job
-    if job is None or job.render_seconds is None:
-        return None
-    share = max(1, image.batch_size)
-    cost = job_cost_usd(job=job)
-    return {
-        "seconds": job.render_seconds / share,
-        "device": job.device,
-        "usd": None if cost is None else cost / share,
-    }
