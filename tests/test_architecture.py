@@ -6,6 +6,10 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -160,3 +164,40 @@ def test_the_recipe_field_list_is_written_once() -> None:
 def test_every_recipe_field_is_a_column_of_the_record(recipe_field: dataclasses.Field) -> None:
     columns = {field.attname for field in Image._meta.concrete_fields}
     assert recipe_field.name in columns
+
+
+# What a web process loads as gunicorn starts it (config/gunicorn.py preloads the app, and the
+# URLconf imports every view): settings that need no server, since nothing here connects.
+_WEB_PROCESS = """
+import json, sys
+import django
+django.setup()
+from django.urls import get_resolver
+get_resolver().url_patterns
+import config.wsgi
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in
+                        {"diffusers", "transformers"} or m in {"engine.pipeline",
+                        "generator.tasks", "generator.services.rendering"})))
+"""
+
+
+def test_web_processes_never_load_diffusers_or_the_render_pipeline() -> None:
+    """ARCHITECTURE.md: renders go by task name, so the web never loads what renders need
+    (torch it does import, and open_clip for search; see there)."""
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings",
+        "DATABASE_URL": "postgresql://nobody@127.0.0.1:9/none",
+        "CELERY_BROKER_URL": "memory://",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", _WEB_PROCESS],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
