@@ -6,7 +6,7 @@ Builds a scratch table shaped like generator_image's searched columns (status, h
 a weighted english + simple tsvector with a GIN index, and a 1.3 KB environment so rows are as
 wide as real ones) in the embedded Postgres under var/bench, with synthetic prompts: 12 words of
 a 3,000-word vocabulary, 30 % ending in "trending on artstation". Runs the two query shapes
-search.selectors._keyword_ranked has had (all matches ranked; the newest --cap ranked) for a
+search.selectors.keyword.keyword_ranked has had (all matches ranked; the newest --cap ranked) for a
 very common phrase, a rare pair and a mid word; best of 5 each, ratio to the uncapped query.
 """
 

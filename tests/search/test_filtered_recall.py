@@ -1,5 +1,5 @@
 """Vector search stays right at scale: 50,000 records in the real tables, the real HNSW index,
-and every strategy of search.selectors._vector_ranked checked against brute force.
+and every strategy of search.selectors.vector.vector_ranked checked against brute force.
 
 Filters cut 25 %, 10 % and 1 % of the rows independently of where the vectors lie: the two big
 ones take the iterative HNSW path, the small one the exact path, no filter the plain index.
@@ -21,10 +21,10 @@ from generator.selectors.records import images_public
 from search.models import EMBEDDING_DIM
 from search.selectors import (
     SearchFilters,
-    _word_match_bounds,
     active_embedding_model,
     search_images,
 )
+from search.selectors.keyword import _word_match_bounds
 from search.services import embedding_model_ensure_registered
 from tests.factories import ImageFactory
 

@@ -93,9 +93,9 @@ def test_keyword_ranking_covers_the_newest_matches_when_a_phrase_is_that_common(
     """ts_rank read every match (261 ms for a phrase in 90k of 300k records): only the newest
     SEEDBANK_KEYWORD_RANK_MAX matches are ranked, best first among them; the same whichever
     way the matches are read (how common the words are decides)."""
-    monkeypatch.setattr("search.selectors.KEYWORD_BITMAP_FACTOR", bitmap_factor)
-    monkeypatch.setattr("search.selectors.KEYWORD_WINDOW_FACTOR", window_factor)
-    monkeypatch.setattr("search.selectors.KEYWORD_WINDOW_FILL", window_fill)
+    monkeypatch.setattr("search.selectors.keyword.KEYWORD_BITMAP_FACTOR", bitmap_factor)
+    monkeypatch.setattr("search.selectors.keyword.KEYWORD_WINDOW_FACTOR", window_factor)
+    monkeypatch.setattr("search.selectors.keyword.KEYWORD_WINDOW_FILL", window_fill)
     best_but_oldest = record("lighthouse lighthouse lighthouse at dusk")
     newer = [record(f"a lighthouse, number {n}") for n in range(3)]
     settings.SEEDBANK_KEYWORD_RANK_MAX = 10
@@ -119,7 +119,9 @@ def test_hybrid_fuses_by_reciprocal_rank(media, monkeypatch) -> None:
     both = record("fox, a red fox in snow", axis(0, 0.5))  # vector rank 2, keyword rank 1
     vector_only = record("an astronaut", axis(0, 0.1))  # vector rank 1
     keyword_only = record("a fox den", axis(9))  # keyword rank 2, vector rank 3
-    monkeypatch.setattr("search.selectors._text_vector", lambda query, model: list(axis(0)))
+    monkeypatch.setattr(
+        "search.selectors.query_vectors.query_text_vector", lambda query, model: list(axis(0))
+    )
     results = search_images(query="fox", mode="hybrid")
     assert ids(results)[0] == both.pk  # in both lists: 1/62 + 1/61 beats any single list
     scores = {hit.image.pk: hit.score for hit in results.hits}
@@ -145,7 +147,9 @@ def words_mean_axis_0(monkeypatch):
     and the active model's relevance bound is 0.5."""
     model = embedding_model_ensure_registered(model=active_embedding_model())
     EmbeddingModel.objects.filter(pk=model.pk).update(relevance_cosine=0.5)
-    monkeypatch.setattr("search.selectors._text_vector", lambda query, model: list(axis(0)))
+    monkeypatch.setattr(
+        "search.selectors.query_vectors.query_text_vector", lambda query, model: list(axis(0))
+    )
 
 
 def test_searches_by_words_hide_matches_under_the_models_relevance_bound(

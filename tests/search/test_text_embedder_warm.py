@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from engine import embedder
-from search import selectors
+from search.selectors import query_vectors as selectors
 
 
 def test_threads_asking_at_once_load_the_text_model_once(monkeypatch) -> None:
