@@ -38,6 +38,7 @@ class LineageNode:
 
     pk: int | None
     prompt: str = ""
+    thumb: str = ""  # its small picture's address ("" when it has none)
     hidden: bool = False  # hidden by moderation, and shown because the viewer is staff
     current: bool = False
     # What changed from the parent; None where there is no visible parent to compare with.
@@ -80,7 +81,7 @@ def image_lineage(*, image: Image, viewer: Any = None, depth: int = DEPTH_DEFAUL
     def node(row: Image, parent: Image | None) -> LineageNode:
         if not image_visible_to(row, viewer):
             return LineageNode(pk=None)
-        made = LineageNode(pk=row.pk, prompt=row.prompt, hidden=row.hidden)
+        made = LineageNode(pk=row.pk, prompt=row.prompt, thumb=row.grid_src, hidden=row.hidden)
         made.more = getattr(row, "ready_children", 0)
         if parent is not None and image_visible_to(parent, viewer):
             changes = recipe_changes(_portable(parent, portable), _portable(row, portable))
@@ -217,8 +218,12 @@ SELECT id FROM (SELECT id FROM down ORDER BY depth, id LIMIT %s) nearest
 """
 
 
-# Besides the recipe's own fields: what recipe_portable() and the tree read.
-_COLUMNS = ("model_name", "model_digest", "batch_index", "parent", "hidden", "status", "created_at")
+# Besides the recipe's own fields: what recipe_portable() and the tree read (the pictures for
+# each node's thumbnail).
+_COLUMNS = (
+    "model_name", "model_digest", "batch_index", "parent", "hidden", "status", "created_at",
+    "thumbnail", "image_file",
+)  # fmt: skip
 
 
 def _neighbourhood(*, image_id: int, staff: bool, depth: int) -> list[Image]:
