@@ -8,6 +8,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils.html import format_html
 
 from gallery.models import Collection, CollectionItem
 from gallery.selectors import collection_find, collections_all
@@ -15,6 +16,9 @@ from gallery.services import collection_add_images, images_moderate
 from generator.models import Image, Reproduction
 from generator.services.reproductions import reproduction_create
 from search.services import images_embedding_enqueue
+
+# The record list's picture column, in CSS pixels (the 256-wide grid preview, scaled down).
+PREVIEW_WIDTH = 64
 
 
 class ImageActionForm(ActionForm):
@@ -24,8 +28,8 @@ class ImageActionForm(ActionForm):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["id", "prompt", "model_name", "seed", "scheduler", "status", "hidden",
-                    "nsfw", "featured", "created_at"]  # fmt: skip
+    list_display = ["id", "preview", "prompt", "model_name", "seed", "scheduler", "status",
+                    "hidden", "nsfw", "featured", "created_at"]  # fmt: skip
     list_filter = ["status", "hidden", "nsfw", "featured", "scheduler", "model_name"]
     search_fields = ["prompt", "negative_prompt", "pixel_sha256"]
     list_select_related = ["model_version"]
@@ -34,6 +38,22 @@ class ImageAdmin(admin.ModelAdmin):
     action_form = ImageActionForm
     actions = ["add_to_collection", "feature", "unfeature", "hide", "unhide", "flag_nsfw",
                "unflag_nsfw", "reproduce", "reembed"]  # fmt: skip
+
+    @admin.display(description="picture")
+    def preview(self, image: Image) -> str:
+        """The grid's small preview (escaped by format_html, prompt and address alike)."""
+        src = image.grid_src
+        if not src:
+            return "—"
+        width = PREVIEW_WIDTH
+        height = max(1, round(width * image.output_height / max(image.output_width, 1)))
+        return format_html(
+            '<img src="{}" alt="{}" width="{}" height="{}" loading="lazy">',
+            src,
+            image.prompt[:120],
+            width,
+            height,
+        )
 
     @admin.action(description="Add to collection (choose it below)")
     def add_to_collection(self, request: HttpRequest, queryset: QuerySet[Image]) -> None:

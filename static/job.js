@@ -18,10 +18,14 @@
     return status.dataset[key] || code;
   }
 
+  // The running jobs count as ahead (place.ahead includes them), as the server writes it.
   function queueText(place) {
-    let text = place.ahead === 1
-      ? queue.dataset.aheadOne
-      : queue.dataset.aheadMany.replace("%(ahead)s", place.ahead);
+    let text = place.ahead === 0
+      ? queue.dataset.next
+      : place.ahead === 1
+        ? queue.dataset.aheadOne
+        : queue.dataset.aheadMany.replace("%(ahead)s", place.ahead);
+    if (place.running) text += queue.dataset.rendering.replace("%(running)s", place.running);
     if (place.estimate_seconds !== null) {
       text += ", " + queue.dataset.starts.replace("%(seconds)s", Math.round(place.estimate_seconds));
     }
@@ -67,6 +71,8 @@
             if (cancel) cancel.remove();
             const heading = job.querySelector("h1[data-done-heading]");
             if (heading) heading.textContent = heading.dataset.doneHeading;
+            const records = job.querySelector("[data-testid=job-records]");
+            if (records) records.hidden = false;
           }
           return;
         }

@@ -44,21 +44,34 @@ SEARCH_MAX_PAGES = 8
 
 class SearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=500, label=_("Search"))
-    mode = forms.ChoiceField(choices=MODES, required=False, initial="hybrid")
+    mode = forms.ChoiceField(choices=MODES, required=False, initial="hybrid", label=_("Search by"))
     # A FileField, not ImageField: open_upload gives the clear messages (bombs, limits, types).
     image = forms.FileField(required=False, label=_("…or find images like this one"))
     like = forms.IntegerField(required=False, widget=forms.HiddenInput)
-    model = forms.ChoiceField(required=False)
-    scheduler = forms.ChoiceField(required=False)
-    width = forms.IntegerField(required=False, min_value=1, max_value=STORED_SIDE_MAX)
-    height = forms.IntegerField(required=False, min_value=1, max_value=STORED_SIDE_MAX)
+    model = forms.ChoiceField(required=False, label=_("Model"))
+    scheduler = forms.ChoiceField(required=False, label=_("Scheduler"))
+    width = forms.IntegerField(
+        required=False, min_value=1, max_value=STORED_SIDE_MAX, label=_("Width")
+    )
+    height = forms.IntegerField(
+        required=False, min_value=1, max_value=STORED_SIDE_MAX, label=_("Height")
+    )
     # Every record's seed is a recipe's (imports refuse others): 0..SEED_MAX.
-    seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX)
-    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    collection = forms.ChoiceField(required=False)
+    seed = forms.IntegerField(required=False, min_value=0, max_value=SEED_MAX, label=_("Seed"))
+    date_from = forms.DateField(
+        required=False,
+        label=_("Made on or after"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    date_to = forms.DateField(
+        required=False,
+        label=_("Made on or before"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    collection = forms.ChoiceField(required=False, label=_("Collection"))
     nsfw = forms.ChoiceField(
         required=False,
+        label=_("NSFW"),
         choices=[
             ("include", _("show NSFW")),
             ("exclude", _("hide NSFW")),

@@ -8,6 +8,9 @@ child is doing goes to a status file (stack_status.py) that the health page read
 Children die with the supervisor, even when it is killed with SIGKILL (Linux: each asks the
 kernel for SIGTERM when its parent goes, PR_SET_PDEATHSIG), and each one's pid is written to
 `<run_dir>/<name>.pid`, so that a later start can stop whatever a killed one left behind.
+With a log_dir, each child's output (stdout and stderr: Celery's banner, warnings, tracebacks)
+goes to `<log_dir>/<name>.log` instead of the terminal, started afresh by each supervisor and
+appended to by each restart.
 """
 
 from __future__ import annotations
@@ -20,8 +23,9 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import psutil
 
@@ -56,6 +60,7 @@ class Child:
     last_exit_code: int | None = None
     backoff_level: int = 0  # consecutive restarts made with a pause
     next_start_at: float | None = None  # monotonic; set while backing off
+    log_path: Path | None = None  # where its output goes (None: this process's terminal)
 
     @property
     def running(self) -> bool:
@@ -72,15 +77,18 @@ class Supervisor:
         on_exit: dict[str, Callable[[str], object]] | None = None,
         pass_fds: dict[str, tuple[int, ...]] | None = None,
         run_dir: Path | None = None,
+        log_dir: Path | None = None,
     ) -> None:
         """on_exit[name](name) runs when that child exits by itself (killed, crashed) before it
         is started again; its errors are said, never raised. pass_fds[name]: file descriptors
         that child inherits (a listening socket). With run_dir, the status file and the pid
-        files are written there."""
+        files are written there; with log_dir, each child's output goes to log_file(name)."""
         self.children = [
             Child(name, command, (on_exit or {}).get(name), (pass_fds or {}).get(name, ()))
             for name, command in commands.items()
         ]
+        for child in self.children:
+            child.log_path = None if log_dir is None else log_file(log_dir, child.name)
         self.env = env
         self.say = say
         self.run_dir = run_dir
@@ -168,9 +176,18 @@ class Supervisor:
         else:
             child.next_start_at = now
             self.say(f"{child.name} exited with code {code}; starting it again.")
+        if child.log_path is not None:
+            self.say(f"{child.name}: its output is in {child.log_path}")
 
     def _spawn(self, child: Child) -> None:
-        child.process = spawn_tied(child.command, env=self.env, pass_fds=child.pass_fds)
+        output = _open_log(child)
+        try:
+            child.process = spawn_tied(
+                child.command, env=self.env, pass_fds=child.pass_fds, output=output
+            )
+        finally:
+            if output is not None:
+                output.close()  # the child has its own copy of the descriptor
         child.started_at = time.monotonic()
         child.next_start_at = None
         if self.run_dir is not None:
@@ -224,17 +241,41 @@ def backoff_seconds(level: int) -> float:
 
 
 def spawn_tied(
-    command: list[str], *, env: dict[str, str], pass_fds: tuple[int, ...] = ()
+    command: list[str],
+    *,
+    env: dict[str, str],
+    pass_fds: tuple[int, ...] = (),
+    output: IO[bytes] | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a process that dies with this one (SIGTERM), in its own session: Ctrl-C reaches
-    only the supervisor, which then stops its children in order."""
+    only the supervisor, which then stops its children in order. Its stdout and stderr go to
+    `output` when given (else to this process's)."""
     return subprocess.Popen(
         command,
         env=env,
         start_new_session=True,
         pass_fds=pass_fds,
         preexec_fn=_die_with_parent(os.getpid()),
+        stdout=output,
+        stderr=None if output is None else subprocess.STDOUT,
     )
+
+
+def log_file(log_dir: Path, name: str) -> Path:
+    return log_dir / f"{name.replace(' ', '-')}.log"
+
+
+def _open_log(child: Child) -> IO[bytes] | None:
+    """The child's log, opened for its next start: emptied at its first start under this
+    supervisor (a log per `make run`), appended to at each restart, which a line marks."""
+    if child.log_path is None:
+        return None
+    child.log_path.parent.mkdir(parents=True, exist_ok=True)
+    output = child.log_path.open("ab" if child.process is not None else "wb")
+    stamp = datetime.now().astimezone().isoformat(timespec="seconds")
+    output.write(f"--- {child.name} started {stamp}: {' '.join(child.command)}\n".encode())
+    output.flush()
+    return output
 
 
 def stop_on_signals() -> None:

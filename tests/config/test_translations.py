@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django import forms
 from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import translation
+from django.utils.translation import gettext_lazy
 from django.utils.translation.reloader import translation_file_changed
 
 from engine.recipe import PRECISIONS, Recipe, RecipeLimits, recipe_errors, recipe_fields, spec
@@ -124,6 +126,31 @@ def test_translations_keep_their_placeholders() -> None:
         != sorted(PLACEHOLDER.findall(msgstr))
     }
     assert not wrong, f"translations that lose or add a placeholder:\n{describe(wrong)}"
+
+
+def test_chinese_labels_end_with_a_full_width_colon() -> None:
+    """Chinese punctuation is full width: a label says "状态：", not "状态:" (an ASCII colon
+    stays only inside filter syntax such as size:512x512, followed by no space)."""
+    ascii_colon = re.compile(r":(\s|$)")
+    wrong = {
+        key
+        for key, entry in read_catalogue(CATALOGUE).items()
+        for msgstr in entry.msgstrs
+        if ascii_colon.search(msgstr.replace("%(", "").replace("https:", ""))
+    }
+    assert not wrong, f"ASCII colons in Chinese translations:\n{describe(wrong)}"
+
+
+def test_form_labels_end_with_a_full_width_colon_in_chinese() -> None:
+    """Django's own zh-Hans catalogue keeps ":" as every form's label suffix; ours wins."""
+
+    class Form(forms.Form):
+        seed = forms.IntegerField(label=gettext_lazy("Seed"))
+
+    with translation.override("zh-hans"):
+        assert Form()["seed"].label_tag().endswith("种子：</label>")
+    with translation.override("en"):
+        assert Form()["seed"].label_tag().endswith("Seed:</label>")
 
 
 def test_the_catalogue_holds_exactly_the_strings_of_the_code(tmp_path: Path) -> None:

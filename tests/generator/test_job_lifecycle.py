@@ -235,8 +235,9 @@ def test_queue_place_counts_the_jobs_ahead_and_estimates_from_recent_renders(
         status=RenderJob.Status.DONE, started_at=now - timedelta(seconds=10), finished_at=now
     )
     place = job_queue_place(job=jobs[2])
-    assert (place.ahead, place.running) == (1, 1)
-    assert place.estimate_seconds == pytest.approx((1 + 0.5) * 10.0)
+    assert (place.ahead, place.running) == (2, 1)  # the running job is ahead too
+    # What the running job has left of a typical 10 s (it just started), then 10 s for jobs[1].
+    assert place.estimate_seconds == pytest.approx(20.0, abs=1.0)
     jobs[0].refresh_from_db()
     assert job_queue_place(job=jobs[0]) is None  # running: out of the queue
 

@@ -5,6 +5,10 @@
 Everything it starts stops on Ctrl-C, `kill` or a closed terminal; its children die with it
 even when it is killed with SIGKILL, and a watchdog then stops the embedded servers. A second
 run reuses the data under SEEDBANK_VAR_DIR.
+
+The terminal shows only this command's own lines and the demo's progress bar: what the workers,
+beat and gunicorn write (banners, warnings, tracebacks) goes to SEEDBANK_VAR_DIR/log/<name>.log
+(gpu-worker, cpu-worker, beat, web-server), said once at start.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from gallery.management.supervisor import (
     CHECK_EVERY_S,
     Supervisor,
     ignore_stop_signals,
+    log_file,
     pid_file,
     spawn_tied,
     stop_leftovers,
@@ -144,6 +149,7 @@ class Command(BaseCommand):
             call_command("previews")
             env = child_environment()
             gpu = worker_command()
+            log_dir = settings.VAR_DIR / "log"
             children = Supervisor(
                 {
                     "gpu worker": gpu,
@@ -157,8 +163,13 @@ class Command(BaseCommand):
                 on_exit={"gpu worker": _release_jobs(gpu[gpu.index("-n") + 1])},
                 pass_fds={"web server": fds},
                 run_dir=run_dir,
+                log_dir=log_dir,
             )
             children.start()
+            self._say(
+                "the workers, beat and the web server write to "
+                f"{log_file(log_dir, 'gpu worker')} and its neighbours (tail -f {log_dir}/*.log)"
+            )
             # In a process of its own: the supervisor keeps watching while the demo renders.
             manage = str(settings.BASE_DIR / "manage.py")
             seed = spawn_tied([sys.executable, manage, "seed_demo", "--wait"], env=env)

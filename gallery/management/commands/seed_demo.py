@@ -23,7 +23,7 @@ from generator.management.commands.demo_models import (
     SCENES_LORA_NAME,
     SCENES_OUTLINE_NAME,
 )
-from generator.management.progress import wait_with_progress
+from generator.management.progress import render_jobs_description, wait_with_progress
 from generator.models import ModelVersion, RenderJob
 from generator.selectors.jobs import job_images, jobs_failed_count, jobs_finished
 from generator.selectors.model_versions import model_versions_named
@@ -118,6 +118,7 @@ class Command(BaseCommand):
             desc="demo renders",
             unit="image",
             timeout=timeout,
+            describe=render_jobs_description(ids=job_ids, what="demo"),
         )
         failed = jobs_failed_count(ids=job_ids)
         if failed:
