@@ -261,10 +261,13 @@ class JobImage(Schema):
 
 
 class QueuePlace(Schema):
-    ahead: int = Field(description="queued jobs that start before this one")
-    running: int = Field(description="jobs rendering now")
+    ahead: int = Field(
+        description="jobs ahead of this one: those rendering now and the older queued ones"
+    )
+    running: int = Field(description="of those, jobs rendering now")
     estimate_seconds: float | None = Field(
-        description="rough wait until this job starts, from recent render times"
+        description="rough wait until this job starts: what the running jobs have left (their "
+        "progress) and recent render times; null for the first in line or without history"
     )
 
 
