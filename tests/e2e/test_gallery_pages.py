@@ -143,7 +143,7 @@ def test_the_interface_speaks_chinese_and_remembers_a_switch_to_english(
     _sign_in(page, base, "grace", "pw-for-tests-2")
     page.goto(base + "/generate/")
     expect(page.get_by_role("heading", name="生成", exact=True)).to_be_visible()
-    expect(page.get_by_label("提示词:", exact=True)).to_be_visible()
+    expect(page.get_by_label("提示词：", exact=True)).to_be_visible()
     job = render_job_create(
         owner=staff_user,
         recipe=Recipe(model_version_id=model_version.pk, prompt="一只红色的猫", steps=2),
