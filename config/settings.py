@@ -139,6 +139,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "gallery.context_processors.viewer_choices",
             ],
         },
     },
@@ -441,6 +442,7 @@ if SEEDBANK_QUOTA_INFLIGHT_MEGAPIXEL_STEPS < SEEDBANK_MAX_JOB_MEGAPIXEL_STEPS:
 SEEDBANK_RATE_GENERATE_PER_MINUTE = env_int("SEEDBANK_RATE_GENERATE_PER_MINUTE", 10, minimum=1)
 SEEDBANK_RATE_SEARCH_PER_MINUTE = env_int("SEEDBANK_RATE_SEARCH_PER_MINUTE", 60, minimum=1)
 SEEDBANK_RATE_SIGNUP_PER_HOUR = env_int("SEEDBANK_RATE_SIGNUP_PER_HOUR", 5, minimum=1)
+SEEDBANK_RATE_LIKE_PER_MINUTE = env_int("SEEDBANK_RATE_LIKE_PER_MINUTE", 60, minimum=1)
 # A collection export re-encodes every PNG with its recipe chunks: seconds of CPU each.
 SEEDBANK_RATE_EXPORT_PER_HOUR = env_int("SEEDBANK_RATE_EXPORT_PER_HOUR", 10, minimum=1)
 # Rate-limit counters and cached pages must be shared by every web process: Redis in

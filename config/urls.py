@@ -13,6 +13,7 @@ from gallery.api import api
 from gallery.views import (
     accounts,
     collections,
+    favourites,
     generate,
     imports,
     media,
@@ -36,6 +37,7 @@ urlpatterns = [
     path("images/<int:image_id>/remix/", remix.remix, name="image_remix"),
     path("images/<int:image_id>/diff/<int:other_id>/", records.diff, name="image_diff"),
     path("images/<int:image_id>/restore/", records.restore, name="image_restore"),
+    path("images/<int:image_id>/like/", favourites.like_toggle, name="image_like"),
     path("images/<int:image_id>/restore.json", records.restore_status, name="image_restore_status"),
     re_path(
         r"^images/(?P<image_id>[0-9]+)/export\.(?P<fmt>json|py|zip)$",
@@ -50,6 +52,8 @@ urlpatterns = [
     ),
     path("users/<str:username>/", accounts.user_page, name="user_renders"),
     path("accounts/signup/", accounts.signup, name="signup"),
+    path("accounts/preferences/", accounts.preferences, name="preferences"),
+    path("favourites/", favourites.favourites, name="favourites"),
     path("search/", search.search_page, name="search"),
     path("check/", provenance.check_page, name="picture_check"),
     path("check/verify/<int:image_id>/", provenance.check_verify, name="picture_check_verify"),

@@ -1,9 +1,10 @@
-"""Curation: staff-made collections of records."""
+"""Curation (staff-made collections of records), favourites and each user's viewing preferences."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from generator.models import Image
 
@@ -48,3 +49,70 @@ class CollectionItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.collection} #{self.position}: {self.image_id}"
+
+
+class Favourite(models.Model):
+    """A signed-in user's heart on a record. ImageLikes keeps the count per record."""
+
+    # The unique constraint's index (user, image) and favourites_newest serve every lookup by
+    # user: no separate index on the column.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourites",
+        db_index=False,
+    )  # fmt: skip
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="favourites")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "image"], name="favourite_once_per_user")
+        ]
+        indexes = [
+            # A user's favourites page: newest first, by keyset.
+            models.Index(fields=["user", "-created_at", "-id"], name="favourites_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} ♥ {self.image_id}"
+
+
+class ImageLikes(models.Model):
+    """How many users like a record, kept by the favourite services in the same transaction
+    as the Favourite row: "most liked" pages read it by index instead of counting every
+    favourite of every record on each page. A record nobody liked has no row."""
+
+    image = models.OneToOneField(
+        Image, on_delete=models.CASCADE, primary_key=True, related_name="like_count"
+    )
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # Most liked first, the newer record first among equals (the keyset's order).
+            models.Index(
+                fields=["-count", "-image"], name="most_liked", condition=models.Q(count__gt=0)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image_id}: {self.count}"
+
+
+class UserPreferences(models.Model):
+    """What a signed-in user chose to see. Visitors without an account get the defaults."""
+
+    class Nsfw(models.TextChoices):
+        SHOW = "show", _("Show")
+        BLUR = "blur", _("Blur (click or tap to reveal)")
+        HIDE = "hide", _("Hide")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="seedbank_preferences",
+    )
+    nsfw = models.CharField(max_length=8, choices=Nsfw.choices, default=Nsfw.BLUR)
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: nsfw {self.nsfw}"

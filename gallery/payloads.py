@@ -1,9 +1,11 @@
-"""JSON shapes the pages and the API share: a job with its images (and verdict)."""
+"""JSON shapes the pages and the API share: a job with its images (and verdict), a record with
+its likes."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest
 from django.urls import reverse
 
 from generator.models import Image, RenderJob
@@ -62,3 +64,19 @@ def job_payload(*, job: RenderJob, images: list[Image] | None = None) -> dict[st
             "src": reproduction.image_file.url if reproduction.image_file else None,
         }
     return payload
+
+
+def record_payload(*, request: HttpRequest, image: Image) -> dict[str, Any]:
+    """A record as the API shows it outside search: its recipe, its NSFW flag and its likes
+    (`image.likes` and `image.liked`, set by gallery.selectors.images_likes_mark)."""
+    return {
+        "kind": "record",
+        "id": image.pk,
+        "url": request.build_absolute_uri(reverse("image_detail", args=[image.pk])),
+        "src": request.build_absolute_uri(image.display_url),
+        "pixel_sha256": image.pixel_sha256,
+        "recipe": image.recipe_portable(),
+        "nsfw": image.nsfw,
+        "likes": getattr(image, "likes", 0),
+        "liked": getattr(image, "liked", False),
+    }

@@ -157,6 +157,15 @@ def export_refused(request: HttpRequest) -> HttpResponse | None:
                     limit=settings.SEEDBANK_RATE_EXPORT_PER_HOUR)  # fmt: skip
 
 
+def like_refused(request: HttpRequest, *, as_json: bool = False) -> HttpResponse | None:
+    """A 429 when this user likes or unlikes faster than SEEDBANK_RATE_LIKE_PER_MINUTE."""
+    limit = settings.SEEDBANK_RATE_LIKE_PER_MINUTE
+    message = _(
+        "Too many likes: the limit is %(limit)s a minute. Try again in %(seconds)s seconds."
+    )
+    return _refused(request, scope="like", message=message, limit=limit, as_json=as_json)
+
+
 def _refused(
     request: HttpRequest,
     *,

@@ -1,4 +1,5 @@
-"""Writes for the gallery: remix (rerun or edit), collections and moderation."""
+"""Writes for the gallery: remix (rerun or edit), collections, moderation, favourites and
+viewing preferences."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ from typing import TYPE_CHECKING
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Max, QuerySet
+from django.db.models import F, Max, QuerySet
 
 from engine.recipe import Recipe
-from gallery.models import Collection, CollectionItem
+from gallery.models import Collection, CollectionItem, Favourite, ImageLikes, UserPreferences
 from generator.models import Image, RenderJob
 from generator.selectors.model_versions import ModelUnavailable, model_version_check
 from generator.selectors.recipes import recipe_validate
@@ -93,3 +94,44 @@ def images_moderate(
         if value is not None
     }
     return images.update(**changes) if changes else 0
+
+
+def favourite_add(*, user: User, image: Image) -> bool:
+    """The user likes the record; True when they did not already. Liking twice (two tabs, a
+    retried request) stays one like: the unique constraint decides, and only the request
+    that created the row counts it."""
+    with transaction.atomic():
+        _favourite, created = Favourite.objects.get_or_create(user=user, image=image)
+        if created:
+            ImageLikes.objects.get_or_create(image=image)
+            # An UPDATE of the row, so concurrent likes of one record wait for each other.
+            ImageLikes.objects.filter(pk=image.pk).update(count=F("count") + 1)
+    return created
+
+
+def favourite_remove(*, user: User, image: Image) -> bool:
+    """The user no longer likes the record; True when they did."""
+    with transaction.atomic():
+        deleted, _ = Favourite.objects.filter(user=user, image=image).delete()
+        if deleted:
+            ImageLikes.objects.filter(pk=image.pk, count__gt=0).update(count=F("count") - 1)
+    return bool(deleted)
+
+
+def favourite_toggle(*, user: User, image: Image) -> bool:
+    """Like the record, or stop liking it when the user already does; True: liked now."""
+    if favourite_remove(user=user, image=image):
+        return False
+    favourite_add(user=user, image=image)
+    return True
+
+
+def preferences_set(*, user: User, nsfw: str) -> UserPreferences:
+    """Store what the user chose to see (UserPreferences.Nsfw)."""
+    if nsfw not in UserPreferences.Nsfw.values:
+        raise ValidationError({"nsfw": f"Choose one of {', '.join(UserPreferences.Nsfw.values)}."})
+    preferences, _created = UserPreferences.objects.update_or_create(
+        user=user, defaults={"nsfw": nsfw}
+    )
+    user._seedbank_nsfw_mode = nsfw  # type: ignore[attr-defined]  # gallery.selectors' memo
+    return preferences

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from gallery.api import provenance, renders, search
+from gallery.api import favourites, provenance, renders, search
 
 api = NinjaAPI(
     title="Seedbank API",
@@ -23,6 +23,7 @@ api = NinjaAPI(
 api.add_router("", search.router)
 api.add_router("", renders.router)
 api.add_router("", provenance.router)
+api.add_router("", favourites.router)
 
 # What pydantic says in its own words, said the way the HTML forms say it.
 _MESSAGES = {
@@ -78,4 +79,17 @@ def refused(request: HttpRequest, exc: HttpError) -> HttpResponse:
 
 @api.exception_handler(AuthenticationError)
 def signed_out(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
-    return api.create_response(request, {"error": "Sign in to generate images."}, status=401)
+    match = request.resolver_match
+    what = _SIGN_IN_FOR.get((match.url_name or "") if match else "")
+    message = f"Sign in to {what or 'generate images'}."
+    return api.create_response(request, {"error": message}, status=401)
+
+
+# What a signed-out request to an endpoint that needs an account was trying to do.
+_SIGN_IN_FOR = {
+    "api_image_like": "like images",
+    "api_image_unlike": "like images",
+    "api_favourites": "see your favourites",
+    "api_preferences": "see your preferences",
+    "api_preferences_set": "set your preferences",
+}

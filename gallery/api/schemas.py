@@ -172,6 +172,8 @@ class ImageResult(Schema):
         description="records with this recipe but another seed (a batch, a seed sweep), this "
         "one included: they are one result, the best-ranked; the record page lists them",
     )
+    nsfw: bool = Field(False, description="flagged NSFW by moderation (blur it, or leave it out)")
+    likes: int = Field(0, description="how many signed-in users like the record")
 
 
 class PromptOnlyResult(Schema):
@@ -243,6 +245,12 @@ class ImagesQuery(Schema):
         ge=-1.0,
         le=1.0,
         description="hide vector matches below this cosine (words: the model's default; -1: none)",
+    )
+    sort: str = Field(
+        "",
+        description="\"likes\": the relevant results (the ranking's first 8 pages of the site's "
+        "page size) ordered by likes, most first; empty: by rank",
+        json_schema_extra={"enum": ["", "likes"]},
     )
 
 

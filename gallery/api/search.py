@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.urls import resolve, reverse
 from django.urls.exceptions import Resolver404
@@ -14,7 +15,8 @@ from engine.search_query import QueryError, parse_query
 from gallery import ratelimit
 from gallery.api.schemas import Errors, ImagesQuery, ImagesResponse, LexicaResponse, Message
 from gallery.forms.search import SearchForm, query_filters
-from gallery.views.search import prompt_only_results
+from gallery.selectors import images_likes_mark
+from gallery.views.search import prompt_only_results, search_limit, viewer_filters, viewer_hits
 from generator.i18n import translated
 from generator.models import Image
 from generator.selectors.records import image_by_file, image_detail
@@ -94,11 +96,17 @@ def lexica_search(
         return refused
     source = _image_from_url(request, query) if "/" in query else None
     model = active_embedding_model()  # read once for the whole search
+    viewer = request.user
     if source is not None:
         vector = image_vector(source, model)
         results = (
             search_images(
-                vector=vector, mode="vector", limit=50, exclude_id=source.pk, embedding_model=model
+                vector=vector,
+                mode="vector",
+                limit=50,
+                exclude_id=source.pk,
+                embedding_model=model,
+                filters=viewer_filters(SearchFilters(), viewer=viewer),
             )
             if vector
             else SearchResults(hits=[])
@@ -114,8 +122,9 @@ def lexica_search(
             mode="hybrid",
             limit=50,
             embedding_model=model,
-            filters=query_filters(parsed),
+            filters=viewer_filters(query_filters(parsed), viewer=viewer),
         )
+    results = viewer_hits(results, viewer=viewer, by_likes=False)
     return {"images": [_lexica_image(request, hit.image) for hit in results.hits]}
 
 
@@ -145,13 +154,21 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
     typed, like = data["q"].strip(), data.get("like")
     prompts: PromptOnlyResults | None = None
     query = form.search_text()  # the box's filters are in form.filters()
-    filters: SearchFilters = form.filters()
+    viewer = request.user
+    filters: SearchFilters = viewer_filters(form.filters(), viewer=viewer)
     model = active_embedding_model()  # read once for the whole search
+    # By likes: the same bounded ranking as the search page's, reordered, and paged through;
+    # by rank: as deep as this page.
+    by_likes = data.get("sort") == "likes"
+    window = search_limit(
+        page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE, page_number=1, by_likes=True
+    )
+    depth = window if by_likes else offset + limit
     if like:
         source = image_detail(image_id=like)
         vector = image_vector(source, model) if source else None
         results = (
-            search_images(vector=vector, mode="vector", filters=filters, limit=offset + limit,
+            search_images(vector=vector, mode="vector", filters=filters, limit=depth,
                           exclude_id=like, min_score=data.get("min_score"),
                           embedding_model=model)
             if vector else SearchResults(hits=[])
@@ -163,15 +180,20 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
             query=query,
             mode=mode,
             filters=filters,
-            limit=offset + limit,
+            limit=depth,
             min_score=data.get("min_score"),
         )
         if offset == 0:
             prompts = prompt_only_results(query=query, mode=mode, filters=filters, model=model)
     else:
         return Status(400, {"errors": {"q": ["Pass q (words) or like (an image id)."]}})
+    results = viewer_hits(results, viewer=viewer, by_likes=by_likes)
     page = results.hits[offset : offset + limit]
-    more = len(results.hits) == offset + limit and offset + limit <= 500
+    images_likes_mark(images=[hit.image for hit in page], viewer=viewer)
+    if by_likes:
+        more = len(results.hits) > offset + limit
+    else:
+        more = len(results.hits) == offset + limit and offset + limit <= 500
     return {
         "results": [
             {
@@ -187,6 +209,8 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
                     "keyword": hit.keyword_score,
                 },
                 "variants": hit.image.variants,
+                "nsfw": hit.image.nsfw,
+                "likes": getattr(hit.image, "likes", 0),
             }
             for hit in page
         ],

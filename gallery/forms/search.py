@@ -86,6 +86,13 @@ class SearchForm(forms.Form):
         help_text=_("Blank: the model's default for searches by words; -1 shows every match."),
     )
     collapse = forms.BooleanField(required=False, label=_("Collapse near-duplicates"))
+    # "likes": the relevant results (the ranking's first SEARCH_MAX_PAGES pages, above the
+    # threshold) ordered by how many like them (gallery/views/search.py).
+    sort = forms.ChoiceField(
+        required=False,
+        label=_("Order"),
+        choices=[("", _("most relevant")), ("likes", _("most liked"))],
+    )
     # Ranked results page by rank within a bounded ranking (see gallery/views/search.py).
     page = forms.IntegerField(
         required=False, min_value=1, max_value=SEARCH_MAX_PAGES, widget=forms.HiddenInput

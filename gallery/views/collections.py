@@ -11,7 +11,12 @@ from django.views.decorators.http import require_safe
 from archive.services.exports import export_zip
 from gallery import ratelimit
 from gallery.page_cache import anonymous_page_cache
-from gallery.selectors import collection_detail, collection_images
+from gallery.selectors import (
+    collection_detail,
+    collection_images,
+    images_likes_mark,
+    viewer_hides_nsfw,
+)
 
 
 @require_safe
@@ -20,7 +25,11 @@ def collection(request: HttpRequest, slug: str) -> HttpResponse:
     found = collection_detail(slug=slug, viewer=request.user)
     if found is None:  # private collections do not exist for non-staff
         raise Http404("No such collection")
-    images = collection_images(collection=found, viewer=request.user)
+    viewer = request.user
+    images = collection_images(
+        collection=found, viewer=viewer, hide_nsfw=viewer_hides_nsfw(viewer=viewer)
+    )
+    images_likes_mark(images=images, viewer=viewer)
     return render(request, "gallery/collection.html", {"collection": found, "images": images})
 
 

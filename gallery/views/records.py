@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -16,9 +17,18 @@ from archive.selectors import image_prompt_source
 from engine.export import export_script
 from gallery import ratelimit
 from gallery.page_cache import anonymous_page_cache
-from gallery.selectors import collections_with_covers, gallery_page, image_cost
+from gallery.selectors import (
+    collections_with_covers,
+    gallery_page,
+    image_cost,
+    image_likes,
+    images_likes_mark,
+    most_liked_page,
+    nsfw_left_out,
+    viewer_hides_nsfw,
+)
 from gallery.views.search import search_page
-from generator.models import RenderJob
+from generator.models import Image, RenderJob
 from generator.selectors.exports import image_export_document, image_export_files
 from generator.selectors.lineage import image_lineage, images_comparison
 from generator.selectors.model_versions import image_model_problem, model_version_by_digest
@@ -40,9 +50,17 @@ def home(request: HttpRequest) -> HttpResponse:
     if request.GET.get("q", "").strip():  # the header's search box works from any page
         return search_page(request)
     cursor = request.GET.get("before")
-    page = gallery_page(cursor=cursor, page_size=settings.SEEDBANK_GALLERY_PAGE_SIZE)
+    sort = "likes" if request.GET.get("sort") == "likes" else ""
+    options = {
+        "cursor": cursor,
+        "page_size": settings.SEEDBANK_GALLERY_PAGE_SIZE,
+        "hide_nsfw": viewer_hides_nsfw(viewer=request.user),
+    }
+    page = most_liked_page(**options) if sort else gallery_page(**options)
+    images_likes_mark(images=page.images, viewer=request.user)
     collections = collections_with_covers(viewer=None, limit=12) if not cursor else []
-    return render(request, "gallery/home.html", {"page": page, "collections": collections})
+    context = {"page": page, "collections": collections, "sort": sort}
+    return render(request, "gallery/home.html", context)
 
 
 @require_safe
@@ -53,6 +71,8 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         raise Http404("No such image")
     restore = image_pending_restore(image=image)  # a page view never queues work
     neighbours = image_neighbours(image=image)
+    image.likes, image.liked = image_likes(image=image, viewer=request.user)  # type: ignore[attr-defined]
+    viewer = request.user
     context = {
         "image": image,
         "restore": restore,
@@ -66,9 +86,11 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         # Rendered here from an imported row's prompt: said so, never shown as its original.
         "prompt_source": image_prompt_source(image=image),
         # The same recipe with other seeds (sets image.variants, the group's size).
-        "variants": image_variants(image=image, viewer=request.user),
-        "similar": neighbours.similar,
-        "near_duplicates": neighbours.near_duplicates,
+        "variants": nsfw_left_out(image_variants(image=image, viewer=viewer), viewer=viewer),
+        "similar": nsfw_left_out(neighbours.similar, viewer=viewer, image_of=_hit_image),
+        "near_duplicates": nsfw_left_out(
+            neighbours.near_duplicates, viewer=viewer, image_of=_hit_image
+        ),
         "near_duplicate_bound": neighbours.bound,
         "last_reproduction": image_last_reproduction(image=image),
         "cost": image_cost(image=image),
@@ -76,6 +98,10 @@ def detail(request: HttpRequest, image_id: int) -> HttpResponse:
         "refiner_model": (model_version_by_digest(digest=image.refiner) if image.refiner else None),
     }
     return render(request, "gallery/detail.html", context)
+
+
+def _hit_image(hit: Any) -> Image:
+    return hit.image  # type: ignore[no-any-return]
 
 
 @require_safe

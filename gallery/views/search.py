@@ -15,6 +15,7 @@ from archive.selectors import PromptOnlyResults, prompt_only_search
 from gallery import ratelimit
 from gallery.forms.search import SEARCH_MAX_PAGES, SearchForm
 from gallery.page_cache import anonymous_page_cache
+from gallery.selectors import hits_by_likes, images_likes_mark, nsfw_left_out, viewer_hides_nsfw
 from generator.selectors.records import image_detail
 from search.models import EmbeddingModel
 from search.selectors import (
@@ -42,6 +43,29 @@ def prompt_only_results(
 
 # Prompt-only results shown under the records (the first page only: they are not paged).
 PROMPT_ONLY_SHOWN = 8
+
+
+def viewer_filters(filters: SearchFilters, *, viewer: Any) -> SearchFilters:
+    """The filters with the viewer's NSFW choice: someone who hides NSFW records gets none,
+    whatever the NSFW filter says ("only NSFW" then finds nothing: see viewer_hits)."""
+    if viewer_hides_nsfw(viewer=viewer) and filters.nsfw == "include":
+        return replace(filters, nsfw="exclude")
+    return filters
+
+
+def viewer_hits(results: SearchResults, *, viewer: Any, by_likes: bool) -> SearchResults:
+    """The hits the viewer sees, in the order they asked for: by rank, or the ranked (hence
+    relevant) hits by likes, most first."""
+    hits = nsfw_left_out(results.hits, viewer=viewer, image_of=lambda hit: hit.image)
+    if by_likes:
+        hits = hits_by_likes(hits)
+    return replace(results, hits=hits)
+
+
+def search_limit(*, page_size: int, page_number: int, by_likes: bool) -> int:
+    """How many ranked hits to read: n pages deep by rank; the whole bounded ranking when
+    ordered by likes (each page must be a slice of the same order)."""
+    return page_size * (SEARCH_MAX_PAGES if by_likes else page_number)
 
 
 # The upload form POSTs only because files need a body: a search stores and changes nothing, so
@@ -72,10 +96,11 @@ def search_page(request: HttpRequest) -> HttpResponse:
     # SEARCH_MAX_PAGES. The browse lists (gallery, a user's renders) page by keyset.
     page_size = settings.SEEDBANK_GALLERY_PAGE_SIZE
     page_number = data.get("page") or 1
+    by_likes = data.get("sort") == "likes"
     options = {
         "embedding_model": model,
-        "filters": form.filters(),
-        "limit": page_size * page_number,
+        "filters": viewer_filters(form.filters(), viewer=request.user),
+        "limit": search_limit(page_size=page_size, page_number=page_number, by_likes=by_likes),
         "min_score": data.get("min_score"),
         "collapse_duplicates": data.get("collapse", False),
     }
@@ -108,8 +133,10 @@ def search_page(request: HttpRequest) -> HttpResponse:
             everything = request.GET.copy()
             everything["min_score"] = "-1"
             context["show_all_query"] = everything.urlencode()
+    results = viewer_hits(results, viewer=request.user, by_likes=by_likes)
     context["results"] = results
-    context["page_hits"] = results.hits[page_size * (page_number - 1) :]
+    context["page_hits"] = results.hits[page_size * (page_number - 1) : page_size * page_number]
+    images_likes_mark(images=[hit.image for hit in context["page_hits"]], viewer=request.user)
     if request.method != "POST" and len(results.hits) >= page_size * page_number:
         if page_number < SEARCH_MAX_PAGES:
             following = request.GET.copy()

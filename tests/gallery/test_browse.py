@@ -201,9 +201,9 @@ def test_record_page_query_count_does_not_grow_with_neighbours_or_lineage(
     client.get(f"/images/{record.pk}/")  # settle per-process caches (CLIP, query vectors)
     # The record, its pending restore, the active model, its vector, the neighbours, their rows,
     # the remixes, the last reproduction, the imported row its prompt came from (if it was
-    # rendered from one), its variants (same recipe but the seed) and the neighbours' groups:
-    # 11, whatever the number of cards.
-    with django_assert_max_num_queries(11) as captured:
+    # rendered from one), its variants (same recipe but the seed), the neighbours' groups and
+    # its likes: 12, whatever the number of cards.
+    with django_assert_max_num_queries(12) as captured:
         body = client.get(f"/images/{record.pk}/").content.decode()
     assert body.count('class="card') == 8  # the similar records
     assert all(f'href="/images/{remix.pk}/"' in body for remix in remixes)
