@@ -134,3 +134,18 @@ def test_there_is_one_configuration_table() -> None:
             if re.match(r"\|\s*`(SEEDBANK|DJANGO)_[A-Z0-9_]+`", line)
         ]
         assert rows == [], f"{doc.name} has a table of settings: {rows[:2]}"
+
+
+def test_the_readme_stays_short() -> None:
+    """What it is, two commands, using it, configuration, deploying, where to read more; the
+    details live in docs/ (benchmarks in docs/benchmarks.md, each with its date and machine)."""
+    text = README.read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 300
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == [
+        "## Two commands",
+        "## Using Seedbank",
+        TABLE_HEADING,
+        "## Deploying",
+        "## More documentation",
+    ]

@@ -79,6 +79,20 @@ def test_a_job_behind_a_running_one_has_one_job_ahead_and_waits_for_its_rest(
     assert "starts in about" in html
 
 
+@pytest.mark.usefixtures("compiled_catalogue")
+def test_the_queue_texts_job_js_fills_in_are_chinese_with_their_placeholders(
+    user, model_version, sent, client
+) -> None:
+    render_job_claim(job_id=new_job(user, model_version).pk, worker="gpu@a")
+    queued = new_job(user, model_version, seed=4)
+    client.force_login(user)
+    html = page(client, queued, **ZH)
+    assert 'data-ahead-many="前面还有 %(ahead)s 个任务"' in html
+    assert 'data-rendering="（其中 %(running)s 个正在渲染）"' in html
+    assert 'data-next="排在最前"' in html and "%%" not in html
+    assert "前面还有 1 个任务（其中 1 个正在渲染）" in html
+
+
 def test_the_wait_is_the_running_jobs_rest_plus_the_queue_over_the_busy_workers() -> None:
     half_done = RunningJob(elapsed=5.0, step=2, total=4)  # 10 s in all: 5 s to go
     just_started = RunningJob(elapsed=1.0, step=0, total=0)  # typical 8 s: 7 s to go
