@@ -144,7 +144,9 @@ def nsfw_left_out(
 
 
 def _with_likes(images: ImageQuerySet) -> ImageQuerySet:
-    """Each row's like count, joined into the same query (a record nobody liked has no row)."""
+    """Each row's like count, joined into the same query (a record nobody liked has no row).
+    Subqueries built from the annotated set (variants) carry the LEFT JOIN but read none of
+    its columns: Postgres removes such a join on a unique key, so they cost what they did."""
     return images.annotate(likes=Coalesce(F("like_count__count"), 0))
 
 
