@@ -1,8 +1,7 @@
 from __future__ import annotations
 
 from django.db import models
-from django.db.models.functions import Cast
-from pgvector.django import BitField, HnswIndex, VectorField
+from pgvector.django import HnswIndex, VectorField
 
 from generator.models import Image
 
@@ -10,7 +9,6 @@ from generator.models import Image
 # serves production. Another width means a new column and a re-index, never mixed vectors.
 EMBEDDING_DIM = 512
 HNSW_INDEX = "embedding_hnsw_cosine"  # rebuilt by search.services.embedding_index_rebuild
-SKETCH_INDEX = "embedding_sketch_by_image"
 
 
 class ImageEmbedding(models.Model):
@@ -20,19 +18,6 @@ class ImageEmbedding(models.Model):
     model_name = models.CharField(max_length=200)
     dim = models.PositiveSmallIntegerField()
     embedding = VectorField(dimensions=EMBEDDING_DIM)
-    # The vector's signs, one bit per dimension (64 bytes, pgvector's binary_quantize): a
-    # filter too small for the HNSW graph and too large for an exact sort of full vectors is
-    # ranked by Hamming distance over these, read from SKETCH_INDEX without touching the 2 KB
-    # vectors, then its best few re-ranked by cosine (search.selectors.vector). Postgres keeps
-    # it in step with the vector.
-    sketch = models.GeneratedField(
-        expression=Cast(
-            models.Func(models.F("embedding"), function="binary_quantize"),
-            BitField(length=EMBEDDING_DIM),
-        ),
-        output_field=BitField(length=EMBEDDING_DIM),
-        db_persist=True,
-    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -46,9 +31,7 @@ class ImageEmbedding(models.Model):
                 m=16,
                 ef_construction=64,
                 opclasses=["vector_cosine_ops"],
-            ),
-            # A filter's records' sketches in one index-only probe each (no heap reads).
-            models.Index(fields=["model_name", "image"], include=["sketch"], name=SKETCH_INDEX),
+            )
         ]
 
     def __str__(self) -> str:

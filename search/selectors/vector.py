@@ -1,6 +1,5 @@
 """Vector search: the records nearest a query vector among a filter's candidates, through the
-HNSW graph, an exact sort, a scan of 1-bit sketches re-ranked by cosine, or pgvector's iterative
-scan, whichever the filter's size calls for."""
+HNSW graph, an exact sort, or pgvector's iterative scan, whichever the filter's size calls for."""
 
 from __future__ import annotations
 
@@ -9,19 +8,11 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Cast
-from pgvector.django import BitField, CosineDistance, HammingDistance
+from django.db.models import QuerySet, Value
+from pgvector.django import CosineDistance
 
 from generator.models import Image
-from search.models import EMBEDDING_DIM, ImageEmbedding
-
-# The sketch scan keeps the nearest max(limit x FACTOR, MIN) by Hamming distance for the
-# cosine re-rank: at 1M records, 10,000 in the filter, the true top 10 were always among the
-# nearest 100-400 sketches (recall@10 1.000, /work/shared/DESIGN.md's spike; bench/search.py
-# measures it on every run).
-SKETCH_SHORTLIST_FACTOR = 8
-SKETCH_SHORTLIST_MIN = 200
+from search.models import ImageEmbedding
 
 
 def vector_ranked(
@@ -33,10 +24,6 @@ def vector_ranked(
     WHERE clause after the graph walk and could return fewer than `limit` rows, so:
     - when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS rows (counted through the
       filter columns' indexes, stopping there), an exact sort of just those rows' vectors;
-    - up to SEEDBANK_SKETCH_SEARCH_MAX_ROWS, an exact Hamming sort of those rows' 64-byte
-      sketches (the signs of the vector, read from an index), the nearest few re-ranked by
-      cosine: a rare filter is where the graph walk is slowest (it visits ~100 tuples per row
-      it keeps at 1 %: p95 81 ms at 1M records; this: under 20 ms);
     - otherwise HNSW with pgvector 0.8's iterative scan, which keeps walking the graph until
       `limit` rows pass the filter (up to SEEDBANK_HNSW_MAX_SCAN_TUPLES visited);
     - and the exact answer if even that came up short, so k rows come back whenever k exist.
@@ -68,18 +55,14 @@ def vector_ranked(
         return rows(ranked(candidates, exact=False)), (
             f"hnsw ef_search={settings.SEEDBANK_HNSW_EF_SEARCH}"
         )
-    exact_most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
-    sketch_most = max(settings.SEEDBANK_SKETCH_SEARCH_MAX_ROWS, exact_most)
+    most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
     # The planner's estimate costs no scan. Only a filter it expects to be small is counted
     # (through the filter's index, stopping at most + 1): a large one goes straight to HNSW.
-    if _estimated_rows(candidates) <= sketch_most * ESTIMATE_SLACK:
-        bounded = candidates.values("pk")[: sketch_most + 1]
-        size = bounded.count()
-        if size <= exact_most:
+    if _estimated_rows(candidates) <= most * ESTIMATE_SLACK:
+        bounded = candidates.values("pk")[: most + 1]
+        if bounded.count() <= most:
             # The LIMIT tells the planner how few rows there are (its estimate may be off).
-            return rows(ranked(candidates.values("pk")[: exact_most + 1], exact=True)), "exact"
-        if size <= sketch_most:
-            return rows(_sketch_ranked(vector, candidates, embeddings, limit=limit)), "sketch"
+            return rows(ranked(bounded, exact=True)), "exact"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
@@ -98,41 +81,6 @@ def vector_ranked(
     if len(found) < limit:  # rarer than max_scan_tuples allows for: pay for the exact answer
         return rows(ranked(candidates, exact=True)), "exact (iterative hnsw came up short)"
     return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
-
-
-def _sketch_ranked(
-    vector: list[float],
-    candidates: QuerySet[Image],
-    embeddings: QuerySet[ImageEmbedding],
-    *,
-    limit: int,
-) -> QuerySet[Any]:
-    """(image id, cosine distance) of the nearest `limit` candidates: the nearest sketches by
-    Hamming distance, then their full vectors by cosine.
-
-    Each candidate fetches its own sketch (a correlated subquery: one index-only probe of
-    SKETCH_INDEX per record), so the filter's own index drives and the embedding table is
-    never read whole; as a join, the planner hashed all of it (a scan growing with the
-    archive, caught by tests/search/test_filtered_recall.py)."""
-    signs = "".join("1" if x > 0 else "0" for x in vector)  # as binary_quantize: bit = x > 0
-    query_sketch = Cast(Value(signs), BitField(length=EMBEDDING_DIM))
-    hamming = Subquery(
-        embeddings.filter(image_id=OuterRef("pk"))
-        .annotate(hamming=HammingDistance("sketch", query_sketch))
-        .values("hamming")[:1]
-    )
-    shortlist = (
-        candidates.annotate(hamming=hamming)
-        .order_by("hamming")
-        .values("pk")[: max(limit * SKETCH_SHORTLIST_FACTOR, SKETCH_SHORTLIST_MIN)]
-    )
-    return (
-        embeddings.filter(image__in=shortlist)
-        # "+ 0": sorted here, not through the HNSW index (whose walk would not honour the list).
-        .annotate(distance=CosineDistance("embedding", vector) + Value(0.0))
-        .order_by("distance")
-        .values_list("image_id", "distance")[:limit]
-    )
 
 
 # Planner estimates of one equality filter are close (per-column statistics); several filters
