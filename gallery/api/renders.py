@@ -16,7 +16,7 @@ from gallery.api.schemas import Errors, JobOut, Message, RecipeIn
 from gallery.forms.uploads import stored_sources_errors
 from gallery.payloads import job_payload
 from generator.selectors.jobs import job_for_viewer
-from generator.selectors.model_versions import model_version_resolve
+from generator.selectors.model_versions import model_version_by_id, model_version_resolve
 from generator.selectors.quotas import QuotaExceeded
 from generator.selectors.recipes import model_version_default
 from generator.selectors.resources import recipe_resources_resolve
@@ -34,13 +34,22 @@ router = Router(tags=["renders"])
     exclude_unset=True,
 )
 def render_create(request: HttpRequest, recipe: RecipeIn) -> Any:  # type: ignore[valid-type]
-    """Absent fields take the recipe's defaults; model_version defaults to the site's default
-    model. Answers 202 with the job, 400 with errors by field, or 429 (quota or rate limit)."""
+    """model_version defaults to the site's default model; absent scheduler, steps, guidance,
+    width and height take that model's recommended values where it states them, other absent
+    fields the recipe's defaults. Answers 202 with the job, 400 with errors by field, or 429
+    (quota or rate limit)."""
     if refused := ratelimit.generation_refused(request, as_json=True):
         return refused
     values = {f.name: getattr(recipe, input_name(f)) for f in input_fields()}
-    if values["model_version_id"] is None and (default := model_version_default()) is not None:
-        values["model_version_id"] = default.pk
+    model = None
+    if values["model_version_id"] is None:
+        model = model_version_default()
+        values["model_version_id"] = model.pk if model is not None else None
+    elif isinstance(values["model_version_id"], int):
+        model = model_version_by_id(model_id=values["model_version_id"])
+    if model is not None:  # an unknown id is refused by the service, saying so
+        given = recipe.model_fields_set  # type: ignore[attr-defined]
+        values |= {name: v for name, v in model.sampling().items() if name not in given}
     resolved = recipe_resources_resolve(
         loras=[(lora.resource, lora.weight) for lora in values["loras"]], vae=values["vae"]
     )

@@ -21,6 +21,7 @@ from engine.recipe import (
     spec,
 )
 from gallery.forms.search import STORED_SIDE_MAX
+from generator.models.model_versions import SAMPLING_FIELDS
 
 
 def _storable(text: str) -> str:
@@ -100,6 +101,11 @@ def _recipe_in() -> type[Schema]:
         description = str(about.help)
         if about.local_ref:
             description = f"Id of a stored {about.label.lower()} on this site."
+        if recipe_field.name in SAMPLING_FIELDS:
+            description = (
+                f"{description} Absent: the model's recommended value where it states one "
+                f"(its page on this site says it), else {default}."
+            ).strip()
         if about.input_name == "model_version":
             optional, default = True, None
             description = "Id of a model version on this site; absent: the site's default model."

@@ -2,8 +2,11 @@
 types, defaults, labels and help; this module only decides how each kind of field is typed in,
 and says each label and help in the reader's language (the engine's are English).
 
-A field left blank takes the recipe's default (the JSON API does the same); the rules themselves
-are engine.recipe.recipe_errors, shared with the API and the services.
+A field left blank takes the chosen model's recommended value where it states one (scheduler,
+steps, guidance, size: ModelVersion.sampling), else the recipe's default; the JSON API does the
+same with fields left out. A new form starts from the default model's values, and
+static/recipe_form.js follows the model chosen. The rules themselves are
+engine.recipe.recipe_errors, shared with the API and the services.
 """
 
 from __future__ import annotations
@@ -12,12 +15,13 @@ import base64
 import binascii
 import dataclasses
 import io
+import json
 from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
 from django.utils.functional import lazy
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
 from engine.pricing import recipe_megapixel_steps
@@ -79,6 +83,7 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
     if about.input_name == "model_version":  # the one reference people choose from a list
         return forms.ModelChoiceField(
             queryset=model_versions_renderable(),
+            widget=ModelSelect,
             empty_label=None,
             label=label,
             error_messages={
@@ -108,6 +113,50 @@ def _form_field(recipe_field: dataclasses.Field[Any]) -> forms.Field:
         widget = forms.Textarea(attrs={"rows": 3}) if about.multiline else forms.TextInput
         return forms.CharField(widget=widget, strip=False, **options)
     return _NUMBER_FIELDS[kind](**options)
+
+
+class ModelSelect(forms.Select):
+    """The model list, each option carrying what a recipe with that model starts from (its
+    sampling, the words it knows, example prompts in the reader's language), for
+    static/recipe_form.js to follow the model chosen."""
+
+    def create_option(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        option = super().create_option(*args, **kwargs)
+        model = getattr(option["value"], "instance", None)
+        if isinstance(model, ModelVersion):
+            notes = ModelNotes.of(model)
+            option["attrs"].update(
+                {
+                    "data-sampling": json.dumps(model.sampling()),
+                    "data-vocabulary": notes.vocabulary,
+                    "data-examples": json.dumps(notes.examples, ensure_ascii=False),
+                }
+            )
+        return option
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelNotes:
+    """What the page says beside the prompt about the model chosen."""
+
+    vocabulary: str
+    examples: list[str]
+
+    @classmethod
+    def of(cls, model: ModelVersion | None) -> ModelNotes:
+        if model is None:
+            return cls("", [])
+        language = get_language() or settings.LANGUAGE_CODE
+        return cls(model.vocabulary_in(language), model.example_prompts_in(language))
+
+
+# Fields only some modes read, by the modes that read them: the page shows them in those modes
+# only (static/recipe_form.js; without scripts every field shows and the form works the same).
+MODE_FIELDS = {
+    "strength": ("img2img", "inpaint"),
+    "init_upload": ("img2img", "inpaint"),
+    "mask_upload": ("inpaint",),
+}
 
 
 class LorasField(forms.Field):
@@ -288,8 +337,10 @@ class FieldGroup:
     open: bool
 
 
-class RecipeFormBase(forms.Form):
-    """The upload fields: how img2img/inpainting inputs arrive before they are stored."""
+class RecipeForm(forms.Form):
+    """A recipe typed in. The recipe's own fields are declared from the recipe type below the
+    class; here are the upload fields: how img2img/inpainting inputs arrive before they are
+    stored."""
 
     init_upload = forms.FileField(required=False, label=_("Init image (PNG, JPEG or WebP)"))
     mask_upload = forms.FileField(required=False, label=_("Mask (white = repaint, black = keep)"))
@@ -310,9 +361,39 @@ class RecipeFormBase(forms.Form):
             "Precision %(value)s is not available on this deployment's workers "
             "(fp16 needs CUDA GPUs); use fp32."
         )
-        default = model_version_default()
-        if default is not None:
-            self.fields["model_version"].initial = default.pk
+        self._default_model = model_version_default()
+        if self._default_model is not None:
+            self.fields["model_version"].initial = self._default_model.pk
+        if not self.is_bound:
+            # A new recipe starts from its model's sampling; values given (a record's, an
+            # imported prompt's) win over these, as initial values always do.
+            for name, value in self._model_sampling(self.chosen_model()).items():
+                self.fields[name].initial = value
+        for name, modes in MODE_FIELDS.items():
+            self.fields[name].widget.attrs["data-modes"] = " ".join(modes)
+        self.fields["prompt"].widget.attrs["aria-describedby"] = "prompt-vocabulary"
+
+    def chosen_model(self) -> ModelVersion | None:
+        """The model the form is for: the one sent, else the one it was opened with, else the
+        site's default."""
+        if self.is_bound:
+            ref = self.data.get(self.add_prefix("model_version"))
+        else:
+            ref = self.get_initial_for_field(self.fields["model_version"], "model_version")
+        if isinstance(ref, ModelVersion):
+            return ref
+        if self._default_model is not None and str(ref) == str(self._default_model.pk):
+            return self._default_model
+        if str(ref or "").isdigit():
+            return model_versions_renderable().filter(pk=int(str(ref))).first()
+        return None
+
+    def model_notes(self) -> ModelNotes:
+        return ModelNotes.of(self.chosen_model())
+
+    @staticmethod
+    def _model_sampling(model: ModelVersion | None) -> dict[str, Any]:
+        return model.sampling() if model is not None else {}
 
     def clean_init_upload(self) -> Any:
         upload = self.cleaned_data.get("init_upload")
@@ -424,9 +505,12 @@ class RecipeFormBase(forms.Form):
 
     def _recipe(self, *, init_image_id: int | None, mask_id: int | None) -> Recipe:
         values: dict[str, Any] = {}
+        model_sampling = self._model_sampling(self.cleaned_data.get("model_version"))
         for recipe_field in input_fields():
             value = self.cleaned_data.get(input_name(recipe_field))
-            if value in (None, "") and has_default(recipe_field):
+            if value in (None, "") and recipe_field.name in model_sampling:
+                value = model_sampling[recipe_field.name]  # blank takes the model's own
+            elif value in (None, "") and has_default(recipe_field):
                 continue  # blank takes the recipe's default
             values[recipe_field.name] = value
         values["model_version_id"] = values.pop("model_version_id").pk
@@ -477,17 +561,17 @@ class RecipeFormBase(forms.Form):
         return initial
 
 
-# The recipe's fields first, in the recipe type's order; then the upload fields; then the
-# fields only SDXL models read, so the form for every other model reads as before.
-RecipeForm = type(
-    "RecipeForm",
-    (RecipeFormBase,),
-    {
-        **{input_name(f): _form_field(f) for f in input_fields()},
-        "field_order": [
-            *(input_name(f) for f in input_fields() if spec(f).family != SDXL),
-            *RecipeFormBase.base_fields,
-            *(input_name(f) for f in input_fields() if spec(f).family == SDXL),
-        ],
-    },
-)
+def _declare_recipe_fields() -> None:
+    """The recipe's fields first, in the recipe type's order; then the upload fields; then the
+    fields only SDXL models read, so the form for every other model reads as before. Declared
+    as Django's form metaclass declares a class's own (each form copies base_fields)."""
+    recipe_fields = {input_name(f): _form_field(f) for f in input_fields()}
+    sdxl = {input_name(f) for f in input_fields() if spec(f).family == SDXL}
+    RecipeForm.base_fields = RecipeForm.declared_fields = {
+        **{name: field for name, field in recipe_fields.items() if name not in sdxl},
+        **RecipeForm.declared_fields,
+        **{name: field for name, field in recipe_fields.items() if name in sdxl},
+    }
+
+
+_declare_recipe_fields()

@@ -70,7 +70,7 @@ def generate(request: HttpRequest) -> HttpResponse:
 
 
 def submit_recipe(
-    request: HttpRequest, form: Any, submit: Callable[[Recipe], RenderJob]
+    request: HttpRequest, form: RecipeForm, submit: Callable[[Recipe], RenderJob]
 ) -> HttpResponse | None:
     """Send a valid recipe form to `submit`: the job page, a 429 over quota, or None with the
     refusal added to the form (the caller shows it again)."""
@@ -94,7 +94,7 @@ def submit_recipe(
 _FORM_FIELDS = {"init_image": "init_image_id", "mask": "mask_id"}
 
 
-def _add_errors(form: Any, exc: ValidationError) -> None:
+def _add_errors(form: RecipeForm, exc: ValidationError) -> None:
     """The service's refusal on the form, each message by the form's field where it has one
     (add_error refuses a name the form does not have)."""
     if not hasattr(exc, "error_dict"):
@@ -112,7 +112,7 @@ class InitPreview:
     height: int
 
 
-def init_source(form: Any, viewer: Any) -> InitPreview | None:
+def init_source(form: RecipeForm, viewer: Any) -> InitPreview | None:
     """The init image the form points at (a stored source, or a record to use), for the preview
     and the mask painter."""
     record_id = form["init_record"].value()

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.translation import get_language
 from django.views.decorators.http import require_safe
 
 from gallery.page_cache import anonymous_page_cache
@@ -28,6 +30,7 @@ def model_detail(request: HttpRequest, model_id: int) -> HttpResponse:
             "model_version": model_version,
             "images": images,
             "image_limit": MODEL_PAGE_IMAGES,
+            "vocabulary": model_version.vocabulary_in(get_language() or settings.LANGUAGE_CODE),
             # Shortest exact form ("0.3", not floatformat's padded "0.3000"): it is the recipe.
             "blend_weights": (
                 (f"{alpha:g}", f"{1 - alpha:g}")

@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from engine import recipe
+from engine.schedulers import SCHEDULERS
+
+# The recipe fields a model recommends values for (engine.recipe's names): what the generate
+# form offers and what an API request that leaves them out renders with (issue #29: the scene
+# model follows its prompts at guidance 2, and SD's usual 7.5 smears it into a dark blob).
+SAMPLING_FIELDS = ("scheduler", "steps", "guidance", "width", "height")
+
+
+def validate_scheduler(value: str) -> None:
+    if value and value not in SCHEDULERS:
+        raise ValidationError(
+            _("Unknown scheduler %(value)s; choose one from the list."), params={"value": value}
+        )
+
+
+def validate_side(value: int) -> None:
+    if value % recipe.SIDE_MULTIPLE:
+        raise ValidationError(
+            _("A side must be a multiple of %(step)s (got %(side)s)."),
+            params={"step": recipe.SIDE_MULTIPLE, "side": value},
+        )
 
 
 class ModelVersion(models.Model):
@@ -66,6 +92,50 @@ class ModelVersion(models.Model):
         "self", null=True, blank=True, on_delete=models.PROTECT, related_name="blends_as_b"
     )
     blend_alpha = models.FloatField(null=True, blank=True, help_text="weight of A (0..1)")
+    # How the model samples best, as its authors (or the demo's measurements) say; blank: the
+    # recipe's defaults. A record keeps what it was rendered with: these only seed new recipes.
+    recommended_guidance = models.FloatField(
+        _("recommended guidance"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(recipe.GUIDANCE_MAX)],
+    )
+    recommended_steps = models.PositiveSmallIntegerField(
+        _("recommended steps"), null=True, blank=True, validators=[MinValueValidator(1)]
+    )
+    recommended_scheduler = models.CharField(
+        _("recommended scheduler"),
+        max_length=40,
+        blank=True,
+        default="",
+        validators=[validate_scheduler],
+    )
+    recommended_width = models.PositiveIntegerField(
+        _("recommended width"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(recipe.SIDE_MIN), validate_side],
+    )
+    recommended_height = models.PositiveIntegerField(
+        _("recommended height"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(recipe.SIDE_MIN), validate_side],
+    )
+    # What the model can draw, and prompts that show it, by language code ("en", "zh"): a small
+    # model knows few words, and a prompt outside them is a silent surprise otherwise.
+    vocabulary = models.JSONField(
+        _("vocabulary"),
+        null=True,
+        blank=True,
+        help_text=_("The words it knows: a text for each language code (en, zh)."),
+    )
+    example_prompts = models.JSONField(
+        _("example prompts"),
+        null=True,
+        blank=True,
+        help_text=_("Prompts it draws well: a list for each language code (en, zh)."),
+    )
 
     class Meta:
         constraints = [
@@ -95,8 +165,62 @@ class ModelVersion(models.Model):
                 condition=models.Q(is_default=True),
                 name="one_default_model_version",
             ),
+            # A size is both sides; one side alone would pair with the recipe's other default.
+            models.CheckConstraint(
+                condition=models.Q(recommended_width__isnull=True, recommended_height__isnull=True)
+                | models.Q(recommended_width__isnull=False, recommended_height__isnull=False),
+                name="model_version_recommended_size_whole",
+            ),
         ]
         ordering = ["name", "revision"]
 
     def __str__(self) -> str:
         return f"{self.name}@{self.revision}"
+
+    def clean(self) -> None:
+        super().clean()
+        if (self.recommended_width is None) != (self.recommended_height is None):
+            raise ValidationError(
+                _("Give both the recommended width and height, or neither."),
+                code="recommended_size_whole",
+            )
+
+    def recommended_sampling(self) -> dict[str, Any]:
+        """The sampling values this model states, by recipe field name (none: an empty dict)."""
+        stated = {
+            "scheduler": self.recommended_scheduler or None,
+            "steps": self.recommended_steps,
+            "guidance": self.recommended_guidance,
+            "width": self.recommended_width,
+            "height": self.recommended_height,
+        }
+        return {name: value for name, value in stated.items() if value is not None}
+
+    def sampling(self) -> dict[str, Any]:
+        """What a new recipe with this model starts from: its recommended values where it
+        states them, else the recipe's defaults."""
+        return {**_RECIPE_SAMPLING, **self.recommended_sampling()}
+
+    def vocabulary_in(self, language: str) -> str:
+        """What it can draw, in `language` (a Django language code) or the nearest one it has."""
+        return str(_in_language(self.vocabulary, language) or "")
+
+    def example_prompts_in(self, language: str) -> list[str]:
+        found = _in_language(self.example_prompts, language)
+        return [str(prompt) for prompt in found] if isinstance(found, list) else []
+
+
+_RECIPE_SAMPLING = {
+    f.name: f.default for f in dataclasses.fields(recipe.Recipe) if f.name in SAMPLING_FIELDS
+}
+
+
+def _in_language(texts: Any, language: str) -> Any:
+    """texts[language], else its main language's ("zh-hans" → "zh"), else English's."""
+    if not isinstance(texts, dict):
+        return None
+    language = language.lower()
+    for key in (language, language.split("-")[0], "en"):
+        if key in texts:
+            return texts[key]
+    return None

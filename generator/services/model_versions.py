@@ -17,6 +17,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from engine.resources import file_sha256
 from engine.schedulers import canonical_scheduler
 from engine.weights import MODEL_INDEX, files_digest, weights_digest
 from generator.models import ModelVersion
+from generator.models.model_versions import SAMPLING_FIELDS
 from generator.selectors.model_versions import model_version_find
 
 # What each family's pipeline needs from a folder's model_index.json: SDXL reads a second text
@@ -320,6 +322,38 @@ def model_version_register(
                 **({"is_default": True} if make_default else {}),
             },
         )
+    return model_version
+
+
+def model_version_recommend(
+    *,
+    model_version: ModelVersion,
+    sampling: dict[str, Any],
+    vocabulary: dict[str, str] | None = None,
+    example_prompts: dict[str, list[str]] | None = None,
+) -> ModelVersion:
+    """State how a model samples best (recipe field name → value: scheduler, steps, guidance,
+    width, height) and, optionally, what it can draw and prompts that show it.
+
+    Only what the model does not state yet is filled in: a registration that runs at every
+    start (demo_models) gives existing installs the values, and never undoes an edit made in
+    the admin since."""
+    unknown = set(sampling) - set(SAMPLING_FIELDS)
+    if unknown:
+        raise ValueError(f"Not sampling fields: {', '.join(sorted(unknown))}")
+    changed = []
+    for name, value in sampling.items():
+        column = f"recommended_{name}"
+        if getattr(model_version, column) in (None, ""):
+            setattr(model_version, column, value)
+            changed.append(column)
+    for column, value in (("vocabulary", vocabulary), ("example_prompts", example_prompts)):
+        if value is not None and not getattr(model_version, column):
+            setattr(model_version, column, value)
+            changed.append(column)
+    if changed:
+        model_version.full_clean(validate_unique=False, validate_constraints=False)
+        model_version.save(update_fields=changed)
     return model_version
 
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from engine.resources import file_sha256
+from engine.scenes import COLOURS, COUNTS, POSITIONS, SHAPES, SIZE, SIZES, Scene
 from engine.training.shipped import (
     EMBEDDING_FOLDER,
     GUIDANCE,
@@ -30,6 +31,7 @@ from generator.services.model_versions import (
     RegistryError,
     blend_create,
     model_add,
+    model_version_recommend,
     model_version_register,
     model_versions_archive_superseded,
 )
@@ -80,6 +82,48 @@ DEMO_RESOURCES = (
     ),
 )
 
+# How the scene models sample best (docs/demo-models.md: guidance 2, PNDM, 20 steps, measured
+# at their 64×64); the generate form and the API start new recipes from it.
+SCENES_SAMPLING = {
+    "guidance": GUIDANCE,
+    "steps": 20,
+    "scheduler": "PNDM",
+    "width": SIZE,
+    "height": SIZE,
+}
+# Example prompts in each caption language: scenes as the models' training captions say them.
+_EXAMPLE_SCENES = (
+    ("circle", "red", "blue", "large", "centre", 1),
+    ("cat", "white", "orange", "large", "centre", 1),
+    ("star", "yellow", "black", "small", "top", 1),
+    ("tree", "green", "white", "large", "centre", 2),
+    ("house", "blue", "yellow", "large", "left", 1),
+)
+
+
+def scenes_example_prompts() -> dict[str, list[str]]:
+    scenes = [Scene(*scene, jitter=0) for scene in _EXAMPLE_SCENES]
+    return {language: [s.caption(language) for s in scenes] for language in ("en", "zh")}
+
+
+def scenes_vocabulary() -> dict[str, str]:
+    """The words the scene models were trained on (engine.scenes), in each caption language."""
+    fewest, most = min(COUNTS), max(COUNTS)
+    places = ["middle" if name == "centre" else name for name in POSITIONS]  # as captions say
+    english = (
+        f"{fewest} to {most} things, {' or '.join(SIZES)}: {', '.join(SHAPES)}; "
+        f"colours: {', '.join(COLOURS)}; places: {', '.join(places)}; "
+        "on a plain background of another colour. It draws nothing else."
+    )
+    chinese = (
+        f"{COUNTS[fewest][1]}到{COUNTS[most][1]}个东西，"
+        f"{'或'.join(SIZES.values())}：{'、'.join(zh for _, zh, _ in SHAPES.values())}；"
+        f"颜色：{'、'.join(f'{zh}色' for _, zh in COLOURS.values())}；"
+        f"位置：{'、'.join(zh for _, zh, _ in POSITIONS.values())}；"
+        "背景是另一种颜色的纯色。别的东西它画不出来。"
+    )
+    return {"en": english, "zh": chinese}
+
 
 class Command(BaseCommand):
     help = (
@@ -117,6 +161,13 @@ class Command(BaseCommand):
             )
         except RegistryError as error:
             raise CommandError(str(error)) from None
+        for registered in (base, outline, blend):
+            model_version_recommend(
+                model_version=registered,
+                sampling=SCENES_SAMPLING,
+                vocabulary=scenes_vocabulary(),
+                example_prompts=scenes_example_prompts(),
+            )
         for folder, kind, name, notes in DEMO_RESOURCES:
             (path,) = sorted((shipped / folder).glob("*.safetensors"))
             try:
