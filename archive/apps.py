@@ -3,3 +3,8 @@ from django.apps import AppConfig
 
 class ArchiveConfig(AppConfig):
     name = "archive"
+
+    def ready(self) -> None:
+        from archive import receivers
+
+        receivers.connect()

@@ -31,6 +31,7 @@ from search.selectors import (
     images_for_embedding,
     images_without_embedding,
 )
+from search.signals import embedding_model_activated
 
 EMBED_TASK = "search.tasks.embed_pending"
 # One forward pass per this many images: large enough that per-batch costs vanish, small enough
@@ -173,10 +174,16 @@ def embeddings_build(
 
 
 def embedding_model_activate(*, model: EmbeddingModel) -> None:
-    """Switch every query to `model` at once (one transaction; never two active models)."""
+    """Switch every query to `model` at once (one transaction; never two active models).
+    A real switch tells other apps once it has committed (search.signals)."""
     with transaction.atomic():
+        switched = not EmbeddingModel.objects.filter(pk=model.pk, is_active=True).exists()
         EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
+        if switched:
+            transaction.on_commit(
+                lambda: embedding_model_activated.send(sender=EmbeddingModel, model=model)
+            )
 
 
 # --- the HNSW index ----------------------------------------------------------------------------

@@ -144,3 +144,30 @@ def test_rendering_a_prompt_makes_a_record_pointing_at_the_row(
     detail = client.get(reverse("image_detail", args=[link.image.pk])).content.decode()
     assert 'data-testid="rendered-from-prompt"' in detail
     assert row.source.location in detail
+
+
+def test_switching_the_clip_model_sends_the_prompts_back_to_be_embedded(
+    imported, sent, django_capture_on_commit_callbacks
+) -> None:
+    """manage.py reembed activates a new model: the prompts' vectors came from the old one's
+    text encoder, so they wait for the new one (and a drain is sent); re-activating the model
+    that is already active changes nothing."""
+    from search.models import EmbeddingModel
+    from search.services import embedding_model_activate
+
+    current = EmbeddingModel.objects.get(is_active=True)
+    other = EmbeddingModel.objects.create(name="other-clip@00000000", path=current.path, dim=512)
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        embedding_model_activate(model=other)
+    assert not SourcePrompt.objects.exclude(embedding_model="").exists()
+    assert not SourcePrompt.objects.filter(embedding__isnull=False).exists()
+    assert [name for name, *_ in sent] == ["archive.tasks.embed_source_prompts"]
+    assert source_prompts_embed() == len(PROMPTS)
+    assert set(SourcePrompt.objects.values_list("embedding_model", flat=True)) == {other.name}
+
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        embedding_model_activate(model=other)  # already active: nothing is stale
+    assert sent == []
+    assert set(SourcePrompt.objects.values_list("embedding_model", flat=True)) == {other.name}
