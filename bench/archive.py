@@ -40,7 +40,11 @@ from generator.models import Image
 from generator.selectors.recipes import model_version_default
 from search.models import EMBEDDING_DIM, HNSW_INDEX
 from search.selectors import active_embedding_model
-from search.services import embedding_model_ensure_registered, hnsw_build_session
+from search.services import (
+    embedding_model_ensure_registered,
+    hnsw_build_session,
+    image_sketches_update,
+)
 
 CENTRES = 200
 CHUNK = 20_000
@@ -248,6 +252,8 @@ def _vectors(ids: np.ndarray, directory: Path) -> None:
                     copy.write_row((pk, model.name, EMBEDDING_DIM, vector, now))
     vectors.flush()
     np.save(directory / "ids.npy", ids)
+    print("writing the records' sketches ...", file=sys.stderr, flush=True)
+    image_sketches_update()  # as the embedding services do after writing vectors
 
 
 def _hnsw_build(rows: int) -> str:

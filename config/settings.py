@@ -382,6 +382,9 @@ _pg_options["options"] = (
 SEEDBANK_HNSW_EF_SEARCH_FILTERED = env_int("SEEDBANK_HNSW_EF_SEARCH_FILTERED", 200, minimum=1)
 SEEDBANK_HNSW_MAX_SCAN_TUPLES = env_int("SEEDBANK_HNSW_MAX_SCAN_TUPLES", 20000, minimum=1)
 SEEDBANK_EXACT_SEARCH_MAX_ROWS = env_int("SEEDBANK_EXACT_SEARCH_MAX_ROWS", 2000, minimum=0)
+# ... and up to this many, a Hamming scan of the records' 1-bit sketches re-ranked by cosine
+# (search.selectors.vector; bench/search.py).
+SEEDBANK_SKETCH_SEARCH_MAX_ROWS = env_int("SEEDBANK_SKETCH_SEARCH_MAX_ROWS", 50000, minimum=0)
 # Ceiling of the maintenance memory an HNSW rebuild may take (manage.py search_reindex): the
 # graph of 1M 512-d vectors wants ~3 GB; with less, the build spills and slows several times.
 SEEDBANK_INDEX_BUILD_MEMORY_MB = env_int("SEEDBANK_INDEX_BUILD_MEMORY_MB", 4096, minimum=64)

@@ -94,6 +94,7 @@ def embeddings_drain(*, batch_size: int = EMBED_BATCH) -> int:
                     unique_fields=["image", "model_name"],
                     update_fields=["embedding", "dim"],
                 )
+                image_sketches_update(image_ids=[image.pk for image in images])
             # Records that are not (or no longer) embeddable leave the backlog too.
             PendingEmbedding.objects.filter(image_id__in=claimed).delete()
             embedded += len(images)
@@ -167,6 +168,7 @@ def embeddings_build(
             _embeddings(model, batch),
             ignore_conflicts=True,  # a concurrent embed task may have written one already
         )
+        image_sketches_update(image_ids=[pk for pk, _ in batch])  # if `model` is the active one
         done += len(batch)
         if progress is not None:
             progress(len(batch))
@@ -180,10 +182,37 @@ def embedding_model_activate(*, model: EmbeddingModel) -> None:
         switched = not EmbeddingModel.objects.filter(pk=model.pk, is_active=True).exists()
         EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
+        # Every record's sketch from the new model's vectors, in the same transaction: a query
+        # never compares its sketch with another model's (at 1M records: minutes, rows locked).
+        image_sketches_update()
         if switched:
             transaction.on_commit(
                 lambda: embedding_model_activated.send(sender=EmbeddingModel, model=model)
             )
+
+
+# The active model's vectors' signs onto their records (generator.models.Image.sketch), only
+# where they differ: reruns and unchanged vectors write nothing.
+_SKETCHES = """
+UPDATE generator_image AS image
+SET sketch = binary_quantize(embedding.embedding)::bit(512)
+FROM search_imageembedding AS embedding
+WHERE embedding.image_id = image.id
+    AND embedding.model_name = (SELECT name FROM search_embeddingmodel WHERE is_active)
+    AND image.sketch IS DISTINCT FROM binary_quantize(embedding.embedding)::bit(512)
+"""
+
+
+def image_sketches_update(*, image_ids: list[int] | None = None) -> int:
+    """Write the sketches of `image_ids` (None: every record) from the active model's vectors;
+    returns how many changed. Records with no vector from it keep theirs until they get one
+    (a filtered search sorts records without a sketch last)."""
+    with connection.cursor() as cursor:
+        if image_ids is None:
+            cursor.execute(_SKETCHES)
+        else:
+            cursor.execute(_SKETCHES + " AND image.id = ANY(%s)", [image_ids])
+        return int(cursor.rowcount)
 
 
 # --- the HNSW index ----------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import F, JSONField, Value
 from django.db.models.functions import MD5, Cast, Concat
 from django.utils.translation import gettext_lazy
+from pgvector.django import BitField
 
 from engine.recipe import MODE_LABELS, Recipe, recipe_fields
 from engine.thumbnails import GRID_WIDTHS
@@ -84,7 +85,7 @@ class ImageQuerySet(models.QuerySet["Image"]):
     def listing(self) -> ImageQuerySet:
         """Rows for grids and result lists: without the text-search vector, which no grid shows
         (the environment is not in this table at all: ImageEnvironment)."""
-        return self.defer("search_vector")
+        return self.defer("search_vector", "sketch")
 
 
 class Image(models.Model):
@@ -181,6 +182,13 @@ class Image(models.Model):
     featured = models.BooleanField(default=False)
     # Full-text over prompt (weight A) and negative prompt (D): generator.services.records.
     search_vector = SearchVectorField(null=True, editable=False)
+    # The signs of the record's vector under the active CLIP model, one bit per dimension
+    # (pgvector's binary_quantize; 64 bytes), written by search (search.services.sketches).
+    # Kept on this row and INCLUDEd in the partial filter indexes below: a rare filter reads
+    # its records' sketches in one index-only range scan and ranks them by Hamming distance,
+    # then re-ranks the nearest few by cosine (search.selectors.vector). Kept apart from the
+    # filter's rows, each sketch cost an index probe: as slow as the graph walk it replaced.
+    sketch = BitField(length=512, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # The same recipe but the seed (see _variant_key_expression): grids and results show one
@@ -208,12 +216,32 @@ class Image(models.Model):
             # Search filters (search.selectors.SearchFilters) over public records: a selective
             # filter finds its rows here instead of scanning the table, and filtered vector
             # search counts them (exact or HNSW) without a scan. NSFW records are the rare side.
+            # Each also carries the id and the sketch, so a filtered vector search reads
+            # nothing else (an index-only scan). steps, guidance and owner: the search box's
+            # filters (engine.search_query).
             *(
-                models.Index(fields=[column], name=f"public_by_{column}", condition=_PUBLIC)
-                for column in ("model_name", "scheduler", "width", "height", "seed")
+                models.Index(
+                    fields=[column],
+                    name=f"public_by_{column}",
+                    condition=_PUBLIC,
+                    include=["id", "sketch"],
+                )
+                for column in (
+                    "model_name",
+                    "scheduler",
+                    "width",
+                    "height",
+                    "seed",
+                    "steps",
+                    "guidance",
+                    "owner",
+                )
             ),
             models.Index(
-                fields=["-created_at"], name="public_nsfw", condition=_PUBLIC & models.Q(nsfw=True)
+                fields=["-created_at"],
+                name="public_nsfw",
+                condition=_PUBLIC & models.Q(nsfw=True),
+                include=["id", "sketch"],
             ),
             # A group's members, newest first: "is there a newer member?" for the keyset grids
             # and the counts and lists of variants. Not partial: a user's own page sees hidden

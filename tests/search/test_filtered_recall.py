@@ -1,8 +1,9 @@
 """Vector search stays right at scale: 50,000 records in the real tables, the real HNSW index,
 and every strategy of search.selectors.vector.vector_ranked checked against brute force.
 
-Filters cut 25 %, 10 % and 1 % of the rows independently of where the vectors lie: the two big
-ones take the iterative HNSW path, the small one the exact path, no filter the plain index.
+Filters cut 25 %, 10 % and 1 % of the rows independently of where the vectors lie: the big one
+takes the iterative HNSW path, the middle one the sketch scan (bounds set for this size), the
+small one the exact path, no filter the plain index.
 Recall@10 must stay at or above 0.95 on every path and every query must get 10 results (an
 HNSW scan that applies the filter after the graph walk returned 4 of 24 at a 1 % filter).
 """
@@ -25,7 +26,7 @@ from search.selectors import (
     search_images,
 )
 from search.selectors.keyword import _word_match_bounds
-from search.services import embedding_model_ensure_registered
+from search.services import embedding_model_ensure_registered, image_sketches_update
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -106,6 +107,7 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
             copy.set_types(["int8", "varchar", "int2", "vector", "timestamptz"])
             for pk, vector in zip(ids.tolist(), vectors, strict=True):
                 copy.write_row((pk, name, EMBEDDING_DIM, vector, now))
+    image_sketches_update()  # as the embedding services do after writing vectors
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL maintenance_work_mem = '256MB'")
         # One process builds the graph: parallel workers insert in an order that depends on
@@ -131,14 +133,17 @@ def recall(returned: list[int], ids: np.ndarray, vectors: np.ndarray, query: np.
     return sum(1 for pk in returned if by_id[pk] >= tenth - 1e-6) / K
 
 
-def test_every_search_path_finds_the_true_nearest_records(archive) -> None:
+def test_every_search_path_finds_the_true_nearest_records(archive, settings) -> None:
+    # 1 % (500 rows) exact, 10 % (5,000) by sketches, 25 % (12,500) through the graph.
+    settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS = 2000
+    settings.SEEDBANK_SKETCH_SEARCH_MAX_ROWS = 8000
     ids, vectors, masks = archive
     masks = dict(masks)
     queries = masks.pop("queries")
     cases = {
         "none": (SearchFilters(), "hnsw ef_search"),
         "25 %": (SearchFilters(nsfw="only"), "hnsw iterative"),
-        "10 %": (SearchFilters(scheduler="DDIM"), "hnsw iterative"),
+        "10 %": (SearchFilters(scheduler="DDIM"), "sketch"),
         "1 %": (SearchFilters(width=128), "exact"),
     }
     report = {}
@@ -197,8 +202,8 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         "/search/?q=rare&mode=keyword": 9,
         "/search/?q=prompt&mode=keyword": 9,
         f"/search/?like={record}": 9,
-        f"/search/?like={record}&nsfw=only": 13,  # 25 %: iterative HNSW
-        f"/search/?like={record}&scheduler=DDIM": 14,  # 10 %: counted past the bound, HNSW
+        f"/search/?like={record}&nsfw=only": 13,  # 25 %: counted, then sketches
+        f"/search/?like={record}&scheduler=DDIM": 14,  # 10 %: counted, then sketches
         f"/search/?like={record}&width=128": 11,  # 1 %: counted, then exact
         "/api/v1/search?q=prompt": 6,
         "/api/v1/images?q=prompt&scheduler=DDIM&mode=vector": 10,
