@@ -110,6 +110,12 @@ def test_the_backlog_is_embedded_in_batches_with_the_real_images(
     )
     assert np.allclose(np.asarray(vectors[images[3].pk]), expected, atol=1e-5)
     assert ImageEmbedding.objects.first().model_name == active_model_name()
+    # Each record carries its vector's signs for the filtered sketch scan.
+    from generator.models import Image
+
+    sketches = dict(Image.objects.filter(pk__in=vectors).values_list("pk", "sketch"))
+    for pk, vector in vectors.items():
+        assert sketches[pk] == "".join("1" if x > 0 else "0" for x in vector), pk
 
     with django_capture_on_commit_callbacks(execute=True):  # the drain ran: a new one is sent
         images_embedding_enqueue(image_ids=[images[3].pk])  # a re-embed overwrites, never adds
