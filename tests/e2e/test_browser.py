@@ -3,6 +3,8 @@ record, Remix, watch the rerun finish, and read its "bit-identical" verdict."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -43,7 +45,10 @@ def test_search_open_remix_shows_bit_identical(
     # says so and links to every match.
     expect(page.get_by_test_id("hidden-count")).to_have_text("2 weaker matches hidden")
     page.get_by_test_id("show-all").click()
-    expect(page.locator(".score").first).to_contain_text("score")
+    # Each card says why it matched in words, its scores in the label's tooltip.
+    relevance = page.get_by_test_id("relevance").first
+    expect(relevance).to_have_text("Close in meaning")
+    expect(relevance).to_have_attribute("title", re.compile(r"score [\d.]+ · cosine [\d.-]+"))
     expect(page.locator(f'a[href="/images/{image.pk}/"]')).to_be_visible()
     expect(page.locator(f'a[href="/images/{other.pk}/"]')).to_be_visible()
 
