@@ -3,10 +3,17 @@
 Each demo prompt is a caption of a scene from engine.scenes (the models never saw these exact
 scenes: they are not drawn from the training split). Remixes change one word of a rendered
 record's prompt, so the lineage shows a visible change; the fine-tune and the blend render some
-of the same recipes, so the model's part in a recipe shows.
+of the same recipes, so the model's part in a recipe shows. DEMO_COLLECTIONS gathers some of
+them into featured collections, so the home page and the collection pages have something to
+show before staff curate their own.
 """
 
 from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from engine.scenes import Scene
 
@@ -77,4 +84,78 @@ DEMO_RECIPE_CHAINS: list[tuple[int, list[dict[str, object]]]] = [
     (14, [{"clip_skip": 2}]),
     (2, [{"emphasis": ("green", "(green:1.6)")}]),
     (4, [{"hires": {"scale": 2.0, "upscaler": "Latent", "steps": 10, "denoise": 0.5}}]),
+]
+
+
+# The prompts of the one-word remixes, in DEMO_REMIXES' order.
+DEMO_REMIX_PROMPTS = [
+    DEMO_PROMPTS[index].replace(word, replacement) for index, word, replacement in DEMO_REMIXES
+]
+_CAT = re.compile(r"\bcats?\b|猫")
+
+
+def _cats(records: Sequence[Any]) -> list[Any]:
+    """Every cat: the demo prompts', the other models' and the remixes that made one."""
+    return [record for record in records if _CAT.search(record.prompt)]
+
+
+def _three_models(records: Sequence[Any]) -> list[Any]:
+    """Each prompt the three models rendered, base model first (it was queued first)."""
+    prompts = [DEMO_PROMPTS[index] for index in DEMO_MODEL_PROMPT_INDEXES]
+    roots = [r for r in records if r.parent_id is None and r.prompt in prompts]
+    return sorted(roots, key=lambda record: (prompts.index(record.prompt), record.pk))
+
+
+def _one_word(records: Sequence[Any]) -> list[Any]:
+    """Each one-word remix after its parent."""
+    by_pk = {record.pk: record for record in records}
+    picked = []
+    for prompt in DEMO_REMIX_PROMPTS:
+        child = next((r for r in records if r.prompt == prompt and r.parent_id in by_pk), None)
+        if child is not None:
+            picked += [by_pk[child.parent_id], child]
+    return picked
+
+
+@dataclass(frozen=True)
+class DemoCollection:
+    slug: str
+    # One title and description in both languages: a collection's words are not translated.
+    title: str
+    description: str
+    pick: Callable[[Sequence[Any]], list[Any]]  # the demo records → this one's, in order
+
+
+# Featured on the home page, in this order. seed_demo makes each once (by slug), from the demo
+# user's records with DEMO_PROMPTS or DEMO_REMIX_PROMPTS.
+DEMO_COLLECTIONS = [
+    DemoCollection(
+        slug="demo-cats",
+        title="Cats · 猫",
+        description=(
+            "Every cat in the demo gallery, from English and Chinese prompts.\n"
+            "演示图库里所有的猫，来自英文和中文提示词。"
+        ),
+        pick=_cats,
+    ),
+    DemoCollection(
+        slug="demo-one-recipe-three-models",
+        title="One recipe, three models · 同一配方，三个模型",
+        description=(
+            "The same prompt, seed and scheduler rendered by the base model, its outline "
+            "fine-tune and their 50/50 blend: the model is part of the recipe.\n"
+            "同样的提示词、种子和调度器，分别由基础模型、轮廓微调模型和两者各半的混合模型渲染："
+            "模型也是配方的一部分。"
+        ),
+        pick=_three_models,
+    ),
+    DemoCollection(
+        slug="demo-one-word-changed",
+        title="One word changed · 只改一个词",
+        description=(
+            "Each picture next to its remix, which changed one word of the prompt and kept the "
+            "seed.\n每张图片旁边是它的重混：只改了提示词里的一个词，种子不变。"
+        ),
+        pick=_one_word,
+    ),
 ]

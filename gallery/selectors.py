@@ -66,6 +66,16 @@ def collection_images(
     )
 
 
+def images_with_prompts(*, owner: Any, prompts: Iterable[str]) -> list[Image]:
+    """An owner's records with any of these prompts, oldest first, failed ones left out
+    (pending ones are kept: the caller may wait for them)."""
+    return list(
+        Image.objects.filter(owner=owner, prompt__in=list(prompts))
+        .exclude(status=Image.Status.FAILED)
+        .order_by("pk")
+    )
+
+
 def collection_find(*, collection_id: Any) -> Collection | None:
     return Collection.objects.filter(pk=collection_id).first() if collection_id else None
 

@@ -78,6 +78,38 @@ def collection_add_images(*, actor: User, collection: Collection, images: Iterab
     return added
 
 
+def collection_ensure(
+    *,
+    actor: User,
+    slug: str,
+    title: str,
+    images: Iterable[Image],
+    description: str = "",
+    public: bool = True,
+    featured: bool = False,
+    position: int = 0,
+) -> tuple[Collection, bool]:
+    """The collection with this slug, created with these records when there is none (True
+    then). One that exists is left as it is: its title, records and flags may be staff edits,
+    and running the caller again (seed_demo on every `make run`) must add nothing."""
+    _require_staff(actor)
+    with transaction.atomic():
+        collection, created = Collection.objects.get_or_create(
+            slug=slug,
+            defaults={
+                "title": title,
+                "description": description,
+                "is_public": public,
+                "is_featured": featured,
+                "position": position,
+                "created_by": actor,
+            },
+        )
+        if created:
+            collection_add_images(actor=actor, collection=collection, images=images)
+    return collection, created
+
+
 def images_moderate(
     *,
     actor: User,

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_POST, require_safe
 
 from archive.selectors import image_prompt_source
@@ -43,6 +44,15 @@ from generator.selectors.records import (
 from generator.services.reproductions import image_restore_request
 from search.selectors import image_neighbours
 
+# The searches the home page's introduction offers a first-time visitor, in the reader's
+# language: each finds demo records by its words (gallery/demo.py; tests/gallery/test_home.py
+# checks), and any gallery by meaning.
+INTRO_SEARCHES = [
+    pgettext_lazy("example search", "cats"),
+    pgettext_lazy("example search", "stars"),
+    pgettext_lazy("example search", "orange square"),
+]
+
 
 @require_safe
 @anonymous_page_cache
@@ -60,6 +70,9 @@ def home(request: HttpRequest) -> HttpResponse:
     images_likes_mark(images=page.images, viewer=request.user)
     collections = collections_with_covers(viewer=None, limit=12) if not cursor else []
     context = {"page": page, "collections": collections, "sort": sort}
+    # Only the first page shows visitors the introduction; signed-in users know the site.
+    if not cursor and not request.user.is_authenticated:
+        context["intro_searches"] = [str(query) for query in INTRO_SEARCHES]
     return render(request, "gallery/home.html", context)
 
 

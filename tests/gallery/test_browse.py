@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.utils import timezone
 
@@ -206,6 +208,10 @@ def test_record_page_query_count_does_not_grow_with_neighbours_or_lineage(
     with django_assert_max_num_queries(12) as captured:
         body = client.get(f"/images/{record.pk}/").content.decode()
     assert body.count('class="card') == 8  # the similar records
+    # Each says so in words, its cosine in the tooltip (no "score 0.998" on the card).
+    assert body.count('data-testid="similarity"') == 8 and ">Looks alike</p>" in body
+    assert re.search(r'title="cosine similarity -?[\d.]+">Looks alike</p>', body)
+    assert ">score " not in body
     assert all(f'href="/images/{remix.pk}/"' in body for remix in remixes)
     assert "2.13.0" in body
     # Only the record itself is read with its environment, in the same query as its row.

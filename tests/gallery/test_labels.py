@@ -70,3 +70,18 @@ def test_the_admin_record_list_shows_each_records_picture_escaped(
     assert 'alt="a fox &quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"' in html
     assert "<script>alert(1)" not in html
     assert "column-preview" in html
+
+
+@pytest.mark.usefixtures("compiled_catalogue")
+def test_the_lineage_names_the_mode_in_the_readers_language(media_root) -> None:
+    root = ImageFactory(prompt="a red fox")
+    child = ImageFactory(prompt="a red fox", model_version=root.model_version, parent=root,
+                         mode="img2img", strength=0.6)  # fmt: skip
+    url = f"/images/{child.pk}/"
+    english = Client().get(url).content.decode()
+    edge = english.split('data-testid="lineage-edge"')[1].split("</span>\n")[0]
+    assert "Mode text to image → image to image" in " ".join(edge.split())
+    assert "txt2img" not in edge and "img2img" not in edge
+    chinese = Client().get(url, **ZH).content.decode()
+    edge = chinese.split('data-testid="lineage-edge"')[1].split("</span>\n")[0]
+    assert "文生图 → 图生图" in edge and "txt2img" not in edge

@@ -1,6 +1,7 @@
 """Create the demo staff user and, on an empty gallery, queue the demo renders: the demo
 prompts with the default model, some of them again with the fine-tune and the blend, and, once
-their parents exist, remixes that change one word."""
+their parents exist, remixes that change one word. Then the demo's featured collections, each
+made once, when its records are rendered (a later run makes the ones still waiting)."""
 
 import os
 from dataclasses import replace
@@ -12,19 +13,22 @@ from engine.recipe import A1111_WEIGHTING, Hires, LoraUse, Recipe, ResourceUse
 from engine.schedulers import SCHEDULERS
 from engine.training.shipped import GUIDANCE
 from gallery.demo import (
+    DEMO_COLLECTIONS,
     DEMO_MODEL_PROMPT_INDEXES,
     DEMO_PROMPTS,
     DEMO_RECIPE_CHAINS,
+    DEMO_REMIX_PROMPTS,
     DEMO_REMIXES,
 )
-from gallery.services import remix_submit, staff_user_ensure
+from gallery.selectors import images_with_prompts
+from gallery.services import collection_ensure, remix_submit, staff_user_ensure
 from generator.management.commands.demo_models import (
     SCENES_BLEND_NAME,
     SCENES_LORA_NAME,
     SCENES_OUTLINE_NAME,
 )
 from generator.management.progress import render_jobs_description, wait_with_progress
-from generator.models import ModelVersion, RenderJob
+from generator.models import Image, ModelVersion, RenderJob
 from generator.selectors.jobs import job_images, jobs_failed_count, jobs_finished
 from generator.selectors.model_versions import model_versions_named
 from generator.selectors.recipes import model_version_default
@@ -58,6 +62,7 @@ class Command(BaseCommand):
         user = staff_user_ensure(username=DEMO_USERNAME, password=demo_password())
         if images_any_exist():
             self.stdout.write("Gallery already has images; no demo renders queued.")
+            self._collections(user)
             return
         model_version = model_version_default()
         if model_version is None:
@@ -88,6 +93,33 @@ class Command(BaseCommand):
             if wait:
                 self._wait([job.pk for job in remixes], timeout)
         self._chains(user, jobs, wait=wait, timeout=timeout)
+        self._collections(user)
+
+    def _collections(self, user: Any) -> None:
+        """DEMO_COLLECTIONS from the demo user's records: each made once (by slug), never
+        while one of its records is still rendering, and never with fewer than two."""
+        records = images_with_prompts(owner=user, prompts=[*DEMO_PROMPTS, *DEMO_REMIX_PROMPTS])
+        made = 0
+        for position, spec in enumerate(DEMO_COLLECTIONS):
+            picked = spec.pick(records)
+            if any(record.status == Image.Status.PENDING for record in picked):
+                continue
+            shown = [record for record in picked if not record.hidden]
+            if len(shown) < 2:
+                continue
+            _collection, created = collection_ensure(
+                actor=user,
+                slug=spec.slug,
+                title=spec.title,
+                description=spec.description,
+                images=shown,
+                public=True,
+                featured=True,
+                position=position,
+            )
+            made += created
+        if made:
+            self.stdout.write(f"Made {made} featured demo collections.")
 
     def _chains(self, user: Any, jobs: list[RenderJob], *, wait: bool, timeout: float) -> None:
         """DEMO_RECIPE_CHAINS, one generation at a time (each needs its parent rendered)."""
