@@ -221,6 +221,7 @@ def test_selective_filter_still_returns_k_results(media, settings) -> None:
     )  # fmt: skip
     assert len(results.hits) == 6 and results.strategy == "exact"  # all 6 of 300 (2 %)
     settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS = 0  # force HNSW first: the filter leaves < k
+    settings.SEEDBANK_SKETCH_SEARCH_MAX_ROWS = 0
     results = search_images(
         vector=list(rng.normal(size=EMBEDDING_DIM)), mode="vector",
         filters=SearchFilters(seed=1), limit=10,
