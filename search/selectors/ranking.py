@@ -17,7 +17,7 @@ from search.selectors.embedding_models import (
 from search.selectors.filters import SearchFilters
 from search.selectors.fusion import reciprocal_rank_fusion
 from search.selectors.hits import SearchHit, SearchResults
-from search.selectors.keyword import keyword_ranked
+from search.selectors.keyword import keyword_matches_counted, keyword_ranked
 from search.selectors.vector import vector_ranked
 
 CANDIDATES = 100  # how deep each list goes before fusion
@@ -89,7 +89,7 @@ def search_images(
     if mode in {"keyword", "hybrid"} and query and vector is None:
         keyword_list = keyword_ranked(query, candidates, limit=depth)
     elif no_meaning:  # offered instead of the vector matches
-        keyword_matches = len(keyword_ranked(query, candidates, limit=depth))
+        keyword_matches = keyword_matches_counted(query, candidates, limit=depth)
     # Filters alone (the search box's "seed:1010", "-blurry"): the matching records, newest
     # first, in whichever mode.
     browsed = (

@@ -67,7 +67,9 @@ def test_the_page_says_no_images_match_and_offers_keyword_matches(scenes, client
     image_keywords_index(image_ids=[poster.pk])
     vector = client.get("/search/", {"q": NONSENSE, "mode": "vector"}).content.decode()
     assert 'data-testid="no-meaning"' in vector and 'data-testid="keyword-offer"' in vector
-    assert "mode=keyword" in vector
+    assert "mode=keyword" in vector and "Show the 1 keyword match<" in vector
+    # Counted, not ranked, and counted the same: the poster only.
+    assert search_images(query=NONSENSE, mode="vector").keyword_matches == 1
     hybrid = search_images(query=NONSENSE, mode="hybrid")
     assert [hit.image.pk for hit in hybrid.hits] == [poster.pk] and hybrid.no_meaning
     page = client.get("/search/", {"q": NONSENSE, "mode": "hybrid"}).content.decode()
