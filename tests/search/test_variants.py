@@ -9,7 +9,7 @@ import pytest
 from generator.models import Image
 from generator.services.records import image_keywords_index
 from search.models import EMBEDDING_DIM, ImageEmbedding
-from search.selectors import active_model_name, search_images
+from search.selectors import SearchFilters, active_model_name, search_images
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -72,7 +72,13 @@ def test_a_vector_page_stays_full_when_variants_fold(media_root, tiny_sd_path, m
         record("a sweep", near(0, 0.01 * n), model_version, seed=n)
     others = [record(f"other {n}", near(2 * n + 4, 0.0) + near(0, 0.0), model_version)
               for n in range(4)]  # fmt: skip
-    hits = search_images(vector=list(near(0, 0.0)), mode="vector", limit=3).hits
+    # Through the exact path (a filter every record passes): the HNSW graph of the test
+    # database also holds earlier tests' rolled-back vectors, some at the same places, and in
+    # one CI run the graph walk came back with the six seeds only. What is tested here is the
+    # second, deeper ask, whichever path makes the list.
+    hits = search_images(
+        vector=list(near(0, 0.0)), mode="vector", limit=3, filters=SearchFilters(nsfw="exclude")
+    ).hits
     assert len(hits) == 3
     assert hits[0].image.variants == 6
     assert {hit.image.pk for hit in hits[1:]} <= {image.pk for image in others}
