@@ -182,10 +182,11 @@ def embedding_model_activate(*, model: EmbeddingModel) -> None:
         switched = not EmbeddingModel.objects.filter(pk=model.pk, is_active=True).exists()
         EmbeddingModel.objects.filter(is_active=True).exclude(pk=model.pk).update(is_active=False)
         EmbeddingModel.objects.filter(pk=model.pk).update(is_active=True)
-        # Every record's sketch from the new model's vectors, in the same transaction: a query
-        # never compares its sketch with another model's (at 1M records: minutes, rows locked).
-        image_sketches_update()
         if switched:
+            # Every record's sketch from the new model's vectors, in the same transaction: a
+            # query never compares its sketch with another model's (1M records: minutes, rows
+            # locked). Re-activating the active model changes none: the drain keeps them.
+            image_sketches_update()
             transaction.on_commit(
                 lambda: embedding_model_activated.send(sender=EmbeddingModel, model=model)
             )
