@@ -77,7 +77,8 @@ def vector_ranked(
             # The LIMIT tells the planner how few rows there are (its estimate may be off).
             return rows(ranked(candidates.values("pk")[: exact_most + 1], exact=True)), "exact"
         if size <= most:
-            return rows(_sketch_ranked(vector, candidates, embeddings, limit=limit)), "sketch"
+            shortlist = _sketch_shortlist(vector, candidates, limit=limit)
+            return rows(ranked(shortlist, exact=True)), "sketch"
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
@@ -98,30 +99,19 @@ def vector_ranked(
     return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
 
 
-def _sketch_ranked(
-    vector: list[float],
-    candidates: QuerySet[Image],
-    embeddings: QuerySet[ImageEmbedding],
-    *,
-    limit: int,
+def _sketch_shortlist(
+    vector: list[float], candidates: QuerySet[Image], *, limit: int
 ) -> QuerySet[Any]:
-    """(image id, cosine distance) of the nearest `limit` candidates: the nearest sketches by
-    Hamming distance, then their full vectors by cosine. Records without a sketch yet sort
-    last."""
+    """The ids of the candidates whose sketches are nearest the vector's by Hamming distance,
+    max(limit x FACTOR, MIN) of them, for the caller's exact cosine sort. Records without a
+    sketch yet sort last."""
     signs = "".join("1" if x > 0 else "0" for x in vector)  # as binary_quantize: bit = x > 0
-    shortlist = (
+    return (
         candidates.annotate(
             hamming=HammingDistance("sketch", Cast(Value(signs), BitField(length=EMBEDDING_DIM)))
         )
         .order_by("hamming")
         .values("pk")[: max(limit * SKETCH_SHORTLIST_FACTOR, SKETCH_SHORTLIST_MIN)]
-    )
-    return (
-        embeddings.filter(image__in=shortlist)
-        # "+ 0": sorted here, not through the HNSW index (whose walk would not honour the list).
-        .annotate(distance=CosineDistance("embedding", vector) + Value(0.0))
-        .order_by("distance")
-        .values_list("image_id", "distance")[:limit]
     )
 
 
