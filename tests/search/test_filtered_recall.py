@@ -190,23 +190,23 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
     # 1, the active model 1, its vector 1, the ranked ids 1, their rows 1; a filter adds the
     # planner's estimate, a bounded count and, for HNSW, a transaction with its settings; words
     # add the planner's estimate of their matches, and common ones the newest window. Every
-    # search reads its hits' variant groups (1); searches by words also the prompt-only rows
-    # (1). The record page reads its variants, the prompt it was rendered from and its group.
-    # Every HTML page with cards reads their like counts (1).
+    # search reads its ranked ids' variant keys and its cards' group sizes (2); searches by
+    # words also the prompt-only rows (1). The record page reads its variants, the prompt it
+    # was rendered from and its group. Every HTML page with cards reads their like counts (1).
     pages = {
         "/": 2,
         f"/?before={deep}": 1,
-        f"/images/{record}/": 12,
-        "/search/?q=prompt+number": 11,  # every record matches: the newest window
-        "/search/?q=lighthouse&mode=keyword": 9,  # 5 %: every match from the GIN index
-        "/search/?q=rare&mode=keyword": 9,
-        "/search/?q=prompt&mode=keyword": 9,
-        f"/search/?like={record}": 9,
-        f"/search/?like={record}&nsfw=only": 13,  # 25 %: counted, then sketches
-        f"/search/?like={record}&scheduler=DDIM": 14,  # 10 %: counted, then sketches
-        f"/search/?like={record}&width=128": 11,  # 1 %: counted, then exact
-        "/api/v1/search?q=prompt": 6,
-        "/api/v1/images?q=prompt&scheduler=DDIM&mode=vector": 10,
+        f"/images/{record}/": 13,
+        "/search/?q=prompt+number": 12,  # every record matches: the newest window
+        "/search/?q=lighthouse&mode=keyword": 10,  # 5 %: every match from the GIN index
+        "/search/?q=rare&mode=keyword": 10,
+        "/search/?q=prompt&mode=keyword": 10,
+        f"/search/?like={record}": 10,
+        f"/search/?like={record}&nsfw=only": 14,  # 25 %: counted, then sketches
+        f"/search/?like={record}&scheduler=DDIM": 15,  # 10 %: counted, then sketches
+        f"/search/?like={record}&width=128": 12,  # 1 %: counted, then exact
+        "/api/v1/search?q=prompt": 7,
+        "/api/v1/images?q=prompt&scheduler=DDIM&mode=vector": 11,
     }
     counts = {}
     with connection.execute_wrapper(explain_first):
@@ -231,8 +231,11 @@ def test_keyword_match_bound_is_the_rarest_words_estimate(archive) -> None:
     more often than the planner's product of their frequencies says): about 2,500 records
     have "lighthouse", 100 "rare", all 50,000 "prompt"."""
     candidates = images_public()
-    records, bound = _word_match_bounds(["prompt", "lighthouse"], candidates)
+    records, bound, _ = _word_match_bounds(["prompt", "lighthouse"], candidates)
     assert ROWS / 2 <= records <= ROWS * 2
     assert 2_500 / 2 <= bound <= 2_500 * 2
-    _, rarest = _word_match_bounds(["lighthouse", "rare", "prompt"], candidates)
+    _, rarest, together = _word_match_bounds(
+        ["lighthouse", "rare", "prompt"], candidates, ("lighthouse rare prompt",) * 2
+    )
     assert 100 / 3 <= rarest <= 100 * 3
+    assert together <= rarest  # the planner multiplies the words' frequencies

@@ -29,6 +29,7 @@ from search.selectors import (
     image_neighbours,
     search_images,
 )
+from search.selectors import keyword as keyword_selectors
 from search.services import embedding_model_ensure_registered
 from tests.factories import ImageFactory
 
@@ -83,12 +84,24 @@ def test_english_keywords_are_stemmed_and_prompt_outranks_negative(media) -> Non
 
 
 @pytest.mark.parametrize(
-    ("bitmap_factor", "window_factor", "window_fill"),
-    [(1_000, 25, 1.0), (0, 25, 0.0), (0, 0, 0.0)],
-    ids=["rare: every match from GIN", "common: newest window", "window came up short"],
+    ("bitmap_factor", "window_factor", "window_fill", "id_range"),
+    [
+        (1_000, 25, 1.0, None),
+        (0, 25, 0.0, None),
+        (0, 0, 0.0, None),
+        (1_000, 25, 1.0, 1.0),
+        (1_000, 25, 1.0, 0.0),
+    ],
+    ids=[
+        "rare: every match from GIN",
+        "common: newest window",
+        "window came up short",
+        "newest id range",
+        "id range came up short",
+    ],
 )
 def test_keyword_ranking_covers_the_newest_matches_when_a_phrase_is_that_common(
-    media, settings, monkeypatch, bitmap_factor, window_factor, window_fill
+    media, settings, monkeypatch, bitmap_factor, window_factor, window_fill, id_range
 ) -> None:
     """ts_rank read every match (261 ms for a phrase in 90k of 300k records): only the newest
     SEEDBANK_KEYWORD_RANK_MAX matches are ranked, best first among them; the same whichever
@@ -96,6 +109,14 @@ def test_keyword_ranking_covers_the_newest_matches_when_a_phrase_is_that_common(
     monkeypatch.setattr("search.selectors.keyword.KEYWORD_BITMAP_FACTOR", bitmap_factor)
     monkeypatch.setattr("search.selectors.keyword.KEYWORD_WINDOW_FACTOR", window_factor)
     monkeypatch.setattr("search.selectors.keyword.KEYWORD_WINDOW_FILL", window_fill)
+    ranges: list[int] = []
+    if id_range is not None:  # the range path runs, holding all ids (1.0) or just the newest
+        monkeypatch.setattr("search.selectors.keyword.KEYWORD_ID_RANGE_FILL", 0.0)
+        newest_ids_from = keyword_selectors._newest_ids_from
+        monkeypatch.setattr(
+            "search.selectors.keyword._newest_ids_from",
+            lambda fraction: ranges.append(newest_ids_from(id_range)) or ranges[-1],
+        )
     best_but_oldest = record("lighthouse lighthouse lighthouse at dusk")
     newer = [record(f"a lighthouse, number {n}") for n in range(3)]
     settings.SEEDBANK_KEYWORD_RANK_MAX = 10
@@ -104,6 +125,8 @@ def test_keyword_ranking_covers_the_newest_matches_when_a_phrase_is_that_common(
     assert sorted(ids(search_images(query="lighthouse", mode="keyword"))) == sorted(
         image.pk for image in newer
     )
+    if id_range is not None:
+        assert ranges == [best_but_oldest.pk if id_range else newer[-1].pk] * 2
 
 
 def test_vector_search_scores_are_cosines(media) -> None:
