@@ -212,10 +212,14 @@ class ImagesResponse(Schema):
         None,
         description='"no_meaning": q meant nothing to the search model (random letters, words it '
         "never saw): no images match by meaning, and results holds keyword matches only; "
-        "keyword_matches says how many mode=keyword would find (None: the search was judged "
-        "normally)",
+        "keyword_matches says how many mode=keyword would find; "
+        '"some_words": no record matched q as a whole, results match some of its words, each '
+        "on its own (matched_words lists them); None: the search was judged normally",
     )
     keyword_matches: int = Field(0, description='with reason "no_meaning" in mode=vector')
+    matched_words: list[str] = Field(
+        default_factory=list, description='with reason "some_words": the words that matched'
+    )
     next_cursor: str | None
 
 

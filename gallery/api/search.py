@@ -217,8 +217,11 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
         "prompt_only": [_prompt_only(request, hit) for hit in (prompts.hits if prompts else [])],
         "hidden_below_threshold": results.hidden_below_threshold,
         "threshold": results.threshold,
-        "reason": "no_meaning" if results.no_meaning else None,
+        "reason": (
+            "some_words" if results.some_words else "no_meaning" if results.no_meaning else None
+        ),
         "keyword_matches": results.keyword_matches,
+        "matched_words": results.some_words,
         "next_cursor": str(offset + limit) if more else None,
     }
 

@@ -6,6 +6,7 @@
 - vector: the nearest records among a filter's candidates (HNSW, exact, bit-sketch scan);
 - keyword: Postgres full-text matches ranked with ts_rank;
 - fusion: reciprocal rank fusion;
+- some_words: when no record matches the words as a whole, those matching some of them;
 - ranking: search_images, which puts them together;
 - duplicates and neighbours: near-duplicates, a record's similar images;
 - backlog: what the embedding services read.

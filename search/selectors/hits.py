@@ -26,3 +26,6 @@ class SearchResults:
     # matches; in vector mode, keyword_matches counts what a keyword search finds instead.
     no_meaning: bool = False
     keyword_matches: int = 0
+    # No record matched the words as a whole: these are the words that found the hits, each
+    # on its own (search.selectors.some_words); empty for a normal search.
+    some_words: list[str] = field(default_factory=list)

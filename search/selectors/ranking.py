@@ -1,5 +1,6 @@
 """search_images: one query (words or a vector) through the vector and keyword lists, fused,
-bounded by the model's relevance and nonsense cosines, variants folded into one result."""
+bounded by the model's relevance and nonsense cosines, variants folded into one result; some of
+the words when none matches them all."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from search.selectors.filters import SearchFilters
 from search.selectors.fusion import reciprocal_rank_fusion
 from search.selectors.hits import SearchHit, SearchResults
 from search.selectors.keyword import keyword_matches_counted, keyword_ranked
+from search.selectors.some_words import some_words_ranked
 from search.selectors.vector import vector_ranked
 
 CANDIDATES = 100  # how deep each list goes before fusion
@@ -117,6 +119,22 @@ def search_images(
             reciprocal_rank_fusion(vector_list, keyword_list).items(), key=lambda item: -item[1]
         )
 
+    # Nothing matched the words as a whole ("red cat": red things and cats, no red cat):
+    # the records matching some of them, as a search engine falls back to.
+    some_words: list[str] = []
+    if not ordered and not hidden and not keyword_matches and query and vector is None:
+        partial = some_words_ranked(
+            query,
+            candidates,
+            mode=mode,
+            model=model,
+            limit=depth,
+            filtered=filters.active,
+            min_score=min_score,
+        )
+        ordered, some_words = partial.ranked, partial.words
+        cosine, keyword = partial.cosine, partial.keyword
+
     ordered = variants.first_of_each(ordered)  # the best-ranked record of each group
     # Only the rows shown are loaded (all ranked ones when near-duplicates may fold some away).
     shown = ordered if collapse_duplicates else ordered[:limit]
@@ -143,4 +161,5 @@ def search_images(
         threshold=min_score if vector_list or hidden else None,
         no_meaning=no_meaning,
         keyword_matches=keyword_matches,
+        some_words=some_words,
     )

@@ -422,3 +422,63 @@ def test_openapi_schema_is_served(client, db) -> None:
     assert schema["openapi"].startswith("3.")
     assert {"/api/v1/search", "/api/v1/images", "/api/v1/renders"} <= set(schema["paths"])
     json.dumps(schema)
+
+
+def test_a_query_no_record_matches_whole_finds_records_with_some_of_its_words(
+    media, client
+) -> None:
+    """No red cat, but red things and cats: some of the words, each on its own, fused; the
+    page and the API say so. A record with all the words is a normal match."""
+    ball = record("a red ball on the grass")
+    cat = record("a cat asleep on a sofa")
+    record("a blue car in the rain")
+    for query in ("red cat", "a red cat", "red cats"):
+        results = search_images(query=query, mode="keyword")
+        assert sorted(ids(results)) == sorted([ball.pk, cat.pk]), query
+        assert results.some_words == ["red", "cat" if query != "red cats" else "cats"], query
+    assert search_images(query="red zebra", mode="keyword").some_words == ["red"]
+    assert ids(search_images(query="red zebra", mode="keyword")) == [ball.pk]
+    # One word, or words that all fail: nothing, as before.
+    assert search_images(query="zebra", mode="keyword").hits == []
+    assert search_images(query="zebra okapi", mode="keyword").hits == []
+    # A record that has them all is found the normal way, alone.
+    both = record("a red cat")
+    whole = search_images(query="red cat", mode="keyword")
+    assert ids(whole) == [both.pk] and whole.some_words == []
+
+    page = client.get("/search/", {"q": "red zebra", "mode": "keyword"}).content.decode()
+    assert 'data-testid="some-words"' in page and "These match some of them: red." in page
+    assert f"/images/{ball.pk}/" in page
+    api = client.get("/api/v1/images", {"q": "red zebra", "mode": "keyword"}).json()
+    assert api["reason"] == "some_words" and api["matched_words"] == ["red"]
+    assert {row["id"] for row in api["results"]} == {ball.pk, both.pk}  # both are red
+
+
+def test_some_of_the_words_in_chinese_leaves_out_function_words(media) -> None:
+    ball = record("一只红色的球")
+    cat = record("一只猫在睡觉")
+    results = search_images(query="红色的猫", mode="keyword")
+    assert sorted(ids(results)) == sorted([ball.pk, cat.pk])
+    assert "的" not in results.some_words and set(results.some_words) >= {"红色", "猫"}
+
+
+@pytest.mark.parametrize("mode", ["vector", "hybrid"])
+def test_words_with_no_meaning_together_fall_back_to_each_words_meaning(
+    media, monkeypatch, mode
+) -> None:
+    """The demo's "red cat": both words known, no red cat, so the whole query's best cosine
+    is under the model's nonsense bound. Each word's own vector still finds its pictures."""
+    model = embedding_model_ensure_registered(model=active_embedding_model())
+    EmbeddingModel.objects.filter(pk=model.pk).update(nonsense_cosine=0.5)
+    ball = record("a ball", axis(0, 0.1))
+    cat = record("a sleeping animal", axis(1, 0.1))
+    record("a car", axis(2))
+    vectors = {"red cat": axis(7), "red": axis(0), "cat": axis(1)}
+    monkeypatch.setattr(
+        "search.selectors.query_vectors.query_text_vector",
+        lambda query, model: list(unit(vectors[query])),
+    )
+    results = search_images(query="red cat", mode=mode)
+    assert sorted(ids(results)) == sorted([ball.pk, cat.pk])
+    assert results.some_words == ["red", "cat"] and results.no_meaning
+    assert all(hit.vector_score and hit.vector_score > 0.9 for hit in results.hits)
