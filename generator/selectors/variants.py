@@ -63,14 +63,12 @@ def variants_count(within: ImageQuerySet) -> Subquery:
 
 class VariantGroups:
     """The groups of ranked records (search results): each id's key, read in one query per
-    batch of ids not seen yet (folding a vector list, then the fused one), and how many public
-    records share each shown card's key (what search lists), counted for the cards alone: a
-    group's count reads its members' rows, and counting the 100 ranked records of a query whose
-    groups held ~30 members each took 9 ms of a 45 ms search at 1M records."""
+    batch of ids not seen yet (folding a vector list, then the fused one). The cards' group
+    sizes come with their rows (variants_count): counting the groups of all 100 ranked records
+    of a query whose groups held ~30 members each took 9 ms of a 45 ms search at 1M records."""
 
     def __init__(self) -> None:
         self.keys: dict[int, str] = {}
-        self.sizes: dict[str, int] = {}
 
     def first_of_each(self, ranked: list[tuple[int, float]]) -> list[tuple[int, float]]:
         """The best-ranked record of each group, in rank order (unknown ids are kept)."""
@@ -85,24 +83,6 @@ class VariantGroups:
                 seen.add(key)
             kept.append((pk, score))
         return kept
-
-    def counted(self, images: Iterable[Image]) -> None:
-        """Set each image's `variants` to its group's size among public records."""
-        shown = list(images)
-        missing = list({image.variant_key for image in shown} - self.sizes.keys())
-        if missing:
-            # SQL, not the ORM: the ORM spent 1.5 ms of 2.3 building and converting the
-            # earlier form of this on every search. The rule is images_public's
-            # (generator.selectors.records).
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"SELECT variant_key, count(*) FROM {_TABLE} WHERE variant_key = ANY(%s) "
-                    "AND status = %s AND NOT hidden GROUP BY variant_key",
-                    [missing, Image.Status.READY.value],
-                )
-                self.sizes.update(dict(cursor.fetchall()))
-        for image in shown:
-            image.variants = max(1, self.sizes.get(image.variant_key, 1))
 
     def _read_keys(self, ids: list[int]) -> None:
         missing = [pk for pk in ids if pk not in self.keys]

@@ -204,8 +204,8 @@ def test_record_page_query_count_does_not_grow_with_neighbours_or_lineage(
     # The record, its pending restore, the active model, its vector, the neighbours, their rows,
     # the remixes, the last reproduction, the imported row its prompt came from (if it was
     # rendered from one), its variants (same recipe but the seed), the neighbours' variant keys
-    # and group sizes, and its likes: 13, whatever the number of cards.
-    with django_assert_max_num_queries(13) as captured:
+    # (their group sizes come with their rows) and its likes: 12, whatever the number of cards.
+    with django_assert_max_num_queries(12) as captured:
         body = client.get(f"/images/{record.pk}/").content.decode()
     assert body.count('class="card') == 8  # the similar records
     # Each says so in words, its cosine in the tooltip (no "score 0.998" on the card).
