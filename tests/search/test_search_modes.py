@@ -482,3 +482,12 @@ def test_words_with_no_meaning_together_fall_back_to_each_words_meaning(
     assert sorted(ids(results)) == sorted([ball.pk, cat.pk])
     assert results.some_words == ["red", "cat"] and results.no_meaning
     assert all(hit.vector_score and hit.vector_score > 0.9 for hit in results.hits)
+
+
+def test_the_page_lists_some_of_the_words_in_the_readers_language(media, client) -> None:
+    record("一只红色的球")
+    record("一只猫在睡觉")
+    page = client.get(
+        "/search/", {"q": "红色的猫", "mode": "keyword"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
+    ).content.decode()
+    assert "以下记录符合其中一部分：红色、猫。" in page
