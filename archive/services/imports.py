@@ -45,7 +45,7 @@ from django.utils.text import get_valid_filename
 
 from archive.batching import batched
 from archive.models import ImportProblem, ImportRun, SourceRecord
-from archive.services.prompts import source_prompts_create
+from archive.services.prompts import PROMPT_ONLY_STATES, source_prompts_create
 from engine.imports.discover import Limits, rows
 from engine.imports.source import SourceRecipe, SourceResource
 from engine.imports.tables import CELL_MAX_CHARS, Rejected, Row
@@ -365,6 +365,15 @@ def _import_batch(
             image__isnull=True,
         ).values_list("source_key", flat=True)
     )
+    # Rows kept prompt-only before prompt rows existed (archive 0004) have none: importing
+    # the same file again makes them, so re-importing is how an archive catches up.
+    unfindable = {
+        record.source_key: record
+        for record in earlier.filter(
+            state__in=PROMPT_ONLY_STATES, image__isnull=True, prompt_only__isnull=True
+        )
+    }
+    caught_up: list[SourceRecipe] = []
     retried: list[str] = []
     # A picture some record already has (a Seedbank render, an earlier import) is not new.
     present = pixel_digests_present(digests=[
@@ -384,6 +393,8 @@ def _import_batch(
             continue
         if row.source_key in known:
             counts.duplicates += 1
+            if row.source_key in unfindable and known[row.source_key] == row.content_digest:
+                caught_up.append(row)
             if known[row.source_key] != row.content_digest:
                 counts.changed += 1
                 problems.append(_problem(run, ImportProblem.Kind.CHANGED, row.location,
@@ -400,6 +411,9 @@ def _import_batch(
         _copy_insert(SourceRecord, records)
         # Rows no record stands for stay findable by their prompt (archive.services.prompts).
         source_prompts_create(records=records, sources=fresh)
+        source_prompts_create(
+            records=[unfindable[row.source_key] for row in caught_up], sources=caught_up
+        )
         _copy_insert(ImportProblem, problems)
         ImportRun.objects.filter(pk=run.pk).update(
             **{f.name: F(f.name) + getattr(counts, f.name) for f in fields(_Counts)}

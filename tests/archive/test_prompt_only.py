@@ -171,3 +171,30 @@ def test_switching_the_clip_model_sends_the_prompts_back_to_be_embedded(
         embedding_model_activate(model=other)  # already active: nothing is stale
     assert sent == []
     assert set(SourcePrompt.objects.values_list("embedding_model", flat=True)) == {other.name}
+
+
+def test_importing_again_makes_the_prompt_rows_an_older_import_lacks(
+    tmp_path, media_root, sent, django_capture_on_commit_callbacks
+) -> None:
+    """Rows imported before prompt rows existed (archive 0004) have none: the same file
+    imported again makes them, and nothing else (no second source row, no record)."""
+    (tmp_path / "prompts.csv").write_text(
+        "prompt\n" + "\n".join(f'"{p}"' for p in PROMPTS) + "\n", encoding="utf-8"
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        first = import_rows(run=import_run_start(sources=[str(tmp_path)], mapping={}),
+                            rows=rows([tmp_path]))  # fmt: skip
+    assert first.incomplete == len(PROMPTS) and SourcePrompt.objects.count() == len(PROMPTS)
+    assert source_prompts_embed() == len(PROMPTS)
+    SourcePrompt.objects.filter(prompt__in=PROMPTS[:3]).delete()  # as before archive 0004
+    sent.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        again = import_rows(run=import_run_start(sources=[str(tmp_path)], mapping={}),
+                            rows=rows([tmp_path]))  # fmt: skip
+    assert again.duplicates == len(PROMPTS)
+    assert sorted(SourcePrompt.objects.values_list("prompt", flat=True)) == sorted(PROMPTS)
+    assert SourceRecord.objects.count() == len(PROMPTS) and not Image.objects.exists()
+    assert "archive.tasks.embed_source_prompts" in [name for name, *_ in sent]
+    assert source_prompts_embed() == 3  # the three new rows get their vectors
+    hits = prompt_only_search(query="ramen", model=active_embedding_model(), mode="keyword")
+    assert [hit.source_prompt.prompt for hit in hits.hits] == [PROMPTS[1]]
