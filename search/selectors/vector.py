@@ -30,8 +30,9 @@ def vector_ranked(
 
     Unfiltered: HNSW at the connection's ef_search. Filtered, a plain HNSW scan would apply the
     WHERE clause after the graph walk and could return fewer than `limit` rows, so:
-    - when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS rows (counted through the
-      filter columns' indexes, stopping there), an exact sort of just those rows' vectors;
+    - when the filter leaves at most SEEDBANK_EXACT_SEARCH_MAX_ROWS rows (by the planner's
+      estimate, counted through the filter columns' indexes when it is near a bound), an
+      exact sort of just those rows' vectors;
     - up to SEEDBANK_SKETCH_SEARCH_MAX_ROWS, an exact Hamming sort of those records' sketches
       (Image.sketch: the signs of the vector, read with the ids from the filter's own partial
       index), the nearest few re-ranked by cosine: a rare filter is where the graph walk is
@@ -69,10 +70,17 @@ def vector_ranked(
         )
     exact_most = settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS
     most = max(settings.SEEDBANK_SKETCH_SEARCH_MAX_ROWS, exact_most)
-    # The planner's estimate costs no scan. Only a filter it expects to be small is counted
-    # (through the filter's index, stopping at most + 1): a large one goes straight to HNSW.
-    if _estimated_rows(candidates) <= most * ESTIMATE_SLACK:
+    # The planner's estimate costs no scan. A filter it expects well inside the sketch path's
+    # bounds takes it uncounted (either side of them it would still be right, only slower);
+    # one it expects near a bound is counted (through the filter's index, stopping at
+    # most + 1); a large one goes straight to HNSW.
+    estimate = _estimated_rows(candidates)
+    size: float | None = None
+    if exact_most * ESTIMATE_SLACK < estimate <= most / ESTIMATE_SLACK:
+        size = estimate
+    elif estimate <= most * ESTIMATE_SLACK:
         size = candidates.values("pk")[: most + 1].count()
+    if size is not None:
         if size <= exact_most:
             # The LIMIT tells the planner how few rows there are (its estimate may be off).
             return rows(ranked(candidates.values("pk")[: exact_most + 1], exact=True)), "exact"
@@ -116,10 +124,11 @@ def _sketch_shortlist(
 
 
 # Planner estimates of one equality filter are close (per-column statistics); several filters
-# together may be off by a few times, since Postgres assumes them independent. Only an estimate
-# too high costs anything here (filters that rarely come together: the iterative scan, then
-# the exact answer), and counting a 10 % filter to the bound took 6-8 ms of every such search
-# at 1M records, so the slack is small.
+# together may be off by a few times, since Postgres assumes them independent. An estimate off
+# by more than this only costs time, never results: too high, a small filter walks the graph
+# (then the exact answer); too low, a large one is scanned by sketch. Counting a filter costs
+# time too (a 10 % filter counted to the bound: 6-8 ms of every such search at 1M records; a
+# 2 % one 3 ms), so only estimates near a bound are counted.
 ESTIMATE_SLACK = 1.5
 
 

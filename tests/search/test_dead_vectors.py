@@ -22,8 +22,9 @@ def test_an_unfiltered_search_returns_the_live_records_among_many_deleted(media_
     vectors = centre + 0.3 * rng.standard_normal((400, EMBEDDING_DIM)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
     ImageEmbedding.objects.bulk_create(
-        ImageEmbedding(image=image, model_name=active_model_name(), dim=EMBEDDING_DIM,
-                       embedding=vector)  # fmt: skip
+        ImageEmbedding(
+            image=image, model_name=active_model_name(), dim=EMBEDDING_DIM, embedding=vector
+        )
         for image, vector in zip(images, vectors, strict=True)
     )
     # The nearest 390 to the query go (their tuples stay in the graph until vacuum).
