@@ -220,6 +220,10 @@ class ImagesResponse(Schema):
     matched_words: list[str] = Field(
         default_factory=list, description='with reason "some_words": the words that matched'
     )
+    unmatched_words: list[str] = Field(
+        default_factory=list,
+        description='with reason "some_words": the words searched alone that matched nothing',
+    )
     next_cursor: str | None
 
 

@@ -222,6 +222,7 @@ def images_api(request: HttpRequest, params: Query[ImagesQuery]) -> Any:  # type
         ),
         "keyword_matches": results.keyword_matches,
         "matched_words": results.some_words,
+        "unmatched_words": results.missing_words,
         "next_cursor": str(offset + limit) if more else None,
     }
 

@@ -29,3 +29,4 @@ class SearchResults:
     # No record matched the words as a whole: these are the words that found the hits, each
     # on its own (search.selectors.some_words); empty for a normal search.
     some_words: list[str] = field(default_factory=list)
+    missing_words: list[str] = field(default_factory=list)  # and those that found nothing

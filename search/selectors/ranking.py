@@ -122,6 +122,7 @@ def search_images(
     # Nothing matched the words as a whole ("red cat": red things and cats, no red cat):
     # the records matching some of them, as a search engine falls back to.
     some_words: list[str] = []
+    missing_words: list[str] = []
     if not ordered and not hidden and not keyword_matches and query and vector is None:
         partial = some_words_ranked(
             query,
@@ -132,7 +133,7 @@ def search_images(
             filtered=filters.active,
             min_score=min_score,
         )
-        ordered, some_words = partial.ranked, partial.words
+        ordered, some_words, missing_words = partial.ranked, partial.words, partial.missing
         cosine, keyword = partial.cosine, partial.keyword
 
     ordered = variants.first_of_each(ordered)  # the best-ranked record of each group
@@ -167,4 +168,5 @@ def search_images(
         no_meaning=no_meaning,
         keyword_matches=keyword_matches,
         some_words=some_words,
+        missing_words=missing_words,
     )

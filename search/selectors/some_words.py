@@ -36,6 +36,7 @@ class SomeWords:
 
     ranked: list[tuple[int, float]] = field(default_factory=list)
     words: list[str] = field(default_factory=list)  # the words that found something
+    missing: list[str] = field(default_factory=list)  # the words searched that found nothing
     cosine: dict[int, float] = field(default_factory=dict)  # best cosine over the words
     keyword: dict[int, float] = field(default_factory=dict)  # best ts_rank over the words
 
@@ -91,10 +92,9 @@ def some_words_ranked(
                 found.keyword[pk] = max(rank, found.keyword.get(pk, 0.0))
             matched += ranked
             lists.append(ranked)
-        if matched:
-            found.words.append(word)
+        (found.words if matched else found.missing).append(word)
     if not found.words:
-        return found
+        return SomeWords()
     fused = reciprocal_rank_fusion(*lists)
     found.ranked = sorted(fused.items(), key=lambda item: -item[1])
     return found

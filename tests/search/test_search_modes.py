@@ -448,9 +448,11 @@ def test_a_query_no_record_matches_whole_finds_records_with_some_of_its_words(
 
     page = client.get("/search/", {"q": "red zebra", "mode": "keyword"}).content.decode()
     assert 'data-testid="some-words"' in page and "These match some of them: red." in page
+    assert "Nothing matched: zebra." in page
     assert f"/images/{ball.pk}/" in page
     api = client.get("/api/v1/images", {"q": "red zebra", "mode": "keyword"}).json()
     assert api["reason"] == "some_words" and api["matched_words"] == ["red"]
+    assert api["unmatched_words"] == ["zebra"]
     assert {row["id"] for row in api["results"]} == {ball.pk, both.pk}  # both are red
 
 
@@ -490,4 +492,4 @@ def test_the_page_lists_some_of_the_words_in_the_readers_language(media, client)
     page = client.get(
         "/search/", {"q": "红色的猫", "mode": "keyword"}, HTTP_ACCEPT_LANGUAGE="zh-hans"
     ).content.decode()
-    assert "以下记录符合其中一部分：红色、猫。" in page
+    assert "以下记录符合其中一部分：红色、猫。" in page and "missing-words" not in page
