@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy
 from pgvector.django import BitField
 
 from engine.recipe import MODE_LABELS, Recipe, recipe_fields
+from engine.search_query import CHINESE_CHARACTERS
 from engine.thumbnails import GRID_WIDTHS
 from generator.models.jobs import RenderJob
 from generator.models.model_versions import ModelVersion
@@ -242,6 +243,21 @@ class Image(models.Model):
                 name="public_nsfw",
                 condition=_PUBLIC & models.Q(nsfw=True),
                 include=["id", "sketch"],
+            ),
+            # The search box's lang:zh (a prompt with Chinese characters) and lora:NAME: without
+            # these, counting or ranking either filter's records read the whole table (1.2 s
+            # and 0.9 s per search at 1M records). lora:<sha256 prefix> still reads it.
+            models.Index(
+                fields=["-created_at"],
+                name="public_chinese",
+                condition=_PUBLIC & models.Q(prompt__regex=CHINESE_CHARACTERS),
+                include=["id", "sketch"],
+            ),
+            GinIndex(
+                fields=["loras"],
+                name="public_loras",
+                condition=_PUBLIC,
+                opclasses=["jsonb_path_ops"],
             ),
             # A group's members, newest first: "is there a newer member?" for the keyset grids
             # and the counts and lists of variants. Not partial: a user's own page sees hidden

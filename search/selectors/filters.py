@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import BooleanField, F, Func, Q, QuerySet, Value
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Value
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject
 from django.utils import timezone
@@ -88,8 +88,15 @@ class SearchFilters:
         elif self.lang == "en":
             images = images.exclude(prompt__regex=CHINESE_CHARACTERS)
         if self.verified is not None:
-            identical = Reproduction.objects.filter(verdict=Reproduction.Verdict.BIT_IDENTICAL)
-            reproduced = Q(pk__in=identical.values("image_id"))
+            # EXISTS, probed per record through the reproductions' image index: as `id IN
+            # (subquery)` the planner hashed every bit-identical reproduction, and with the
+            # graph walk's settings (no sequential scans) it sorted the whole archive instead
+            # of walking the graph: "verified:false" took 4-6 s at 1M records.
+            reproduced = Exists(
+                Reproduction.objects.filter(
+                    image_id=OuterRef("pk"), verdict=Reproduction.Verdict.BIT_IDENTICAL
+                )
+            )
             images = images.filter(reproduced if self.verified else ~reproduced)
         for phrase in self.phrases:
             # The GIN index finds records with the phrase anywhere in their recipe's text;
