@@ -51,10 +51,9 @@ def keyword_ranked(
     phrase that common ranks its recent records, rarer words all of theirs. The newest matches
     are read the cheap way for how common the words are (bench/search.py, 1M records):
     - common (the rarest word over KEYWORD_BITMAP_FACTOR x cap matches, enough for the
-      window to fill): the
-      newest KEYWORD_WINDOW_FACTOR x cap records, newest first, until `cap` match: exact when
-      they do, reading at most that window (a word in 11 % of the records stops after 18,000
-      rows; reading its 110,000 matches took 100 ms);
+      window to fill): the newest KEYWORD_WINDOW_FACTOR x cap records, newest first, until
+      `cap` match: exact when they do, reading at most that window (a word in 11 % of the
+      records stops after 18,000 rows; reading its 110,000 matches took 100 ms);
     - over KEYWORD_ID_RANGE_FILL x cap matches of all the words together: the GIN index's
       matches ANDed with the newest ids expected to hold that many, one bitmap each ("长城"
       in 1.4 %: 39 -> 20 ms);

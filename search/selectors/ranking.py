@@ -19,7 +19,7 @@ from search.selectors.filters import SearchFilters
 from search.selectors.fusion import reciprocal_rank_fusion
 from search.selectors.hits import SearchHit, SearchResults
 from search.selectors.keyword import keyword_matches_counted, keyword_ranked
-from search.selectors.some_words import some_words_ranked
+from search.selectors.some_words import SomeWords, some_words_ranked
 from search.selectors.vector import vector_ranked
 
 CANDIDATES = 100  # how deep each list goes before fusion
@@ -121,8 +121,7 @@ def search_images(
 
     # Nothing matched the words as a whole ("red cat": red things and cats, no red cat):
     # the records matching some of them, as a search engine falls back to.
-    some_words: list[str] = []
-    missing_words: list[str] = []
+    partial = SomeWords()
     if not ordered and not hidden and not keyword_matches and query and vector is None:
         partial = some_words_ranked(
             query,
@@ -133,8 +132,7 @@ def search_images(
             filtered=filters.active,
             min_score=min_score,
         )
-        ordered, some_words, missing_words = partial.ranked, partial.words, partial.missing
-        cosine, keyword = partial.cosine, partial.keyword
+        ordered, cosine, keyword = partial.ranked, partial.cosine, partial.keyword
 
     ordered = variants.first_of_each(ordered)  # the best-ranked record of each group
     # Only the rows shown are loaded (all ranked ones when near-duplicates may fold some away).
@@ -167,6 +165,6 @@ def search_images(
         threshold=min_score if vector_list or hidden else None,
         no_meaning=no_meaning,
         keyword_matches=keyword_matches,
-        some_words=some_words,
-        missing_words=missing_words,
+        some_words=partial.words,
+        missing_words=partial.missing,
     )

@@ -75,7 +75,7 @@ def some_words_ranked(
     lists: list[list[tuple[int, float]]] = []
     floor = max(nonsense_bound(model) or -1.0, min_score if min_score is not None else -1.0)
     for word in words:
-        matched: list[tuple[int, float]] = []
+        matched = False
         if mode in {"vector", "hybrid"}:
             vector = query_vectors.query_text_vector(word, model)
             ranked, _ = vector_ranked(
@@ -84,13 +84,13 @@ def some_words_ranked(
             near = [(pk, score) for pk, score in ranked if score >= floor]
             for pk, score in near:
                 found.cosine[pk] = max(score, found.cosine.get(pk, -1.0))
-            matched += near
+            matched = matched or bool(near)
             lists.append(near)
         if mode in {"keyword", "hybrid"}:
             ranked = keyword_ranked(word, candidates, limit=limit)
             for pk, rank in ranked:
                 found.keyword[pk] = max(rank, found.keyword.get(pk, 0.0))
-            matched += ranked
+            matched = matched or bool(ranked)
             lists.append(ranked)
         (found.words if matched else found.missing).append(word)
     if not found.words:
