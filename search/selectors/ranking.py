@@ -4,6 +4,8 @@ the words when none matches them all."""
 
 from __future__ import annotations
 
+from django.db.models import QuerySet
+
 from generator.models import Image
 from generator.selectors.records import images_public
 from generator.selectors.variants import VariantGroups, variants_count
@@ -19,6 +21,7 @@ from search.selectors.filters import SearchFilters
 from search.selectors.fusion import reciprocal_rank_fusion
 from search.selectors.hits import SearchHit, SearchResults
 from search.selectors.keyword import keyword_matches_counted, keyword_ranked
+from search.selectors.side_by_side import side_by_side
 from search.selectors.some_words import SomeWords, some_words_ranked
 from search.selectors.vector import vector_ranked
 
@@ -57,30 +60,35 @@ def search_images(
     # scan visits ~100 index tuples per row it returns.
     depth = limit if mode == "vector" and not collapse_duplicates else max(limit, CANDIDATES)
     variants = VariantGroups()  # one result per recipe but the seed
-    vector_list: list[tuple[int, float]] = []
-    keyword_list: list[tuple[int, float]] = []
-    strategy = ""
-    if mode in {"vector", "hybrid"} and (vector is not None or query):
+    wants_vector = mode in {"vector", "hybrid"} and (vector is not None or bool(query))
+    wants_keyword = mode in {"keyword", "hybrid"} and bool(query) and vector is None
+
+    def vector_side() -> tuple[list[tuple[int, float]], str]:
+        if not wants_vector:
+            return [], ""
         query_vector = (
             vector if vector is not None else query_vectors.query_text_vector(query, model)
         )
-        # Leaving out one record (a record page's own) is not a filter: ask the index for one
-        # more and drop it, rather than counting the table and maybe searching exactly.
-        for deeper in (1, 4):
-            vector_list, strategy = vector_ranked(
-                query_vector,
-                unexcluded,
-                limit=depth * deeper + 1,
-                filtered=filters.active,
-                model_name=model.name,
-            )
-            vector_list = [(pk, s) for pk, s in vector_list if pk != exclude_id][: depth * deeper]
-            # Variants (a batch, a seed sweep) fold into one result: a vector list as deep as
-            # the page that folds short of it is asked again, deeper (rare: one more query).
-            if depth > limit or len(vector_list) < depth * deeper:
-                break
-            if len(variants.first_of_each(vector_list)) >= limit:
-                break
+        return _vector_list(
+            query_vector,
+            unexcluded,
+            depth=depth,
+            limit=limit,
+            filtered=filters.active,
+            model_name=model.name,
+            exclude_id=exclude_id,
+            variants=variants,
+        )
+
+    def keyword_side() -> list[tuple[int, float]]:
+        return keyword_ranked(query, candidates, limit=depth) if wants_keyword else []
+
+    # Hybrid's two lists are independent: each on its own connection when it may.
+    (vector_list, strategy), keyword_list = (
+        side_by_side(vector_side, keyword_side)
+        if wants_vector and wants_keyword
+        else (vector_side(), keyword_side())
+    )
     # Words with no meaning for the model ("qwxzv florbin gnark") still have nearest pictures:
     # when even the best is under the model's nonsense bound, nothing matches by meaning.
     nonsense = nonsense_bound(model) if judged else None
@@ -88,9 +96,7 @@ def search_images(
     if no_meaning:
         vector_list = []
     keyword_matches = 0
-    if mode in {"keyword", "hybrid"} and query and vector is None:
-        keyword_list = keyword_ranked(query, candidates, limit=depth)
-    elif no_meaning:  # offered instead of the vector matches
+    if no_meaning and not wants_keyword:  # offered instead of the vector matches
         keyword_matches = keyword_matches_counted(query, candidates, limit=depth)
     # Filters alone (the search box's "seed:1010", "-blurry"): the matching records, newest
     # first, in whichever mode.
@@ -168,3 +174,37 @@ def search_images(
         some_words=partial.words,
         missing_words=partial.missing,
     )
+
+
+def _vector_list(
+    query_vector: list[float],
+    unexcluded: QuerySet[Image],
+    *,
+    depth: int,
+    limit: int,
+    filtered: bool,
+    model_name: str,
+    exclude_id: int | None,
+    variants: VariantGroups,
+) -> tuple[list[tuple[int, float]], str]:
+    """The `depth` nearest records and the strategy that found them."""
+    vector_list: list[tuple[int, float]] = []
+    strategy = ""
+    # Leaving out one record (a record page's own) is not a filter: ask the index for one
+    # more and drop it, rather than counting the table and maybe searching exactly.
+    for deeper in (1, 4):
+        vector_list, strategy = vector_ranked(
+            query_vector,
+            unexcluded,
+            limit=depth * deeper + 1,
+            filtered=filtered,
+            model_name=model_name,
+        )
+        vector_list = [(pk, s) for pk, s in vector_list if pk != exclude_id][: depth * deeper]
+        # Variants (a batch, a seed sweep) fold into one result: a vector list as deep as
+        # the page that folds short of it is asked again, deeper (rare: one more query).
+        if depth > limit or len(vector_list) < depth * deeper:
+            break
+        if len(variants.first_of_each(vector_list)) >= limit:
+            break
+    return vector_list, strategy
