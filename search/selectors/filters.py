@@ -7,14 +7,26 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Q, QuerySet, Value
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.lookups import DataContains
+from django.db.models import (
+    BooleanField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    TextField,
+    Value,
+)
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import JSONObject
 from django.utils import timezone
 
 from engine.keywords import segment
 from engine.search_query import CHINESE_CHARACTERS, SHA256_PREFIX
-from generator.models import Image, Reproduction
+from generator.models import LORA_HEAD_LENGTH, Image, LoraHeads, Reproduction
 from search.selectors.keyword import KEYWORD_TSQUERY
 
 
@@ -133,10 +145,17 @@ _PHRASE = (
 
 
 def _lora_used(lora: str) -> Q:
-    """Records whose recipe uses a LoRA of that name, or whose sha256 starts with that hex."""
+    """Records whose recipe uses a LoRA of that name, or whose sha256 starts with that hex.
+    Each half has its own index (public_loras, public_lora_heads), so the two are read as one
+    bitmap: the head finds the few records using LoRAs whose digests start alike, the full
+    prefix is checked on just those."""
     named = Q(loras__contains=[{"name": lora}])
     if not SHA256_PREFIX.fullmatch(lora):
         return named
+    head = DataContains(
+        LoraHeads(F("loras")),
+        Value([lora[:LORA_HEAD_LENGTH]], output_field=ArrayField(TextField())),
+    )
     prefixed = Func(
         F("loras"),
         Value("$[*] ? (@.resource starts with $prefix)"),
@@ -144,4 +163,4 @@ def _lora_used(lora: str) -> Q:
         template="jsonb_path_exists(%(expressions)s)",
         output_field=BooleanField(),
     )
-    return named | Q(prefixed)
+    return named | (Q(head) & Q(prefixed))

@@ -215,6 +215,7 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         # which the sketch path ranks whole; at 1M it is the graph walk (bench/search.py).
         f"/search/?like={record}&q=lang:zh": 8,
         f"/search/?like={record}&q=lora:detail": 8,
+        f"/search/?like={record}&q=lora:c0ffee42": 8,  # a name or a sha256 prefix
         f"/search/?like={record}&q=verified:true": 8,
     }
     counts = {}

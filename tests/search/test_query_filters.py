@@ -4,9 +4,11 @@ each other, on the selector, the search page and both APIs; errors on page and A
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
+from django.db import connection
 
 from engine.search_query import FIELDS, parse_query
 from gallery.forms.search import query_filters
@@ -94,6 +96,32 @@ def test_lora_by_name_or_sha256_prefix(media) -> None:
     assert found("lora:pixel-art") == [styled.pk]
     assert found(f"lora:{digest[:10].upper()}") == [styled.pk]
     assert found("lora:pixel-art lora:other") == []
+    # Digests sharing their first 6 hex digits (the index's heads): the whole prefix decides.
+    alike = record("castle", loras=[{**lora, "resource": digest[:6] + "0" * 58, "name": "alike"}])
+    assert set(found(f"lora:{digest[:6]}")) == {styled.pk, alike.pk}
+    assert found(f"lora:{digest[:7]}") == [styled.pk]
+    assert found(f"lora:{digest}") == [styled.pk]
+    # A second LoRA is found by its digest as well as the first.
+    both = record("castle", loras=[lora, {**lora, "resource": "e" * 64, "name": "second"}])
+    assert set(found("lora:eeeeeeee")) == {both.pk}
+    assert set(found(f"lora:{digest[:10]}")) == {styled.pk, both.pk}
+
+
+@pytest.mark.parametrize(
+    ("loras", "heads"),
+    [
+        ([], []),
+        ([{"resource": "ABCDEF" + "0" * 58}], ["abcdef"]),
+        ([{"resource": "a" * 64}, {"resource": "a" * 63 + "b"}, {"name": "no digest"}], ["aaaaaa"]),
+        ({"not": "a list"}, []),
+        (["a string"], []),
+    ],
+)
+def test_lora_heads_of_any_stored_shape(loras, heads) -> None:
+    """The index's SQL function never fails on a row (an error would fail the write itself)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT seedbank_lora_heads(%s::jsonb)", [json.dumps(loras)])
+        assert cursor.fetchone()[0] == heads
 
 
 def test_verified_collection_phrases_and_excluded_words(media) -> None:
