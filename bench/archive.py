@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -84,6 +84,7 @@ class LoadInfo:
     vectors_s: float
     hnsw_build_s: float
     maintenance_work_mem: str
+    ef_construction: int = 64  # archives loaded before it was recorded were built with 64
 
 
 def _zipf(rng: np.random.Generator, size: int, count: int) -> np.ndarray:
@@ -256,13 +257,16 @@ def _vectors(ids: np.ndarray, directory: Path) -> None:
     image_sketches_update()  # as the embedding services do after writing vectors
 
 
+HNSW_EF_CONSTRUCTION = 128  # as search/models.py declares it
+
+
 def _hnsw_build(rows: int) -> str:
     """The index as search/models.py declares it, built once over every row, sized and
     parallelised as search.services.embedding_index_rebuild does it."""
     with hnsw_build_session(rows=rows) as (cursor, memory):
         cursor.execute(
             f"CREATE INDEX {HNSW_INDEX} ON search_imageembedding USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            f"(embedding vector_cosine_ops) WITH (m = 16, ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
     return f"{memory}MB"
 
@@ -272,7 +276,21 @@ def archive_load(*, rows: int, directory: Path) -> LoadInfo:
     directory.mkdir(parents=True, exist_ok=True)
     done = directory / "load.json"
     if done.exists():
-        return LoadInfo(**json.loads(done.read_text()))
+        info = LoadInfo(**json.loads(done.read_text()))
+        if info.ef_construction != HNSW_EF_CONSTRUCTION:  # loaded before the parameter changed
+            print("rebuilding the HNSW index as declared ...", file=sys.stderr, flush=True)
+            with connection.cursor() as cursor:
+                cursor.execute(f"DROP INDEX {HNSW_INDEX}")
+            started = time.perf_counter()
+            memory = _hnsw_build(rows)
+            info = replace(
+                info,
+                hnsw_build_s=time.perf_counter() - started,
+                maintenance_work_mem=memory,
+                ef_construction=HNSW_EF_CONSTRUCTION,
+            )
+            done.write_text(json.dumps(asdict(info)))
+        return info
     if Image.objects.exists():
         raise SystemExit(f"{directory}: a half-loaded archive; delete the directory to reload")
     timings = {}
@@ -294,6 +312,8 @@ def archive_load(*, rows: int, directory: Path) -> LoadInfo:
     with connection.cursor() as cursor:
         for table in ("generator_image", "generator_imageenvironment", "search_imageembedding"):
             cursor.execute(f"VACUUM ANALYZE {table}")
-    info = LoadInfo(rows=rows, maintenance_work_mem=memory, **timings)
+    info = LoadInfo(
+        rows=rows, maintenance_work_mem=memory, ef_construction=HNSW_EF_CONSTRUCTION, **timings
+    )
     done.write_text(json.dumps(asdict(info)))
     return info

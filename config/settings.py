@@ -361,9 +361,10 @@ SEEDBANK_GALLERY_PAGE_SIZE = env_int("SEEDBANK_GALLERY_PAGE_SIZE", 24, minimum=1
 SEEDBANK_PAGE_CACHE_SECONDS = env_int("SEEDBANK_PAGE_CACHE_SECONDS", 10)
 
 # --- search ------------------------------------------------------------------------------
-# Measured on clustered 512-d vectors (m=16, ef_construction=64): recall@10 at ef_search 120 is
-# 0.987 at 100k (bench/vector_index.py) but 0.94 at 1M, where 200 gives 0.96 and 300 0.98 for
-# ~1 and ~2 ms more (bench/search.py's archive, warm).
+# Measured on clustered 512-d vectors: with the graph built at ef_construction 64, recall@10 at
+# ef_search 120 was 0.987 at 100k (bench/vector_index.py) but 0.94-0.96 at 1M, where 200 gave
+# 0.963; built at 128 (search/models.py), 200 finds 0.989 at 1M in the same time, and 120 only
+# 0.939 (bench/search.py's archive, warm; docs/benchmarks.md).
 SEEDBANK_HNSW_EF_SEARCH = env_int("SEEDBANK_HNSW_EF_SEARCH", 200, minimum=1)
 # Every connection starts with it (a placeholder until pgvector loads, then adopted), so an
 # unfiltered search needs no transaction and SET LOCAL of its own: one round trip, not four.

@@ -116,7 +116,7 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         # The index as search/models.py declares it.
         cursor.execute(
             "CREATE INDEX embedding_hnsw_cosine ON search_imageembedding USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)"
+            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
         )
         cursor.execute("ANALYZE generator_image; ANALYZE search_imageembedding")
     masks = {"25 %": g % 4 == 0, "10 %": g % 10 == 1, "1 %": g % 100 == 2}

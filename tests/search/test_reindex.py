@@ -44,13 +44,14 @@ def test_search_reindex_rebuilds_a_valid_index_that_searches_use(media_root, tin
     assert "Vector index rebuilt" in said and "maintenance_work_mem 256 MB" in said
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT i.indisvalid, c.reloptions FROM pg_index i "
+            "SELECT i.indisvalid, c.reloptions, x.reloptions FROM pg_index i "
             "JOIN pg_class x ON x.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid "
             "WHERE x.relname = 'embedding_hnsw_cosine'"
         )
-        valid, options = cursor.fetchone()
+        valid, options, index_options = cursor.fetchone()
         cursor.execute("SHOW maintenance_work_mem")  # the session's setting was put back
         (memory,) = cursor.fetchone()
     assert valid and "parallel_workers=1" in options and memory != "256MB"
+    assert "ef_construction=128" in index_options  # search 0010's, kept by the rebuild
     hits = search_images(vector=vectors[7].tolist(), mode="vector", limit=5).hits
     assert hits[0].image.pk == images[7].pk and hits[0].vector_score == pytest.approx(1.0)
