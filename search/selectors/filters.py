@@ -11,10 +11,8 @@ from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.lookups import DataContains
 from django.db.models import (
     BooleanField,
-    Exists,
     F,
     Func,
-    OuterRef,
     Q,
     QuerySet,
     TextField,
@@ -26,7 +24,7 @@ from django.utils import timezone
 
 from engine.keywords import segment
 from engine.search_query import CHINESE_CHARACTERS, SHA256_PREFIX
-from generator.models import LORA_HEAD_LENGTH, Image, LoraHeads, Reproduction
+from generator.models import LORA_HEAD_LENGTH, Image, LoraHeads
 from search.selectors.keyword import KEYWORD_TSQUERY
 
 
@@ -100,16 +98,10 @@ class SearchFilters:
         elif self.lang == "en":
             images = images.exclude(prompt__regex=CHINESE_CHARACTERS)
         if self.verified is not None:
-            # EXISTS, probed per record through the reproductions' image index: as `id IN
-            # (subquery)` the planner hashed every bit-identical reproduction, and with the
-            # graph walk's settings (no sequential scans) it sorted the whole archive instead
-            # of walking the graph: "verified:false" took 4-6 s at 1M records.
-            reproduced = Exists(
-                Reproduction.objects.filter(
-                    image_id=OuterRef("pk"), verdict=Reproduction.Verdict.BIT_IDENTICAL
-                )
-            )
-            images = images.filter(reproduced if self.verified else ~reproduced)
+            # The record's own column (kept by a trigger on the reproductions): verified:true
+            # reads its partial index with the sketches, verified:false is checked on each
+            # record the graph walk reaches.
+            images = images.filter(verified=self.verified)
         for phrase in self.phrases:
             # The GIN index finds records with the phrase anywhere in their recipe's text;
             # ts_filter keeps those that have it in the prompt (weight A), not the negative.
