@@ -188,9 +188,9 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         deep = page.split('href="?before=', 1)[1].split('"', 1)[0]
     # path: the statements it may run. Form choices (models, collections) 2, the source record
     # 1, the active model 1, its vector 1, the ranked ids 1, their rows 1; a filter adds the
-    # planner's estimate, a bounded count when that is near a bound and, for HNSW, a
-    # transaction with its settings; words
-    # add the planner's estimate of their matches, and common ones the newest window. Every
+    # planner's estimate, a bounded count when that is near or under the exact bound and, for
+    # HNSW, a transaction with its settings; words add the planner's estimate of their
+    # matches, and common ones the newest window. Every
     # search reads its ranked ids' variant keys (1; the cards' group sizes come with their
     # rows); searches by words also the prompt-only rows (1). The record page reads its
     # variants, the prompt it was rendered from and its group. Every HTML page with cards reads
