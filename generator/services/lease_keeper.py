@@ -33,7 +33,12 @@ class LeaseKeeper:
         )
 
     def __enter__(self) -> LeaseKeeper:
-        self._thread.start()
+        # The thread has its own connection and sees committed rows only: a render inside a
+        # transaction (a caller's atomic block, every TestCase) would look to it like a job
+        # taken over, and stop after lease / 4 on a slow machine. There the per-step progress
+        # writes, in the caller's transaction, renew the lease.
+        if not connection.in_atomic_block:
+            self._thread.start()
         return self
 
     def __exit__(
@@ -43,7 +48,8 @@ class LeaseKeeper:
         traceback: TracebackType | None,
     ) -> None:
         self._stop.set()
-        self._thread.join()
+        if self._thread.ident is not None:  # started
+            self._thread.join()
 
     def raise_if_lost(self) -> None:
         """Called between steps: stop the render once the job is no longer this attempt's."""

@@ -148,6 +148,26 @@ def test_the_lease_keeper_tells_the_next_step_when_the_job_was_cancelled(
             keeper.raise_if_lost()
 
 
+def test_a_slow_render_inside_a_transaction_is_not_taken_for_a_lost_job(
+    user, model_version, published, media_root, monkeypatch
+) -> None:
+    """In a transaction (this TestCase's) the keeper's thread could not see the job and took
+    it for taken over once a render outlasted lease / 4 (CI on a busy machine: a 6-step render
+    stopped "cancelled or taken over"). There the progress writes renew the lease."""
+    job = new_job(user, model_version)
+    real_render = rendering.pipeline.render_splitting_on_oom
+
+    def slow_render(request, *, on_step, **kwargs):
+        time.sleep(0.5)  # ten keeper periods
+        return real_render(request, on_step=on_step, **kwargs)
+
+    monkeypatch.setattr(rendering.pipeline, "render_splitting_on_oom", slow_render)
+    with override_settings(SEEDBANK_JOB_LEASE_SECONDS=0.2):
+        render_job_run(job_id=job.pk, worker="gpu@host")
+    job.refresh_from_db()
+    assert job.status == RenderJob.Status.DONE and job.images.count() == 1
+
+
 def test_queued_jobs_are_resent_at_once_when_the_broker_lost_their_messages(
     user, model_version, published
 ) -> None:
