@@ -7,7 +7,6 @@ SEEDBANK_SHOTS=<folder> keeps a full-page screenshot of each."""
 from __future__ import annotations
 
 import io
-import time
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -19,7 +18,7 @@ from generator.services.records import image_keywords_index, image_store_pixels
 from generator.services.render_jobs import render_job_create
 from search.models import ImageEmbedding
 from search.services import embeddings_drain, images_embedding_enqueue
-from tests.e2e.conftest import SHOTS, serious_violations, shot
+from tests.e2e.conftest import SHOTS, serious_violations, shot, wait_for
 from tests.factories import ImageFactory
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -73,14 +72,15 @@ def site(media_root, tiny_sd_path, staff_user, model_version) -> dict[str, str]:
     long.save(update_fields=["prompt"])
     image_keywords_index(image_ids=[image.pk for image in images])
     images_embedding_enqueue(image_ids=[image.pk for image in images])
+
     # The session's cpu worker drains the same backlog (SKIP LOCKED): this drain returns once
     # nothing is left to claim, which on a busy machine came before the worker had stored what
     # it claimed (a CI run: the long-prompt record's vector did not exist yet).
-    deadline = time.monotonic() + 120
-    while ImageEmbedding.objects.filter(image__in=images).count() < len(images):
-        assert time.monotonic() < deadline, "the records were not embedded within 2 minutes"
+    def embedded() -> bool:
         embeddings_drain()
-        time.sleep(0.2)
+        return ImageEmbedding.objects.filter(image__in=images).count() == len(images)
+
+    wait_for(embedded, timeout=120)
     # A record with no picture here (no file, no preview) that is nonetheless a near neighbour.
     bare = ImageFactory(prompt="a lighthouse with no picture", model_version=model_version)
     bare.image_file = None
