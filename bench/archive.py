@@ -38,7 +38,7 @@ from tqdm import tqdm
 from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.recipes import model_version_default
-from search.models import EMBEDDING_DIM, HNSW_INDEX
+from search.models import EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_INDEX, HNSW_M
 from search.selectors import active_embedding_model
 from search.services import (
     embedding_model_ensure_registered,
@@ -257,16 +257,14 @@ def _vectors(ids: np.ndarray, directory: Path) -> None:
     image_sketches_update()  # as the embedding services do after writing vectors
 
 
-HNSW_EF_CONSTRUCTION = 128  # as search/models.py declares it
-
-
 def _hnsw_build(rows: int) -> str:
     """The index as search/models.py declares it, built once over every row, sized and
     parallelised as search.services.embedding_index_rebuild does it."""
     with hnsw_build_session(rows=rows) as (cursor, memory):
         cursor.execute(
             f"CREATE INDEX {HNSW_INDEX} ON search_imageembedding USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = 16, ef_construction = {HNSW_EF_CONSTRUCTION})"
+            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
+            f"ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
     return f"{memory}MB"
 

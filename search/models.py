@@ -9,6 +9,13 @@ from generator.models import Image
 # serves production. Another width means a new column and a re-index, never mixed vectors.
 EMBEDDING_DIM = 512
 HNSW_INDEX = "embedding_hnsw_cosine"  # rebuilt by search.services.embedding_index_rebuild
+# The graph's build parameters (the benchmarks' and tests' archives build it with them too).
+# ef_construction 128, not pgvector's 64: at 1M records the graph built with 64 left true
+# neighbours unreachable (recall@10 0.963 unfiltered, 0.971 at a 10 % filter, flat from
+# ef_search 120 to 400); built with 128 the same searches find 0.989 and 0.990 in the same
+# time, for a build ~1.5x as long (docs/benchmarks.md).
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 128
 
 
 class ImageEmbedding(models.Model):
@@ -25,15 +32,11 @@ class ImageEmbedding(models.Model):
             models.UniqueConstraint(fields=["image", "model_name"], name="one_embedding_per_model")
         ]
         indexes = [
-            # ef_construction 128, not pgvector's 64: at 1M records the graph built with 64
-            # left true neighbours unreachable (recall@10 0.963 unfiltered, 0.971 at a 10 %
-            # filter, flat from ef_search 120 to 400); built with 128 the same searches find
-            # 0.989 and 0.990 in the same time, for a build ~1.5x as long (docs/benchmarks.md).
             HnswIndex(
                 name=HNSW_INDEX,
                 fields=["embedding"],
-                m=16,
-                ef_construction=128,
+                m=HNSW_M,
+                ef_construction=HNSW_EF_CONSTRUCTION,
                 opclasses=["vector_cosine_ops"],
             )
         ]

@@ -19,7 +19,7 @@ from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
 from generator.selectors.records import images_public
-from search.models import EMBEDDING_DIM
+from search.models import EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_M
 from search.selectors import (
     SearchFilters,
     active_embedding_model,
@@ -116,7 +116,8 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         # The index as search/models.py declares it.
         cursor.execute(
             "CREATE INDEX embedding_hnsw_cosine ON search_imageembedding USING hnsw "
-            "(embedding vector_cosine_ops) WITH (m = 16, ef_construction = 128)"
+            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
+            f"ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
         cursor.execute("ANALYZE generator_image; ANALYZE search_imageembedding")
     masks = {"25 %": g % 4 == 0, "10 %": g % 10 == 1, "1 %": g % 100 == 2}
