@@ -38,7 +38,13 @@ from tqdm import tqdm
 from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.recipes import model_version_default
-from search.models import EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_INDEX, HNSW_M
+from search.models import (
+    CHINESE_HNSW_INDEX,
+    EMBEDDING_DIM,
+    HNSW_EF_CONSTRUCTION,
+    HNSW_INDEX,
+    HNSW_M,
+)
 from search.selectors import active_embedding_model
 from search.services import (
     embedding_model_ensure_registered,
@@ -269,6 +275,16 @@ def _hnsw_build(rows: int) -> str:
     return f"{memory}MB"
 
 
+def _chinese_graph_build(rows: int) -> None:
+    """The Chinese prompts' graph (lang:zh) as search/models.py declares it."""
+    with hnsw_build_session(rows=rows) as (cursor, _):
+        cursor.execute(
+            f"CREATE INDEX {CHINESE_HNSW_INDEX} ON search_imageembedding USING hnsw "
+            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
+            f"ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE chinese_prompt"
+        )
+
+
 def archive_load(*, rows: int, directory: Path) -> LoadInfo:
     """Load once into an empty archive (the caller's database); later calls read load.json."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -298,8 +314,9 @@ def archive_load(*, rows: int, directory: Path) -> LoadInfo:
     started = time.perf_counter()
     _environments()
     timings["environments_s"] = time.perf_counter() - started
-    with connection.cursor() as cursor:
-        cursor.execute("DROP INDEX IF EXISTS embedding_hnsw_cosine")  # built once, at the end
+    with connection.cursor() as cursor:  # both graphs built once, at the end
+        cursor.execute(f"DROP INDEX IF EXISTS {HNSW_INDEX}")
+        cursor.execute(f"DROP INDEX IF EXISTS {CHINESE_HNSW_INDEX}")
     started = time.perf_counter()
     _vectors(ids, directory)
     timings["vectors_s"] = time.perf_counter() - started
@@ -307,6 +324,7 @@ def archive_load(*, rows: int, directory: Path) -> LoadInfo:
     started = time.perf_counter()
     memory = _hnsw_build(rows)
     timings["hnsw_build_s"] = time.perf_counter() - started
+    _chinese_graph_build(rows)
     with connection.cursor() as cursor:
         for table in ("generator_image", "generator_imageenvironment", "search_imageembedding"):
             cursor.execute(f"VACUUM ANALYZE {table}")

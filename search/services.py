@@ -18,6 +18,7 @@ from PIL import Image as PILImage
 
 from generator.services.queue import BROKER_ERRORS
 from search.models import (
+    CHINESE_HNSW_INDEX,
     EMBEDDING_DIM,
     HNSW_INDEX,
     EmbeddingModel,
@@ -262,6 +263,7 @@ def embedding_index_rebuild(*, workers: int | None = None) -> int:
         (rows,) = cursor.fetchone() or (0,)
     with hnsw_build_session(rows=int(rows), workers=workers) as (cursor, memory):
         cursor.execute(f"REINDEX INDEX CONCURRENTLY {HNSW_INDEX}")
+        cursor.execute(f"REINDEX INDEX CONCURRENTLY {CHINESE_HNSW_INDEX}")  # lang:zh's graph
     return memory
 
 

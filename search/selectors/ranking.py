@@ -75,6 +75,7 @@ def search_images(
             depth=depth,
             limit=limit,
             filtered=filters.active,
+            chinese_prompts=filters.lang == "zh",
             model_name=model.name,
             exclude_id=exclude_id,
             variants=variants,
@@ -136,6 +137,7 @@ def search_images(
             model=model,
             limit=depth,
             filtered=filters.active,
+            chinese_prompts=filters.lang == "zh",
             min_score=min_score,
         )
         ordered, cosine, keyword = partial.ranked, partial.cosine, partial.keyword
@@ -183,6 +185,7 @@ def _vector_list(
     depth: int,
     limit: int,
     filtered: bool,
+    chinese_prompts: bool,
     model_name: str,
     exclude_id: int | None,
     variants: VariantGroups,
@@ -198,6 +201,7 @@ def _vector_list(
             unexcluded,
             limit=depth * deeper + 1,
             filtered=filtered,
+            chinese_prompts=chinese_prompts,
             model_name=model_name,
         )
         vector_list = [(pk, s) for pk, s in vector_list if pk != exclude_id][: depth * deeper]

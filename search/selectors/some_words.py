@@ -66,6 +66,7 @@ def some_words_ranked(
     limit: int,
     filtered: bool,
     min_score: float | None,
+    chinese_prompts: bool = False,
 ) -> SomeWords:
     """Records matching some of the query's words, best first (empty for a single word)."""
     words = content_words(query)
@@ -79,7 +80,12 @@ def some_words_ranked(
         if mode in {"vector", "hybrid"}:
             vector = query_vectors.query_text_vector(word, model)
             ranked, _ = vector_ranked(
-                vector, candidates, limit=limit, filtered=filtered, model_name=model.name
+                vector,
+                candidates,
+                limit=limit,
+                filtered=filtered,
+                chinese_prompts=chinese_prompts,
+                model_name=model.name,
             )
             near = [(pk, score) for pk, score in ranked if score >= floor]
             for pk, score in near:

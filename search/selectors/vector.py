@@ -26,7 +26,13 @@ SKETCH_SHORTLIST_SHARE = 0.01
 
 
 def vector_ranked(
-    vector: list[float], candidates: QuerySet[Image], *, limit: int, filtered: bool, model_name: str
+    vector: list[float],
+    candidates: QuerySet[Image],
+    *,
+    limit: int,
+    filtered: bool,
+    model_name: str,
+    chinese_prompts: bool = False,
 ) -> tuple[list[tuple[int, float]], str]:
     """[(image id, cosine)] best first, and the strategy used.
 
@@ -41,10 +47,16 @@ def vector_ranked(
       slowest (it visits ~100 tuples per row it keeps at 1 %: p95 81 ms at 1M records);
     - otherwise HNSW with pgvector 0.8's iterative scan, which keeps walking the graph until
       `limit` rows pass the filter (up to SEEDBANK_HNSW_MAX_SCAN_TUPLES visited);
+    - chinese_prompts (lang:zh) walks the Chinese prompts' own graph (a partial HNSW index)
+      unless the rest of the filter leaves under CHINESE_GRAPH_WALK_SHARE of its records: the
+      whole graph visited ~20 tuples per Chinese record kept, and the sketch scan read all
+      ~50,000 of their sketches (p95 51-62 ms at 1M records);
     - and the exact answer if even that came up short, so k rows come back whenever k exist.
     tests/search/test_filtered_recall.py checks each path against brute force at 50k rows.
     """
     embeddings = ImageEmbedding.objects.filter(model_name=model_name)
+    if chinese_prompts:  # the condition of the Chinese graph's index: the planner may walk it
+        embeddings = embeddings.filter(chinese_prompt=True)
 
     def ranked(within: QuerySet[Any], *, exact: bool) -> QuerySet[Any]:
         distance: Any = CosineDistance("embedding", vector)
@@ -83,7 +95,10 @@ def vector_ranked(
     if size <= exact_most:
         # The LIMIT tells the planner how few rows there are (its estimate may be off).
         return rows(ranked(candidates.values("pk")[: exact_most + 1], exact=True)), "exact"
-    if size <= most:
+    walks_chinese_graph = chinese_prompts and (
+        size > most or size >= CHINESE_GRAPH_WALK_SHARE * _estimated_rows(embeddings)
+    )
+    if size <= most and not walks_chinese_graph:
         shortlist = _sketch_shortlist(vector, candidates, limit=limit, size=size)
         with transaction.atomic(), connection.cursor() as cursor:
             # One process: launching parallel workers for a scan of at most `most` sketches
@@ -108,7 +123,8 @@ def vector_ranked(
         found = rows(ranked(candidates, exact=False))
     if len(found) < limit:  # rarer than max_scan_tuples allows for: pay for the exact answer
         return rows(ranked(candidates, exact=True)), "exact (iterative hnsw came up short)"
-    return found, f"hnsw iterative ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
+    graph = " (chinese graph)" if walks_chinese_graph else ""
+    return found, f"hnsw iterative{graph} ef_search={settings.SEEDBANK_HNSW_EF_SEARCH_FILTERED}"
 
 
 def _sketch_shortlist(
@@ -143,6 +159,12 @@ def _sketch_shortlist(
 ESTIMATE_SLACK = 1.5
 
 
-def _estimated_rows(candidates: QuerySet[Image]) -> float:
+# Under this share of the Chinese graph's records, a lang:zh search with more filters scans
+# their sketches instead of walking that graph: at 1M records the whole graph's walk and the
+# sketch scan cost about the same at 5 % of it (SEEDBANK_SKETCH_SEARCH_MAX_ROWS, 50,000).
+CHINESE_GRAPH_WALK_SHARE = 0.05
+
+
+def _estimated_rows(candidates: QuerySet[Any]) -> float:
     plan = json.loads(candidates.values("pk").explain(format="json"))
     return float(plan[0]["Plan"]["Plan Rows"])

@@ -3,7 +3,8 @@ and every strategy of search.selectors.vector.vector_ranked checked against brut
 
 Filters cut 25 %, 10 % and 1 % of the rows independently of where the vectors lie: the big one
 takes the iterative HNSW path, the middle one the sketch scan (bounds set for this size), the
-small one the exact path, no filter the plain index.
+small one the exact path, no filter the plain index; lang:zh (5 %, Chinese prompts) walks the
+Chinese prompts' own graph.
 Recall@10 must stay at or above 0.95 on every path and every query must get 10 results (an
 HNSW scan that applies the filter after the graph walk returned 4 of 24 at a 1 % filter).
 """
@@ -19,7 +20,7 @@ from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
 from generator.selectors.records import images_public
-from search.models import EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_M
+from search.models import CHINESE_HNSW_INDEX, EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_M
 from search.selectors import (
     SearchFilters,
     active_embedding_model,
@@ -72,7 +73,9 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
                 guidance, width, height, precision, batch_size, batch_index, status, image_file,
                 thumbnail, thumbnail_large, pixel_sha256, hidden, nsfw, featured, created_at,
                 model_version_id, owner_id, search_vector)
-            SELECT model_name, model_digest, mode, prompt || ' ' || g, negative_prompt, g,
+            SELECT model_name, model_digest, mode,
+                CASE WHEN g %% 20 = 7 THEN '长城 ' ELSE '' END || prompt || ' ' || g,
+                negative_prompt, g,
                 CASE WHEN g %% 10 = 1 THEN 'DDIM' ELSE scheduler END, steps, guidance,
                 CASE WHEN g %% 100 = 2 THEN 128 ELSE width END, height, precision, batch_size,
                 batch_index, status, image_file, thumbnail, thumbnail_large, pixel_sha256, hidden,
@@ -120,7 +123,7 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
             f"ef_construction = {HNSW_EF_CONSTRUCTION})"
         )
         cursor.execute("ANALYZE generator_image; ANALYZE search_imageembedding")
-    masks = {"25 %": g % 4 == 0, "10 %": g % 10 == 1, "1 %": g % 100 == 2}
+    masks = {"25 %": g % 4 == 0, "10 %": g % 10 == 1, "1 %": g % 100 == 2, "zh": g % 20 == 7}
     queries = mixture(rng, QUERIES, centres)
     return ids, vectors, masks | {"none": np.ones(ROWS, bool), "queries": queries}
 
@@ -146,6 +149,7 @@ def test_every_search_path_finds_the_true_nearest_records(archive, settings) -> 
         "25 %": (SearchFilters(nsfw="only"), "hnsw iterative"),
         "10 %": (SearchFilters(scheduler="DDIM"), "sketch"),
         "1 %": (SearchFilters(width=128), "exact"),
+        "zh": (SearchFilters(lang="zh"), "hnsw iterative (chinese graph)"),
     }
     report = {}
     for label, (filters, strategy) in cases.items():
@@ -161,6 +165,28 @@ def test_every_search_path_finds_the_true_nearest_records(archive, settings) -> 
         report[label] = float(np.mean(recalls))
     print("recall@10 by filter:", report)
     assert all(value >= 0.95 for value in report.values()), report
+
+
+def test_lang_zh_walks_the_partial_index_of_chinese_prompts(archive, settings) -> None:
+    """The planner takes the Chinese graph (its condition is in the WHERE clause), not the
+    whole graph with the language checked on every record the walk reaches."""
+    settings.SEEDBANK_EXACT_SEARCH_MAX_ROWS = 2000
+    _, _, masks = archive
+    plans: list[str] = []
+
+    def explain_walk(execute, sql, params, many, context):
+        if "ORDER BY" in sql and "search_imageembedding" in sql:
+            cursor = context["cursor"].cursor  # in the path's transaction, with its settings
+            cursor.execute("EXPLAIN " + sql, params)
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(explain_walk):
+        results = search_images(
+            vector=masks["queries"][0].tolist(), mode="vector", filters=SearchFilters(lang="zh")
+        )
+    assert "chinese graph" in results.strategy
+    assert plans and f"Index Scan using {CHINESE_HNSW_INDEX}" in plans[-1], plans
 
 
 # Tables whose size grows with the archive: no request may read one of them from end to end.
@@ -215,7 +241,9 @@ def test_pages_and_searches_never_scan_the_archive(archive, client) -> None:
         # The search box's filters that are not plain columns: each has its own index (lang:zh,
         # lora: twice, verified:true). "verified:false" keeps all 50,000 records here,
         # which the sketch path ranks whole; at 1M it is the graph walk (bench/search.py).
-        f"/search/?like={record}&q=lang:zh": 8,
+        # lang:zh (2,500 records here): its estimate, its count, the Chinese graph's estimate,
+        # the walk in a transaction with its settings (4 here), the ids' keys and rows.
+        f"/search/?like={record}&q=lang:zh": 15,
         f"/search/?like={record}&q=lora:detail": 8,
         f"/search/?like={record}&q=lora:c0ffee42": 8,  # a name or a sha256 prefix
         f"/search/?like={record}&q=verified:true": 8,
