@@ -10,6 +10,9 @@ process) and measures, with the anonymous page cache off:
   filters of 1 %, 2 % (NSFW), 10 % and 25 %, lang:zh and verified:false (the search box's):
   p50/p95/p99 and recall@10 against numpy brute force over the filter's rows, and how the
   vector list was found; keyword (common phrase, mid word, rare word, Chinese) and hybrid;
+- the cases in turns, query by query, with a reference read between (one record by primary
+  key): a slow spell of a shared machine lands on all alike, and each p50 is also printed as a
+  multiple of the reference's, comparable between runs;
 - pages through Django's test client (the whole request, no network: bench/load.py measures
   gunicorn over HTTP): home, a deep keyset page, a record page, search pages, the API; p50/p95/
   p99 and SQL statements per request;
@@ -29,12 +32,13 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 WARM_QUERIES = 500
+# Measured between the searches: how fast the machine was during the run (see measure()).
+REFERENCE = "reference: one record by primary key"
 TARGETS_MS = {  # p95 targets at 1M records: every search case 20 ms (issue #27), pages #13's
     "vector": 20, "keyword": 20, "hybrid": 20, "filtered": 20, "record": 50, "home": 30,
 }  # fmt: skip
@@ -180,42 +184,56 @@ def measure(rows: int, queries: int) -> dict[str, Any]:
         "vector, lang:zh (5 %)": (SearchFilters(lang="zh"), in_public & in_chinese),
         "vector, verified:false": (SearchFilters(verified=False), in_public),
     }  # fmt: skip
-    for name, (filters, mask) in cases.items():
-        times, returns, found, strategies = [], [], [], set()
-        for query in query_vectors:
-            as_list = [float(x) for x in query]
+    # The cases take turns, query by query, with a reference read between them (one record
+    # by primary key through the ORM: a round trip and a model, no search), so a slow spell
+    # of this shared machine lands on every case alike and the report can say how fast the
+    # machine was during the run (each case's p50 as a multiple of the reference's).
+    reference_pk = int(ids[len(ids) // 2])
+
+    def reference() -> Any:
+        return Image.objects.listing().get(pk=reference_pk)
+
+    timings: dict[str, list[float]] = {name: [] for name in [*cases, REFERENCE]}
+    returns: dict[str, list[list[int]]] = {name: [] for name in cases}
+    strategies: dict[str, set[str]] = {name: set() for name in cases}
+    for query in query_vectors:
+        as_list = [float(x) for x in query]
+        for name, (filters, _) in cases.items():
             started = time.perf_counter()
             results = search_images(vector=as_list, mode="vector", filters=filters, limit=24)
-            times.append(time.perf_counter() - started)
-            returned = [hit.image.pk for hit in results.hits]
-            returns.append(returned)
-            found.append(len(returned))
-            strategies.add(results.strategy.split(" ef_search")[0])
-        recalls = [recall_at_10(got, mask, i) for i, got in enumerate(returns)]
-        result["selectors"][name] = _percentiles(times) | {
+            timings[name].append(time.perf_counter() - started)
+            returns[name].append([hit.image.pk for hit in results.hits])
+            strategies[name].add(results.strategy.split(" ef_search")[0])
+        started = time.perf_counter()
+        reference()
+        timings[REFERENCE].append(time.perf_counter() - started)
+    result["selectors"][REFERENCE] = _percentiles(timings[REFERENCE])
+    for name, (_, mask) in cases.items():
+        recalls = [recall_at_10(got, mask, i) for i, got in enumerate(returns[name])]
+        result["selectors"][name] = _percentiles(timings[name]) | {
             "recall@10": float(np.mean(recalls)),
-            "min returned": min(found),
-            "strategy": ", ".join(sorted(strategies)),
+            "min returned": min(len(got) for got in returns[name]),
+            "strategy": ", ".join(sorted(strategies[name])),
         }
 
-    def timed(name: str, call: Callable[[], Any], repeat: int) -> None:
-        call()  # warm: the query vector cache, jieba, the CLIP model
-        times = []
-        for _ in range(repeat):
+    words_cases = {
+        "keyword, common phrase (30 %)": ("trending on artstation", "keyword"),
+        "keyword, mid word": ("lighthouse", "keyword"),
+        "keyword, rare pair": ("corgi astronaut ukiyo-e", "keyword"),
+        "keyword, Chinese": ("长城", "keyword"),
+        "hybrid, common phrase": ("trending on artstation", "hybrid"),
+        "hybrid, two words": ("red fox", "hybrid"),
+    }
+    for words, mode in words_cases.values():  # warm: the query vector cache, jieba, CLIP
+        search_images(query=words, mode=mode, limit=24)
+    word_timings: dict[str, list[float]] = {name: [] for name in words_cases}
+    for _ in range(queries):  # in turns, as above
+        for name, (words, mode) in words_cases.items():
             started = time.perf_counter()
-            call()
-            times.append(time.perf_counter() - started)
+            search_images(query=words, mode=mode, limit=24)
+            word_timings[name].append(time.perf_counter() - started)
+    for name, times in word_timings.items():
         result["selectors"][name] = _percentiles(times)
-
-    for name, words, mode in [
-        ("keyword, common phrase (30 %)", "trending on artstation", "keyword"),
-        ("keyword, mid word", "lighthouse", "keyword"),
-        ("keyword, rare pair", "corgi astronaut ukiyo-e", "keyword"),
-        ("keyword, Chinese", "长城", "keyword"),
-        ("hybrid, common phrase", "trending on artstation", "hybrid"),
-        ("hybrid, two words", "red fox", "hybrid"),
-    ]:
-        timed(name, lambda w=words, m=mode: search_images(query=w, mode=m, limit=24), queries)
 
     record = Image.objects.filter(prompt__contains="lighthouse", hidden=False).latest("id")
     cursor = None
@@ -270,7 +288,10 @@ def measure(rows: int, queries: int) -> dict[str, Any]:
 def _report(results: list[dict[str, Any]]) -> None:
     base = results[0]
     header = "  ".join(f"{r['rows']:>9,} p50/p95/p99 ms" for r in results)
-    print(f"\n{'':34} {header}  ratio p95 vs {base['rows']:,}")
+    # Each row's p50 at the largest size in units of the reference read measured beside it:
+    # comparable between runs on a machine whose speed drifts (±20-50 % here).
+    reference = results[-1]["selectors"][REFERENCE]["p50"]
+    print(f"\n{'':34} {header}  ratio p95 vs {base['rows']:,}; p50 / reference")
     for section in ("selectors", "pages"):
         print(f"-- {section}")
         for name in base[section]:
@@ -279,6 +300,7 @@ def _report(results: list[dict[str, Any]]) -> None:
                 f"{c['p50']:7.1f} {c['p95']:7.1f} {c['p99']:7.1f}      " for c in cells
             )
             ratio = " ".join(f"{c['p95'] / cells[0]['p95']:5.2f}x" for c in cells[1:])
+            ratio += f" {cells[-1]['p50'] / reference:5.1f}x ref"
             extra = ""
             last = cells[-1]
             if "recall@10" in last:
