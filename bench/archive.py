@@ -267,22 +267,21 @@ def _hnsw_build(rows: int) -> str:
     """The index as search/models.py declares it, built once over every row, sized and
     parallelised as search.services.embedding_index_rebuild does it."""
     with hnsw_build_session(rows=rows) as (cursor, memory):
-        cursor.execute(
-            f"CREATE INDEX {HNSW_INDEX} ON search_imageembedding USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
-            f"ef_construction = {HNSW_EF_CONSTRUCTION})"
-        )
+        cursor.execute(_graph_sql(HNSW_INDEX))
     return f"{memory}MB"
 
 
 def _chinese_graph_build(rows: int) -> None:
     """The Chinese prompts' graph (lang:zh) as search/models.py declares it."""
     with hnsw_build_session(rows=rows) as (cursor, _):
-        cursor.execute(
-            f"CREATE INDEX {CHINESE_HNSW_INDEX} ON search_imageembedding USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
-            f"ef_construction = {HNSW_EF_CONSTRUCTION}) WHERE chinese_prompt"
-        )
+        cursor.execute(_graph_sql(CHINESE_HNSW_INDEX, where="WHERE chinese_prompt"))
+
+
+def _graph_sql(name: str, *, where: str = "") -> str:
+    return (
+        f"CREATE INDEX {name} ON search_imageembedding USING hnsw (embedding vector_cosine_ops) "
+        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) {where}"
+    )
 
 
 def archive_load(*, rows: int, directory: Path) -> LoadInfo:

@@ -20,6 +20,18 @@ HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 128
 
 
+def _cosine_graph(name: str, condition: models.Q | None = None) -> HnswIndex:
+    """An HNSW index over the vectors by cosine distance, built with the parameters above."""
+    return HnswIndex(
+        name=name,
+        fields=["embedding"],
+        m=HNSW_M,
+        ef_construction=HNSW_EF_CONSTRUCTION,
+        opclasses=["vector_cosine_ops"],
+        condition=condition,
+    )
+
+
 class ImageEmbedding(models.Model):
     """A CLIP image embedding, tagged with the model that made it."""
 
@@ -38,23 +50,10 @@ class ImageEmbedding(models.Model):
             models.UniqueConstraint(fields=["image", "model_name"], name="one_embedding_per_model")
         ]
         indexes = [
-            HnswIndex(
-                name=HNSW_INDEX,
-                fields=["embedding"],
-                m=HNSW_M,
-                ef_construction=HNSW_EF_CONSTRUCTION,
-                opclasses=["vector_cosine_ops"],
-            ),
+            _cosine_graph(HNSW_INDEX),
             # lang:zh walks this graph of the Chinese prompts' vectors (5 % of the bench's
             # million): the whole graph with that filter visited ~20 tuples per one kept.
-            HnswIndex(
-                name=CHINESE_HNSW_INDEX,
-                fields=["embedding"],
-                m=HNSW_M,
-                ef_construction=HNSW_EF_CONSTRUCTION,
-                opclasses=["vector_cosine_ops"],
-                condition=models.Q(chinese_prompt=True),
-            ),
+            _cosine_graph(CHINESE_HNSW_INDEX, condition=models.Q(chinese_prompt=True)),
         ]
 
     def __str__(self) -> str:
