@@ -195,8 +195,9 @@ class Image(models.Model):
     hidden = models.BooleanField(default=False)
     nsfw = models.BooleanField(default=False)
     featured = models.BooleanField(default=False)
-    # Whether a reproduction of this record came out bit-identical: kept by a trigger on the
-    # reproductions (migration generator 0021) whichever way they are written, so that the
+    # Whether this record's latest finished reproduction came out bit-identical (what its page
+    # shows and eviction requires): kept by a trigger on the reproductions (migrations
+    # generator 0021, 0023) whichever way they are written, so that the
     # search box's verified: is a column of the record with its own sketch index, not a probe
     # into the reproductions per record (verified:true at 1M records, 10,000 verified: 83 ms).
     verified = models.BooleanField(default=False, db_default=False, editable=False)

@@ -101,9 +101,12 @@ def images_with_pixels(*, pixel_sha256: str, viewer: Any, limit: int = 5) -> lis
 
 
 def image_last_reproduction(*, image: Image) -> Reproduction | None:
+    """The latest finished check: what the record page shows, what eviction requires to be
+    bit-identical, and what Image.verified follows (the trigger of migration generator 0023
+    orders them the same way)."""
     return (
         image.reproductions.exclude(verdict=Reproduction.Verdict.PENDING)
-        .order_by("-finished_at")
+        .order_by("-finished_at", "-pk")
         .first()
     )
 
