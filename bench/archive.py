@@ -38,15 +38,10 @@ from tqdm import tqdm
 from engine.keywords import segment
 from generator.models import Image
 from generator.selectors.recipes import model_version_default
-from search.models import (
-    CHINESE_HNSW_INDEX,
-    EMBEDDING_DIM,
-    HNSW_EF_CONSTRUCTION,
-    HNSW_INDEX,
-    HNSW_M,
-)
+from search.models import CHINESE_HNSW_INDEX, EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_INDEX
 from search.selectors import active_embedding_model
 from search.services import (
+    embedding_graph_sql,
     embedding_model_ensure_registered,
     hnsw_build_session,
     image_sketches_update,
@@ -267,21 +262,14 @@ def _hnsw_build(rows: int) -> str:
     """The index as search/models.py declares it, built once over every row, sized and
     parallelised as search.services.embedding_index_rebuild does it."""
     with hnsw_build_session(rows=rows) as (cursor, memory):
-        cursor.execute(_graph_sql(HNSW_INDEX))
+        cursor.execute(embedding_graph_sql(HNSW_INDEX))
     return f"{memory}MB"
 
 
 def _chinese_graph_build(rows: int) -> None:
     """The Chinese prompts' graph (lang:zh) as search/models.py declares it."""
     with hnsw_build_session(rows=rows) as (cursor, _):
-        cursor.execute(_graph_sql(CHINESE_HNSW_INDEX, where="WHERE chinese_prompt"))
-
-
-def _graph_sql(name: str, *, where: str = "") -> str:
-    return (
-        f"CREATE INDEX {name} ON search_imageembedding USING hnsw (embedding vector_cosine_ops) "
-        f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) {where}"
-    )
+        cursor.execute(embedding_graph_sql(CHINESE_HNSW_INDEX))
 
 
 def archive_load(*, rows: int, directory: Path) -> LoadInfo:

@@ -252,6 +252,14 @@ def hnsw_build_session(*, rows: int, workers: int | None = None) -> Iterator[tup
             cursor.execute("RESET max_parallel_maintenance_workers")
 
 
+def embedding_graph_sql(name: str) -> str:
+    """The CREATE INDEX statement of one of the vectors' graphs as search/models.py declares it
+    (HNSW_INDEX, CHINESE_HNSW_INDEX), for what builds one by hand (the benchmarks' and tests'
+    archives drop it, load their vectors, then build it once)."""
+    (index,) = [index for index in ImageEmbedding._meta.indexes if index.name == name]
+    return str(index.create_sql(ImageEmbedding, connection.schema_editor(collect_sql=True)))
+
+
 def embedding_index_rebuild(*, workers: int | None = None) -> int:
     """Rebuild the HNSW index without blocking searches (REINDEX CONCURRENTLY), with enough
     maintenance memory and parallel workers: after a bulk import or a large re-embed, one

@@ -20,14 +20,18 @@ from pgvector.psycopg.vector import register_vector_info
 from psycopg.types import TypeInfo
 
 from generator.selectors.records import images_public
-from search.models import CHINESE_HNSW_INDEX, EMBEDDING_DIM, HNSW_EF_CONSTRUCTION, HNSW_M
+from search.models import CHINESE_HNSW_INDEX, EMBEDDING_DIM, HNSW_INDEX
 from search.selectors import (
     SearchFilters,
     active_embedding_model,
     search_images,
 )
 from search.selectors.keyword import _word_match_bounds
-from search.services import embedding_model_ensure_registered, image_sketches_update
+from search.services import (
+    embedding_graph_sql,
+    embedding_model_ensure_registered,
+    image_sketches_update,
+)
 from tests.factories import ImageFactory
 
 pytestmark = pytest.mark.django_db
@@ -98,7 +102,7 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
             "jsonb_build_object('torch', '2.5.1', 'device', 'cpu', 'seed', seed) "
             "FROM generator_image"
         )
-        cursor.execute("DROP INDEX embedding_hnsw_cosine")
+        cursor.execute(f"DROP INDEX {HNSW_INDEX}")
     g = np.arange(1, ROWS + 1)
     ids = np.array([ids_by_g[n] for n in g])
     centres = rng.standard_normal((CENTRES, EMBEDDING_DIM))
@@ -123,12 +127,7 @@ def _archive() -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         # One process builds the graph: parallel workers insert in an order that depends on
         # scheduling, and on a busy machine one CI run built a graph with recall 0.945.
         cursor.execute("SET LOCAL max_parallel_maintenance_workers = 0")
-        # The index as search/models.py declares it.
-        cursor.execute(
-            "CREATE INDEX embedding_hnsw_cosine ON search_imageembedding USING hnsw "
-            f"(embedding vector_cosine_ops) WITH (m = {HNSW_M}, "
-            f"ef_construction = {HNSW_EF_CONSTRUCTION})"
-        )
+        cursor.execute(embedding_graph_sql(HNSW_INDEX))  # as search/models.py declares it
         cursor.execute(
             "ANALYZE generator_image; ANALYZE search_imageembedding; "
             "ANALYZE generator_imageenvironment"
