@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.db import migrations
 
 # Image.verified now means what the record page, eviction and signing mean by it: the record's
@@ -31,39 +33,19 @@ DROP TRIGGER IF EXISTS reproduction_sets_image_verified ON generator_reproductio
 CREATE TRIGGER reproduction_sets_image_verified
 AFTER INSERT OR DELETE OR UPDATE OF verdict, image_id, finished_at ON generator_reproduction
 FOR EACH ROW EXECUTE FUNCTION seedbank_image_verified();
-UPDATE generator_image AS image SET verified = {LATEST.format(record="image.id")}
-WHERE image.id IN (SELECT image_id FROM generator_reproduction)
-    AND image.verified IS DISTINCT FROM {LATEST.format(record="image.id")};
+UPDATE generator_image AS image SET verified = found.verified
+FROM (
+    SELECT checked.id, {LATEST.format(record="checked.id")} AS verified
+    FROM (SELECT DISTINCT image_id AS id FROM generator_reproduction) AS checked
+) AS found
+WHERE image.id = found.id AND image.verified IS DISTINCT FROM found.verified;
 """
-# Back to 0021's meaning: any bit-identical reproduction.
-ANY_TRIGGER = """
-CREATE OR REPLACE FUNCTION seedbank_image_verified() RETURNS trigger
-LANGUAGE plpgsql AS $$
-DECLARE
-    record_id bigint;
-BEGIN
-    FOREACH record_id IN ARRAY array_remove(ARRAY[OLD.image_id, NEW.image_id], NULL) LOOP
-        UPDATE generator_image AS image SET verified = found.verified
-        FROM (
-            SELECT EXISTS (
-                SELECT 1 FROM generator_reproduction
-                WHERE image_id = record_id AND verdict = 'bit-identical'
-            ) AS verified
-        ) AS found
-        WHERE image.id = record_id AND image.verified IS DISTINCT FROM found.verified;
-    END LOOP;
-    RETURN NULL;
-END
-$$;
-DROP TRIGGER IF EXISTS reproduction_sets_image_verified ON generator_reproduction;
-CREATE TRIGGER reproduction_sets_image_verified
-AFTER INSERT OR DELETE OR UPDATE OF verdict, image_id ON generator_reproduction
-FOR EACH ROW EXECUTE FUNCTION seedbank_image_verified();
-UPDATE generator_image SET verified = EXISTS (
-    SELECT 1 FROM generator_reproduction
-    WHERE image_id = generator_image.id AND verdict = 'bit-identical'
-) WHERE id IN (SELECT image_id FROM generator_reproduction);
-"""
+# Back to 0021's meaning (any bit-identical reproduction): its own trigger and backfill, which
+# marks every record 0021 would; those it does not mark were unverified under both meanings.
+ANY_TRIGGER = (
+    "DROP TRIGGER IF EXISTS reproduction_sets_image_verified ON generator_reproduction;"
+    + import_module("generator.migrations.0021_image_verified").TRIGGER
+)
 
 
 class Migration(migrations.Migration):
