@@ -129,6 +129,11 @@ class SearchFilters:
     def active(self) -> bool:
         return self != SearchFilters()
 
+    @property
+    def chinese_prompts(self) -> bool:
+        """lang:zh: the vector search walks the Chinese prompts' own graph."""
+        return self.lang == "zh"
+
 
 # A phrase: its words in order, English stems or segmented words (Chinese).
 _PHRASE = (

@@ -75,7 +75,7 @@ def search_images(
             depth=depth,
             limit=limit,
             filtered=filters.active,
-            chinese_prompts=filters.lang == "zh",
+            chinese_prompts=filters.chinese_prompts,
             model_name=model.name,
             exclude_id=exclude_id,
             variants=variants,
@@ -137,7 +137,7 @@ def search_images(
             model=model,
             limit=depth,
             filtered=filters.active,
-            chinese_prompts=filters.lang == "zh",
+            chinese_prompts=filters.chinese_prompts,
             min_score=min_score,
         )
         ordered, cosine, keyword = partial.ranked, partial.cosine, partial.keyword
